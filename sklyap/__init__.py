@@ -1,0 +1,7 @@
+"""sklyap: Lyapunov spectra of trained recurrent networks, as scikit-learn estimators."""
+
+from .features import resample_spectra
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["resample_spectra", "__version__"]
