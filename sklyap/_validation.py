@@ -1,0 +1,106 @@
+"""Checks and conversions shared by the public functions and estimators."""
+
+import numbers
+
+import numpy as np
+import torch
+
+_DTYPES = {
+    "float64": torch.float64,
+    "double": torch.float64,
+    "float32": torch.float32,
+    "float": torch.float32,
+}
+
+
+def check_dtype(dtype):
+    """Return the torch floating dtype named by ``dtype``.
+
+    Accepts ``torch.float32``/``torch.float64``, numpy's float32/float64 and
+    the strings ``"float32"``/``"float64"``.
+    """
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif isinstance(dtype, str) and dtype in _DTYPES:
+        resolved = _DTYPES[dtype]
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+        resolved = _DTYPES.get(name)
+    if resolved not in (torch.float32, torch.float64):
+        raise ValueError(
+            f"dtype must be float32 or float64 (a torch dtype or the strings "
+            f"'float32'/'float64'), got {dtype!r}"
+        )
+    return resolved
+
+
+def check_device(device):
+    """Return the ``torch.device`` named by ``device``.
+
+    ``"auto"`` (or ``None``) means the first CUDA device when one is available
+    and the CPU otherwise. Asking for CUDA on a machine without it is an error
+    rather than a silent fallback.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, torch.device):
+        resolved = device
+    elif isinstance(device, str):
+        try:
+            resolved = torch.device(device)
+        except RuntimeError:
+            raise ValueError(
+                f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or "
+                "'cuda:<index>'"
+            ) from None
+    else:
+        raise TypeError(f"device must be a string or torch.device, got {device!r}")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or "
+            "'cuda:<index>'"
+        )
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on "
+                "this machine; use device='cpu' or device='auto'"
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
+    return resolved
+
+
+def check_int(value, name, *, minimum=None, allow_none=False):
+    """Check that ``value`` is an integer (not a bool) no smaller than ``minimum``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        expected = "an int or None" if allow_none else "an int"
+        raise TypeError(f"{name} must be {expected}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def as_float_tensor(array, name, dtype, device):
+    """Copy ``array`` (tensor or array-like) to a floating tensor; reject NaN/inf."""
+    if isinstance(array, torch.Tensor):
+        tensor = array.detach()
+    else:
+        try:
+            tensor = torch.as_tensor(np.asarray(array))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a tensor or array of numbers: {exc}") from None
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
+    tensor = tensor.to(device=device, dtype=dtype, copy=True)
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return tensor

@@ -1,0 +1,117 @@
+"""Recurrent networks as dynamical systems.
+
+:func:`as_dynamics` is the one door from "a model" to a :class:`Dynamics`;
+:func:`from_step` brings any batched step function (custom cells, classic
+maps) through the same door.
+"""
+
+from torch import nn
+
+from ._base import Dynamics
+from ._step import StepDynamics, from_step
+from ._torch_rnn import SUPPORTED_MODULES, TorchRNNDynamics
+
+__all__ = ["Dynamics", "StepDynamics", "TorchRNNDynamics", "as_dynamics", "from_step"]
+
+_SUPPORTED_NAMES = ", ".join(f"nn.{m.__name__}" for m in SUPPORTED_MODULES)
+
+
+def _recurrent_candidates(module):
+    return [
+        (name, sub)
+        for name, sub in module.named_modules()
+        if name and isinstance(sub, SUPPORTED_MODULES)
+    ]
+
+
+def _describe(candidates):
+    return ", ".join(f"{name!r} ({type(sub).__name__})" for name, sub in candidates)
+
+
+def as_dynamics(obj, *, rnn=None):
+    """Turn a model into a :class:`Dynamics`.
+
+    Parameters
+    ----------
+    obj : nn.Module, Dynamics or fitted skorch net
+        One of ``nn.RNN`` (tanh or relu), ``nn.GRU``, ``nn.LSTM``,
+        ``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell`` (any number of layers,
+        with or without bias, ``batch_first`` either way); an ``nn.Module``
+        that contains exactly one of these (or several, with ``rnn`` naming
+        one); a fitted skorch ``NeuralNet`` (its ``module_`` is used); or a
+        :class:`Dynamics`, returned as it is. Custom cells enter through
+        :func:`from_step`.
+    rnn : str, default=None
+        Attribute path of the recurrent module inside ``obj`` (for example
+        ``"encoder.rnn"``), needed when ``obj`` contains several.
+
+    Returns
+    -------
+    Dynamics
+        For the built-in modules a :class:`TorchRNNDynamics` holding copies of
+        the weights: the model itself is never modified or moved.
+
+    Raises
+    ------
+    TypeError
+        When ``obj`` is not a model sklyap can read.
+    ValueError
+        For bidirectional networks, LSTMs with ``proj_size > 0``, weights
+        holding NaN or inf, or an ambiguous or unknown ``rnn``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklyap.dynamics import as_dynamics
+    >>> class Classifier(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.rnn = nn.LSTM(3, 8, num_layers=2, batch_first=True)
+    ...         self.head = nn.Linear(8, 10)
+    >>> dyn = as_dynamics(Classifier())
+    >>> dyn.state_size, [name for name, _ in dyn.state_layout]
+    (32, ['h0', 'c0', 'h1', 'c1'])
+    """
+    if rnn is not None and not isinstance(rnn, str):
+        raise TypeError(f"rnn must be an attribute path such as 'encoder.rnn', got {rnn!r}")
+    if isinstance(obj, Dynamics):
+        if rnn is not None:
+            raise ValueError(f"rnn={rnn!r} was given but obj is already a Dynamics")
+        return obj
+    if not isinstance(obj, nn.Module) and isinstance(getattr(obj, "module_", None), nn.Module):
+        obj = obj.module_  # a fitted skorch net
+    if not isinstance(obj, nn.Module):
+        raise TypeError(
+            f"expected a PyTorch recurrent model ({_SUPPORTED_NAMES}, a module "
+            f"containing one, or a Dynamics from sklyap.from_step), got "
+            f"{type(obj).__name__}"
+        )
+    if rnn is not None:
+        try:
+            target = obj.get_submodule(rnn)
+        except AttributeError:
+            candidates = _recurrent_candidates(obj)
+            hint = f"; its recurrent modules are {_describe(candidates)}" if candidates else ""
+            raise ValueError(f"{type(obj).__name__} has no submodule {rnn!r}{hint}") from None
+        if not isinstance(target, SUPPORTED_MODULES):
+            raise TypeError(
+                f"submodule {rnn!r} is a {type(target).__name__}; expected one of "
+                f"{_SUPPORTED_NAMES}"
+            )
+        return TorchRNNDynamics(target, name=rnn)
+    if isinstance(obj, SUPPORTED_MODULES):
+        return TorchRNNDynamics(obj)
+    candidates = _recurrent_candidates(obj)
+    if not candidates:
+        raise TypeError(
+            f"{type(obj).__name__} contains no recurrent module sklyap can read "
+            f"(expected one of {_SUPPORTED_NAMES}); wrap custom cells with "
+            "sklyap.from_step(step, state_size)"
+        )
+    if len(candidates) > 1:
+        raise ValueError(
+            f"{type(obj).__name__} contains {len(candidates)} recurrent modules: "
+            f"{_describe(candidates)}; choose one with rnn='<path>'"
+        )
+    name, target = candidates[0]
+    return TorchRNNDynamics(target, name=name)

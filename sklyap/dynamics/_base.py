@@ -1,0 +1,76 @@
+"""The contract every dynamical system in sklyap fulfils."""
+
+import torch
+
+
+class Dynamics:
+    """A driven discrete-time system ``s_{t+1} = F(s_t, x_t)`` and its tangent map.
+
+    Subclasses describe one system (an ``nn.LSTM``, a custom cell, a classic
+    map) well enough for the Lyapunov algorithm: the size of the state, how a
+    batch of states advances one step, and how a batch of tangent vectors is
+    carried along by the Jacobian ``J_t = dF/ds (s_t, x_t)``.
+
+    Shapes and orientation
+    ----------------------
+    ``state`` has shape ``(B, n)`` (``B`` trajectories, ``n = state_size``),
+    ``x`` has shape ``(B, input_size)``. A *frame* of ``k`` tangent vectors is
+    stored row-wise with shape ``(B, k, n)``: row ``V[b, j]`` is one tangent
+    vector of trajectory ``b``. :meth:`step_tangent` returns the rows
+    ``J_t V[b, j]``, i.e. ``(J_t Q)^T`` for the column frame ``Q = V^T``: the
+    forward Jacobian, never its transpose. Rows make the tangent map one
+    matrix product with the (transposed) weight matrices and put the frame in
+    the column-major layout that LAPACK's QR expects.
+
+    Attributes
+    ----------
+    state_size : int
+        Number of state variables ``n``.
+    input_size : int or None
+        Number of input features per step; ``None`` when the system does not
+        know (it then accepts whatever its step function accepts).
+    state_layout : tuple of (str, slice)
+        Names of the blocks of the state vector and where they lie, e.g.
+        ``(("h0", slice(0, 32)), ("c0", slice(32, 64)))`` for a one-layer
+        LSTM of hidden size 32.
+    """
+
+    state_size = None
+    input_size = None
+    state_layout = ()
+
+    def step(self, state, x):
+        """Advance a batch of states one step: ``(B, n), (B, d) -> (B, n)``."""
+        raise NotImplementedError
+
+    def step_tangent(self, state, x, frames):
+        """Advance states and tangent frames one step.
+
+        Parameters
+        ----------
+        state : Tensor of shape (B, n)
+        x : Tensor of shape (B, input_size)
+        frames : Tensor of shape (B, k, n)
+            Row-wise tangent vectors at ``state``.
+
+        Returns
+        -------
+        next_state : Tensor of shape (B, n)
+        next_frames : Tensor of shape (B, k, n)
+            Row ``[b, j]`` is ``J_t(state[b], x[b]) @ frames[b, j]``.
+        """
+        raise NotImplementedError
+
+    def initial_state(self, batch_size, *, dtype=torch.float64, device="cpu"):
+        """The default initial state: zeros, as PyTorch's recurrent modules use."""
+        return torch.zeros(batch_size, self.state_size, dtype=dtype, device=device)
+
+    def to(self, device=None, dtype=None):
+        """A copy of the system whose tensors live on ``device`` with ``dtype``."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(state_size={self.state_size}, "
+            f"input_size={self.input_size})"
+        )

@@ -1,0 +1,281 @@
+"""PyTorch's recurrent modules as dynamical systems, with analytic tangent maps.
+
+Each layer ``l`` of a stacked network reads the *new* output of the layer
+below at the same time step, so one step of the whole network is
+
+    u^0 = x_t,   h^l_{t+1} = cell_l(u^l, h^l_t),   u^{l+1} = h^l_{t+1}
+
+and its tangent map is computed layer by layer with the same chain rule:
+the tangent of ``h^l_{t+1}`` depends on the tangent of ``h^l_t`` (through
+``W_hh``) and on the already computed tangent of ``u^l`` (through ``W_ih``).
+No Jacobian is ever formed: each layer costs one or two matrix products of
+the frame with a weight matrix plus element-wise scalings of its columns.
+
+Gate derivatives are written so that they do not underflow in float32:
+``tanh'(a) = 4 e^{-2|a|} / (1 + e^{-2|a|})^2`` and
+``sigmoid'(a) = sigmoid(a) sigmoid(-a)`` (``1 - tanh(a)**2`` and
+``s (1 - s)`` round to exactly zero long before the true value does).
+"""
+
+import torch
+from torch import nn
+
+from ._base import Dynamics
+
+SUPPORTED_MODULES = (nn.RNN, nn.GRU, nn.LSTM, nn.RNNCell, nn.GRUCell, nn.LSTMCell)
+
+# Number of gate blocks stacked in the rows of W_ih / W_hh.
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
+
+
+def _dtanh(a):
+    e = torch.exp(-2.0 * a.abs())
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+def _dsigmoid(a, s):
+    """Derivative of the sigmoid at ``a`` given ``s = sigmoid(a)``."""
+    return s * torch.sigmoid(-a)
+
+
+def _kind_of(module):
+    if isinstance(module, (nn.LSTM, nn.LSTMCell)):
+        return "lstm"
+    if isinstance(module, (nn.GRU, nn.GRUCell)):
+        return "gru"
+    nonlinearity = module.nonlinearity
+    if nonlinearity not in ("tanh", "relu"):  # pragma: no cover - torch rejects it
+        raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
+    return f"rnn_{nonlinearity}"
+
+
+def _parameter(module, name, where):
+    tensor = getattr(module, name, None)  # unregistered when bias=False
+    if tensor is None:
+        return None
+    if not bool(torch.isfinite(tensor.detach()).all()):
+        raise ValueError(f"{where}: parameter {name!r} holds NaN or infinite values")
+    return tensor.detach().clone()
+
+
+class TorchRNNDynamics(Dynamics):
+    """An ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or ``*Cell``) as a dynamical system.
+
+    Build it with :func:`sklyap.dynamics.as_dynamics`; it holds copies of the
+    module's weights, so later changes to the module do not affect it, and
+    computing with it never touches the module.
+
+    State layout
+    ------------
+    ``nn.RNN``/``nn.GRU`` with ``L`` layers of hidden size ``N``: the hidden
+    states of all layers, ``[h0, h1, ..., h{L-1}]``, ``n = L N``.
+    ``nn.LSTM``: hidden and cell state of every layer, layer by layer,
+    ``[h0, c0, h1, c1, ...]``, ``n = 2 L N``; the cell state is part of the
+    state because the next step depends on it. :meth:`pack_state` and
+    :meth:`unpack_state` convert from and to PyTorch's ``h_n`` / ``(h_n, c_n)``.
+
+    Dropout between layers is a training-time device and is not applied:
+    the dynamics are those of the module in evaluation mode.
+    """
+
+    def __init__(self, module, *, name=None):
+        if not isinstance(module, SUPPORTED_MODULES):
+            raise TypeError(
+                f"expected one of {', '.join(m.__name__ for m in SUPPORTED_MODULES)}, "
+                f"got {type(module).__name__}"
+            )
+        where = name or type(module).__name__
+        if getattr(module, "bidirectional", False):
+            raise ValueError(
+                f"{where} is bidirectional; a bidirectional network reads its "
+                "input in both directions and is not a forward-in-time dynamical "
+                "system. Expected bidirectional=False."
+            )
+        if getattr(module, "proj_size", 0):
+            raise ValueError(
+                f"{where} has proj_size={module.proj_size}; LSTMs with projections "
+                "are not supported. Expected proj_size=0."
+            )
+        self.kind = _kind_of(module)
+        self.module_type = type(module).__name__
+        is_cell = isinstance(module, (nn.RNNCell, nn.GRUCell, nn.LSTMCell))
+        self.num_layers = 1 if is_cell else module.num_layers
+        self.hidden_size = module.hidden_size
+        self.input_size = module.input_size
+        self.bias = module.bias
+        self.layers = []
+        for layer in range(self.num_layers):
+            suffix = "" if is_cell else f"_l{layer}"
+            self.layers.append(
+                {
+                    key: _parameter(module, f"{key}{suffix}", where)
+                    for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                }
+            )
+        per_layer = 2 if self.kind == "lstm" else 1
+        self.state_size = per_layer * self.num_layers * self.hidden_size
+        N = self.hidden_size
+        layout = []
+        for layer in range(self.num_layers):
+            start = layer * per_layer * N
+            layout.append((f"h{layer}", slice(start, start + N)))
+            if self.kind == "lstm":
+                layout.append((f"c{layer}", slice(start + N, start + 2 * N)))
+        self.state_layout = tuple(layout)
+
+    # -- conversion -----------------------------------------------------------------
+
+    def to(self, device=None, dtype=None):
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.layers = [
+            {
+                key: None if value is None else value.to(device=device, dtype=dtype, copy=True)
+                for key, value in layer.items()
+            }
+            for layer in self.layers
+        ]
+        return new
+
+    @property
+    def dtype(self):
+        return self.layers[0]["weight_hh"].dtype
+
+    @property
+    def device(self):
+        return self.layers[0]["weight_hh"].device
+
+    def pack_state(self, h, c=None):
+        """State vectors ``(B, n)`` from PyTorch's ``h_n`` (and ``c_n``) of shape ``(L, B, N)``.
+
+        For the ``*Cell`` modules ``h`` and ``c`` have shape ``(B, N)``.
+        """
+        h = h.reshape(self.num_layers, -1, self.hidden_size)
+        blocks = []
+        for layer in range(self.num_layers):
+            blocks.append(h[layer])
+            if self.kind == "lstm":
+                if c is None:
+                    raise ValueError("an LSTM state needs both h and c")
+                blocks.append(c.reshape(self.num_layers, -1, self.hidden_size)[layer])
+        return torch.cat(blocks, dim=-1)
+
+    def unpack_state(self, state):
+        """PyTorch's ``h_n`` (or ``(h_n, c_n)``), shape ``(L, B, N)``, from states ``(B, n)``."""
+        h = torch.stack([state[:, sl] for name, sl in self.state_layout if name[0] == "h"])
+        if self.kind != "lstm":
+            return h
+        c = torch.stack([state[:, sl] for name, sl in self.state_layout if name[0] == "c"])
+        return h, c
+
+    # -- dynamics -------------------------------------------------------------------
+
+    def _preactivations(self, p, u, h):
+        """Input and hidden contributions ``W_ih u + b_ih`` and ``W_hh h + b_hh``."""
+        gi = u @ p["weight_ih"].mT
+        gh = h @ p["weight_hh"].mT
+        if p["bias_ih"] is not None:
+            gi = gi + p["bias_ih"]
+            gh = gh + p["bias_hh"]
+        return gi, gh
+
+    def step(self, state, x):
+        return self._advance(state, x, None)[0]
+
+    def step_tangent(self, state, x, frames):
+        return self._advance(state, x, frames)
+
+    def _advance(self, state, x, frames):
+        N = self.hidden_size
+        new_state = torch.empty_like(state)
+        new_frames = None if frames is None else torch.empty_like(frames)
+        u, du = x, None  # layer input and its tangent (zero for the driving input)
+        lstm = self.kind == "lstm"
+        for layer, p in enumerate(self.layers):
+            base = layer * (2 if lstm else 1) * N
+            hs = slice(base, base + N)
+            h = state[:, hs]
+            gi, gh = self._preactivations(p, u, h)
+            if frames is not None:
+                dh = frames[:, :, hs]
+                # One GEMM per weight matrix: (B*k, N) @ (N, gates*N).
+                GH = dh @ p["weight_hh"].mT
+                GI = None if du is None else du @ p["weight_ih"].mT
+            if self.kind in ("rnn_tanh", "rnn_relu"):
+                a = gi + gh
+                if self.kind == "rnn_tanh":
+                    h_new = torch.tanh(a)
+                    slope = _dtanh(a)
+                else:
+                    h_new = torch.relu(a)
+                    slope = (a > 0).to(a.dtype)
+                new_state[:, hs] = h_new
+                if frames is not None:
+                    G = GH if GI is None else GH.add_(GI)
+                    torch.mul(G, slope[:, None, :], out=new_frames[:, :, hs])
+            elif self.kind == "gru":
+                a_r = gi[:, :N] + gh[:, :N]
+                a_z = gi[:, N : 2 * N] + gh[:, N : 2 * N]
+                r = torch.sigmoid(a_r)
+                z = torch.sigmoid(a_z)
+                hn = gh[:, 2 * N :]  # W_hn h + b_hn, which the reset gate multiplies
+                a_n = gi[:, 2 * N :] + r * hn
+                n = torch.tanh(a_n)
+                new_state[:, hs] = n + z * (h - n)
+                if frames is not None:
+                    # dh' = (1-z) dn + z dh + (h-n) dz with
+                    #   dz = s'(a_z) (G_z),  dr = s'(a_r) (G_r),
+                    #   dn = tanh'(a_n) (GI_n + dr * hn + r * GH_n).
+                    keep = 1.0 - z
+                    dn_coef = _dtanh(a_n) * keep
+                    coef_r = _dsigmoid(a_r, r) * hn * dn_coef
+                    coef_z = _dsigmoid(a_z, z) * (h - n)
+                    if GI is not None:
+                        GH[:, :, : 2 * N].add_(GI[:, :, : 2 * N])
+                    out = new_frames[:, :, hs]
+                    torch.mul(dh, z[:, None, :], out=out)
+                    out.addcmul_(GH[:, :, :N], coef_r[:, None, :])
+                    out.addcmul_(GH[:, :, N : 2 * N], coef_z[:, None, :])
+                    out.addcmul_(GH[:, :, 2 * N :], (r * dn_coef)[:, None, :])
+                    if GI is not None:
+                        out.addcmul_(GI[:, :, 2 * N :], dn_coef[:, None, :])
+            else:  # lstm
+                cs = slice(base + N, base + 2 * N)
+                c = state[:, cs]
+                a = gi + gh
+                a_i, a_f, a_g, a_o = a[:, :N], a[:, N : 2 * N], a[:, 2 * N : 3 * N], a[:, 3 * N :]
+                i = torch.sigmoid(a_i)
+                f = torch.sigmoid(a_f)
+                g = torch.tanh(a_g)
+                o = torch.sigmoid(a_o)
+                c_new = f * c + i * g
+                tanh_c = torch.tanh(c_new)
+                h_new = o * tanh_c
+                new_state[:, hs] = h_new
+                new_state[:, cs] = c_new
+                if frames is not None:
+                    G = GH if GI is None else GH.add_(GI)
+                    dc = frames[:, :, cs]
+                    # dc' = f dc + c s'(a_f) G_f + g s'(a_i) G_i + i tanh'(a_g) G_g
+                    out_c = new_frames[:, :, cs]
+                    torch.mul(dc, f[:, None, :], out=out_c)
+                    out_c.addcmul_(G[:, :, :N], (_dsigmoid(a_i, i) * g)[:, None, :])
+                    out_c.addcmul_(G[:, :, N : 2 * N], (_dsigmoid(a_f, f) * c)[:, None, :])
+                    out_c.addcmul_(G[:, :, 2 * N : 3 * N], (_dtanh(a_g) * i)[:, None, :])
+                    # dh' = tanh(c') s'(a_o) G_o + o tanh'(c') dc'
+                    out_h = new_frames[:, :, hs]
+                    torch.mul(G[:, :, 3 * N :], (_dsigmoid(a_o, o) * tanh_c)[:, None, :], out=out_h)
+                    out_h.addcmul_(out_c, (o * _dtanh(c_new))[:, None, :])
+            u = new_state[:, hs]
+            du = None if frames is None else new_frames[:, :, hs]
+        return new_state, new_frames
+
+    def __repr__(self):
+        extra = ""
+        if self.kind.startswith("rnn"):
+            extra = f", nonlinearity={self.kind[4:]!r}"
+        return (
+            f"TorchRNNDynamics({self.module_type}, input_size={self.input_size}, "
+            f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
+            f"bias={self.bias}{extra}, state_size={self.state_size})"
+        )
