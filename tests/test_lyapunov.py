@@ -1,0 +1,330 @@
+"""The QR algorithm against known answers: linear maps, identities, direct estimates."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklyap import as_dynamics, from_step, lyapunov_spectrum
+
+F64 = torch.float64
+
+
+def _orthogonal(n, seed):
+    gen = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=F64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+def _linear_rnn(W):
+    """An nn.RNN without bias: with zero input it rests at h = 0, where J = W."""
+    n = W.shape[0]
+    rnn = nn.RNN(2, n, bias=False).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(W)
+    return rnn
+
+
+def _make(kind, num_layers, hidden, input_size=3, scale=1.0, seed=0):
+    torch.manual_seed(seed)
+    cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+    m = cls(input_size, hidden, num_layers).double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(scale)
+    return m
+
+
+def test_scaled_orthogonal_map_has_all_exponents_ln_s():
+    n, s = 12, 0.8
+    rnn = _linear_rnn(s * _orthogonal(n, seed=0))
+    result = lyapunov_spectrum(rnn, torch.zeros(3, 60, 2), warmup=10, device="cpu")
+    np.testing.assert_allclose(result.exponents, np.full(n, math.log(s)), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(result.per_trajectory, math.log(s), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(result.final_state, 0.0)
+
+
+def test_normal_map_has_exponents_ln_abs_eigenvalues():
+    # A real normal matrix: orthogonal similarity of a block-diagonal matrix
+    # holding real eigenvalues and one scaled rotation (a complex pair).
+    theta = 1.1
+    blocks = torch.zeros(6, 6, dtype=F64)
+    blocks[0, 0], blocks[1, 1] = 0.95, -0.8
+    blocks[2:4, 2:4] = 0.7 * torch.tensor(
+        [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=F64
+    )
+    blocks[4, 4], blocks[5, 5] = 0.5, -0.3
+    U = _orthogonal(6, seed=1)
+    W = U @ blocks @ U.T
+    eig = torch.linalg.eigvals(W)
+    expected = np.sort(np.log(np.abs(eig.numpy())))[::-1]
+    np.testing.assert_allclose(expected, np.log([0.95, 0.8, 0.7, 0.7, 0.5, 0.3]), atol=1e-12)
+    result = lyapunov_spectrum(_linear_rnn(W), torch.zeros(2, 500, 2), warmup=400, device="cpu")
+    np.testing.assert_allclose(result.exponents, expected, rtol=0, atol=1e-10)
+
+
+def _mean_log_abs_det(module, inputs, warmup):
+    """Time average of ln|det J_t| along each trajectory, by jacrev of the module itself."""
+    lstm = isinstance(module, nn.LSTM)
+    L, N = module.num_layers, module.hidden_size
+    per_layer = 2 if lstm else 1
+    averages = []
+    for x_seq in inputs:
+        state = torch.zeros(L * per_layer * N, dtype=F64)
+
+        def f(s, x):
+            if lstm:
+                hc = s.reshape(L, 2, N)
+                _, (h, c) = module(x.reshape(1, 1, -1), (hc[:, 0, None], hc[:, 1, None]))
+                return torch.stack([h.reshape(L, N), c.reshape(L, N)], dim=1).reshape(-1)
+            _, h = module(x.reshape(1, 1, -1), s.reshape(L, 1, N))
+            return h.reshape(-1)
+
+        total = 0.0
+        for t, x in enumerate(x_seq):
+            if t >= warmup:
+                J = torch.func.jacrev(f)(state, x)
+                total += torch.linalg.slogdet(J)[1].item()
+            with torch.no_grad():
+                state = f(state, x)
+        averages.append(total / (len(x_seq) - warmup))
+    return np.array(averages)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_sum_of_exponents_equals_mean_log_det(kind, num_layers):
+    module = _make(kind, num_layers, hidden=6, scale=2.5)
+    gen = torch.Generator().manual_seed(5)
+    inputs = torch.randn(2, 40, 3, generator=gen, dtype=F64)
+    result = lyapunov_spectrum(module, inputs, warmup=8, device="cpu")
+    expected = _mean_log_abs_det(module, inputs, warmup=8)
+    np.testing.assert_allclose(result.per_trajectory.sum(axis=1), expected, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(result.exponents.sum(), expected.mean(), rtol=0, atol=1e-8)
+
+
+def _chaotic_rnn(n=32, gain=3.0, seed=2):
+    gen = torch.Generator().manual_seed(seed)
+    rnn = nn.RNN(1, n).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(gain * torch.randn(n, n, generator=gen, dtype=F64) / math.sqrt(n))
+        rnn.weight_ih_l0.copy_(torch.randn(n, 1, generator=gen, dtype=F64))
+        rnn.bias_ih_l0.zero_()
+        rnn.bias_hh_l0.zero_()
+    return rnn
+
+
+def test_largest_exponent_matches_direct_two_trajectory_estimate():
+    rnn = _chaotic_rnn()
+    n, T, warmup, eps = 32, 1500, 300, 1e-8
+    gen = torch.Generator().manual_seed(7)
+    inputs = 0.3 * torch.randn(1, T, 1, generator=gen, dtype=F64)
+    initial = 0.5 * torch.randn(n, generator=gen, dtype=F64)
+    qr = lyapunov_spectrum(rnn, inputs, n_exponents=1, warmup=warmup,
+                           initial_state=initial, device="cpu")  # fmt: skip
+
+    # Direct estimate with the module's own forward pass: evolve a reference
+    # and a perturbed trajectory, measure the separation, renormalise it to eps.
+    direction = torch.randn(n, generator=gen, dtype=F64)
+    h = initial.reshape(1, 1, n)
+    h_pert = h + eps * direction.reshape(1, 1, n) / direction.norm()
+    total = 0.0
+    with torch.no_grad():
+        for t in range(T):
+            x = inputs[:, t : t + 1]
+            _, h = rnn(x, h)
+            _, h_pert = rnn(x, h_pert)
+            distance = (h_pert - h).norm().item()
+            if t >= warmup:
+                total += math.log(distance / eps)
+            h_pert = h + (h_pert - h) * (eps / distance)
+    direct = total / (T - warmup)
+    assert qr.exponents[0] > 0.1, "the test network should be chaotic"
+    assert abs(qr.exponents[0] - direct) < 1e-4
+
+
+def test_partial_spectrum_equals_leading_part_of_full_spectrum():
+    module = _make("lstm", 2, hidden=10, scale=2.0)
+    inputs = torch.randn(3, 300, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
+    full = lyapunov_spectrum(module, inputs, warmup=100, device="cpu")
+    part = lyapunov_spectrum(module, inputs, n_exponents=5, warmup=100, device="cpu")
+    assert full.exponents.shape == (40,) and part.exponents.shape == (5,)
+    np.testing.assert_allclose(part.per_trajectory, full.per_trajectory[:, :5], rtol=0, atol=1e-10)
+
+
+def test_chaotic_spectrum_is_sorted_with_positive_leading_exponents():
+    result = lyapunov_spectrum(_chaotic_rnn(), 0.3 * torch.randn(4, 600, 1, dtype=F64),
+                               warmup=200, device="cpu")  # fmt: skip
+    assert np.all(np.diff(result.per_trajectory, axis=1) <= 0)
+    assert result.exponents[0] > 0.1 and result.exponents[-1] < 0
+
+
+def test_longer_qr_interval_gives_the_same_spectrum_when_spread_is_moderate():
+    # The R factors of a product are the product of the R factors, so
+    # re-orthonormalising every 4 steps changes only rounding.
+    module = _make("gru", 1, hidden=8, scale=1.5)
+    inputs = torch.randn(2, 203, 3, generator=torch.Generator().manual_seed(4), dtype=F64)
+    every = lyapunov_spectrum(module, inputs, warmup=50, device="cpu")
+    fourth = lyapunov_spectrum(module, inputs, warmup=50, qr_interval=4, device="cpu")
+    assert fourth.qr_interval == 4
+    np.testing.assert_allclose(fourth.exponents, every.exponents, rtol=0, atol=1e-10)
+
+
+def test_float32_compute_agrees_with_float64():
+    module = _make("gru", 1, hidden=16, scale=2.0)
+    inputs = torch.randn(4, 400, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
+    ref = lyapunov_spectrum(module, inputs, warmup=100, device="cpu")
+    single = lyapunov_spectrum(module, inputs, warmup=100, dtype="float32", device="cpu")
+    assert single.dtype == "float32" and ref.dtype == "float64"
+    assert single.exponents.dtype == np.float64
+    np.testing.assert_allclose(single.exponents, ref.exponents, rtol=0, atol=1e-4)
+
+
+def _henon(s, x):
+    return torch.stack([1 - 1.4 * s[:, 0] ** 2 + s[:, 1], 0.3 * s[:, 0]], dim=1)
+
+
+def test_henon_map_through_from_step():
+    dyn = from_step(_henon, state_size=2, input_size=0)
+    start = torch.tensor([[0.1, 0.1], [0.3, -0.1]], dtype=F64)
+    result = lyapunov_spectrum(dyn, torch.zeros(2, 1500, 0), warmup=100,
+                               initial_state=start, device="cpu")  # fmt: skip
+    # det J = -0.3 at every step, so the sum is exactly ln 0.3.
+    np.testing.assert_allclose(result.per_trajectory.sum(axis=1), math.log(0.3), atol=1e-10)
+    # Known value of the largest exponent of the Henon attractor: 0.41922.
+    assert abs(result.exponents[0] - 0.41922) < 0.01
+
+
+def test_dead_relu_network_contracts_to_the_floor():
+    rnn = nn.RNN(1, 4, nonlinearity="relu").double()
+    with torch.no_grad():
+        rnn.bias_ih_l0.fill_(-100.0)  # every unit inactive: J = 0
+    result = lyapunov_spectrum(rnn, torch.zeros(2, 20, 1), warmup=2, device="cpu")
+    np.testing.assert_allclose(result.exponents, math.log(torch.finfo(F64).tiny))
+
+
+def test_summary_statistics_and_settings_are_recorded():
+    module = _make("rnn", 1, hidden=5, scale=2.0)
+    inputs = torch.randn(5, 50, 3, generator=torch.Generator().manual_seed(8), dtype=F64)
+    result = lyapunov_spectrum(module, inputs, device="cpu")
+    assert (result.warmup, result.n_steps, result.qr_interval) == (10, 40, 1)
+    assert (result.state_size, result.n_exponents, result.n_trajectories) == (5, 5, 5)
+    assert result.device == "cpu"
+    np.testing.assert_allclose(result.exponents, result.per_trajectory.mean(axis=0))
+    np.testing.assert_allclose(
+        result.stderr, result.per_trajectory.std(axis=0, ddof=1) / math.sqrt(5)
+    )
+    assert "LyapunovResult(exponents=[" in repr(result)
+    one = lyapunov_spectrum(module, inputs[0].numpy(), device="cpu")  # (T, d): one trajectory
+    assert one.n_trajectories == 1 and np.isnan(one.stderr).all()
+    np.testing.assert_allclose(one.exponents, result.per_trajectory[0], atol=1e-12)
+
+
+def test_same_call_gives_identical_results():
+    module = _make("lstm", 2, hidden=6, scale=2.0)
+    inputs = torch.randn(2, 80, 3, generator=torch.Generator().manual_seed(9))
+    a = lyapunov_spectrum(module, inputs, device="cpu")
+    b = lyapunov_spectrum(module, inputs, device="cpu")
+    np.testing.assert_array_equal(a.per_trajectory, b.per_trajectory)
+
+
+def test_initial_state_is_used():
+    module = _make("gru", 1, hidden=4, scale=2.0)
+    inputs = torch.randn(2, 30, 3, dtype=F64)
+    start = torch.randn(2, 4, dtype=F64)
+    result = lyapunov_spectrum(module, inputs, initial_state=start, device="cpu")
+    with torch.no_grad():
+        _, h = module(inputs.transpose(0, 1), start[None])
+    np.testing.assert_allclose(result.final_state, h[0].numpy(), atol=1e-12)
+
+
+def test_divergence_and_overflow_raise():
+    rnn = nn.RNN(1, 3, nonlinearity="relu", bias=False).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(10.0 * torch.eye(3, dtype=F64))
+        rnn.weight_ih_l0.fill_(1.0)
+    with pytest.raises(FloatingPointError, match="state became NaN or infinite"):
+        lyapunov_spectrum(rnn, torch.ones(1, 400, 1), warmup=0, device="cpu")
+    with pytest.raises(FloatingPointError, match="smaller qr_interval than 2000"):
+        lyapunov_spectrum(_chaotic_rnn(gain=8.0), torch.zeros(1, 2000, 1), warmup=0,
+                          qr_interval=2000, initial_state=torch.full((32,), 0.5),
+                          device="cpu")  # fmt: skip
+
+
+def test_progress_bar_when_verbose(capsys):
+    lyapunov_spectrum(_make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), device="cpu", verbose=1)
+    assert "Lyapunov steps" in capsys.readouterr().err
+
+
+RNN = nn.RNN(3, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"n_exponents": 0}, ValueError, "n_exponents must be >= 1, got 0"),
+        ({"n_exponents": 5}, ValueError, "n_exponents must be <= the state size 4, got 5"),
+        ({"n_exponents": 2.0}, TypeError, "n_exponents must be an int or None, got 2.0"),
+        ({"warmup": -1}, ValueError, "warmup must be >= 0, got -1"),
+        ({"warmup": 10}, ValueError, r"warmup=10 leaves no measured step .* expected 0 <= warmup < 10"),
+        ({"qr_interval": 0}, ValueError, "qr_interval must be >= 1, got 0"),
+        ({"qr_interval": "auto"}, TypeError, "qr_interval must be an int"),
+        ({"device": "tpu"}, ValueError, "unknown device 'tpu'"),
+        ({"device": "mps"}, ValueError, "unsupported device 'mps'"),
+        ({"device": 3}, TypeError, "device must be a string or torch.device"),
+        ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64.*'float16'"),
+        ({"dtype": torch.int64}, ValueError, "dtype must be float32 or float64"),
+        ({"initial_state": torch.zeros(3)}, ValueError, r"initial_state must have shape \(4,\) or \(2, 4\)"),
+        ({"initial_state": torch.full((4,), float("nan"))}, ValueError, "initial_state holds NaN"),
+        ({"rnn": "core"}, ValueError, "no submodule 'core'"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_raise_clear_errors(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        lyapunov_spectrum(RNN, torch.zeros(2, 10, 3), **{"device": "cpu", **kwargs})
+
+
+@pytest.mark.parametrize(
+    "inputs,exc,match",
+    [
+        (torch.zeros(10), ValueError, r"inputs must have shape .* got shape \(10,\)"),
+        (torch.zeros(1, 2, 10, 3), ValueError, r"got shape \(1, 2, 10, 3\)"),
+        (torch.zeros(2, 10, 5), ValueError, "inputs have 5 features per step but the network expects input_size=3"),
+        (torch.zeros(0, 10, 3), ValueError, "no trajectory or no time step"),
+        (torch.full((2, 10, 3), float("inf")), ValueError, "inputs holds NaN or infinite"),
+        (np.full((2, 10, 3), np.nan), ValueError, "inputs holds NaN or infinite"),
+        ([["a", "b"]], TypeError, "inputs must be a tensor or array of numbers"),
+        (None, ValueError, "inputs are required"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_raise_clear_errors(inputs, exc, match):
+    with pytest.raises(exc, match=match):
+        lyapunov_spectrum(RNN, inputs, device="cpu")
+
+
+def test_cuda_request_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="device='cuda' was requested but CUDA is not available"):
+        lyapunov_spectrum(RNN, torch.zeros(2, 10, 3), device="cuda")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_cuda_matches_cpu(kind):
+    module = _make(kind, 2, hidden=16, scale=2.0)
+    inputs = torch.randn(4, 200, 3, generator=torch.Generator().manual_seed(10), dtype=F64)
+    cpu = lyapunov_spectrum(module, inputs, device="cpu")
+    gpu = lyapunov_spectrum(module, inputs, device="cuda")
+    assert gpu.device.startswith("cuda")
+    assert next(module.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(gpu.per_trajectory, cpu.per_trajectory, rtol=0, atol=1e-9)
+
+
+def test_as_dynamics_state_size_matches_result():
+    module = _make("lstm", 2, hidden=3)
+    assert lyapunov_spectrum(module, torch.zeros(1, 5, 3), device="cpu").state_size == (
+        as_dynamics(module).state_size
+    )
