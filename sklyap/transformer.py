@@ -1,0 +1,396 @@
+"""LyapunovSpectrumTransformer: trained RNNs in, Lyapunov-spectrum features out."""
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ._validation import check_device, check_dtype, check_int
+from .dynamics import as_dynamics
+from .features import resample_spectra
+from .lyapunov import lyapunov_spectrum
+
+__all__ = ["LyapunovSpectrumTransformer"]
+
+
+def _spectrum(dynamics, inputs, kwargs):
+    return lyapunov_spectrum(dynamics, inputs, **kwargs)
+
+
+class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
+    """Map trained recurrent networks to their Lyapunov spectra.
+
+    Each network is driven by the same inputs, its Lyapunov spectrum is
+    computed with the QR algorithm (:func:`sklyap.lyapunov_spectrum`), and the
+    spectra are returned as rows of a float64 feature matrix. Networks of
+    different state sizes have spectra of different lengths; they are
+    resampled onto one length by interpolation over the normalised exponent
+    index (:func:`sklyap.features.resample_spectra`), and ``fit`` fixes that
+    length so that networks seen later produce features of the same width.
+
+    ``X`` is a list of models, not a 2-D array: anything
+    :func:`sklyap.dynamics.as_dynamics` accepts (``nn.RNN``, ``nn.GRU``,
+    ``nn.LSTM``, their ``*Cell`` forms, modules containing one, fitted skorch
+    nets, or systems built with :func:`sklyap.from_step`). The models are
+    never modified or moved.
+
+    Parameters
+    ----------
+    inputs : array-like or Tensor of shape (n_trajectories, n_time_steps, ...), default=None
+        Driving inputs shared by all models, for example sequences of the
+        task the networks were trained on. The first ``warmup`` steps are
+        warm-up, the rest are measured. With ``input_encoder`` these are the
+        raw task inputs (token ids, say) before encoding. ``None`` draws
+        Gaussian inputs of standard deviation ``input_scale`` and shape
+        ``(n_trajectories, warmup + n_steps, input_size)`` in ``fit``, seeded
+        by ``random_state``.
+    input_encoder : str or callable, default=None
+        Maps raw inputs to the inputs of the recurrent core. A string is the
+        attribute path of a submodule of each model (for example
+        ``"embedding"``), applied to the inputs in evaluation mode on a copy;
+        a callable is called as ``input_encoder(model, inputs)`` with the
+        inputs as a tensor and must return a tensor of shape
+        ``(n_trajectories, n_time_steps, input_size)``.
+    rnn : str, default=None
+        Attribute path of the recurrent module when models contain several.
+    n_exponents : int, default=None
+        Number of leading exponents per network; ``None`` for the full
+        spectrum.
+    n_features : int, default=None
+        Width of the output. ``None`` uses the longest spectrum among the
+        models passed to ``fit``.
+    n_trajectories : int, default=8
+        Number of Gaussian input trajectories when ``inputs`` is None.
+    n_steps : int, default=200
+        Number of measured steps of the Gaussian inputs when ``inputs`` is
+        None.
+    warmup : int, default=100
+        Warm-up steps, run but not counted.
+    input_scale : float, default=1.0
+        Standard deviation of the Gaussian inputs.
+    qr_interval : int, default=1
+        Steps between re-orthonormalisations.
+    dtype : {"float64", "float32"}, default="float64"
+        Compute dtype; log sums are accumulated in float64 either way.
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available, else the CPU.
+    n_jobs : int, default=None
+        Number of models computed in parallel through joblib; ``None`` means
+        1 unless in a ``joblib.parallel_config`` context, ``-1`` all cores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the Gaussian inputs.
+    verbose : int, default=0
+        ``1`` shows a progress bar over models.
+
+    Attributes
+    ----------
+    inputs_ : ndarray of shape (n_trajectories, n_time_steps, ...)
+        The driving inputs used for every model.
+    n_features_out_ : int
+        Width of the output.
+    state_sizes_ : ndarray of shape (n_models,)
+        State sizes of the models seen in ``fit``.
+
+    See Also
+    --------
+    sklyap.lyapunov_spectrum : The spectrum of a single model.
+    sklyap.features.resample_spectra : The resampling onto a common width.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklyap import LyapunovSpectrumTransformer
+    >>> models = [nn.GRU(2, 4), nn.LSTM(2, 4), nn.RNN(2, 8)]
+    >>> lst = LyapunovSpectrumTransformer(n_features=6, n_trajectories=2,
+    ...                                   n_steps=50, warmup=20, random_state=0)
+    >>> features = lst.fit_transform(models)
+    >>> features.shape
+    (3, 6)
+    >>> lst.get_feature_names_out()[:2]
+    array(['lyapunov0', 'lyapunov1'], dtype=object)
+    """
+
+    def __init__(
+        self,
+        inputs=None,
+        *,
+        input_encoder=None,
+        rnn=None,
+        n_exponents=None,
+        n_features=None,
+        n_trajectories=8,
+        n_steps=200,
+        warmup=100,
+        input_scale=1.0,
+        qr_interval=1,
+        dtype="float64",
+        device="auto",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.inputs = inputs
+        self.input_encoder = input_encoder
+        self.rnn = rnn
+        self.n_exponents = n_exponents
+        self.n_features = n_features
+        self.n_trajectories = n_trajectories
+        self.n_steps = n_steps
+        self.warmup = warmup
+        self.input_scale = input_scale
+        self.qr_interval = qr_interval
+        self.dtype = dtype
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation --------------------------------------------------------------------
+
+    def _check_params(self):
+        check_int(self.n_exponents, "n_exponents", minimum=1, allow_none=True)
+        check_int(self.n_features, "n_features", minimum=1, allow_none=True)
+        check_int(self.n_trajectories, "n_trajectories", minimum=1)
+        check_int(self.n_steps, "n_steps", minimum=1)
+        check_int(self.warmup, "warmup", minimum=0)
+        check_int(self.qr_interval, "qr_interval", minimum=1)
+        check_int(self.verbose, "verbose", minimum=0)
+        if (
+            isinstance(self.input_scale, bool)
+            or not isinstance(self.input_scale, numbers.Real)
+            or not np.isfinite(self.input_scale)
+            or self.input_scale <= 0
+        ):
+            raise ValueError(f"input_scale must be a positive number, got {self.input_scale!r}")
+        encoder = self.input_encoder
+        if encoder is not None and not (isinstance(encoder, str) or callable(encoder)):
+            raise TypeError(
+                "input_encoder must be a submodule path (str), a callable "
+                f"(model, inputs) -> Tensor, or None; got {encoder!r}"
+            )
+        if encoder is not None and self.inputs is None:
+            raise ValueError(
+                "input_encoder needs task inputs: pass inputs= (the raw inputs the "
+                "encoder maps), not None"
+            )
+        check_dtype(self.dtype)
+        return check_device(self.device)
+
+    def _check_models(self, X):
+        if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+            X = list(X)
+        if not isinstance(X, (list, tuple)):
+            raise TypeError(
+                "X must be a list of models (RNN modules or sklyap Dynamics), got "
+                f"{type(X).__name__}; wrap a single model as [model]"
+            )
+        if len(X) == 0:
+            raise ValueError("X is an empty list; expected at least one model")
+        dynamics = []
+        for index, model in enumerate(X):
+            try:
+                dynamics.append(as_dynamics(model, rnn=self.rnn))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"model {index}: {exc}") from None
+        if self.n_exponents is not None:
+            too_small = [i for i, d in enumerate(dynamics) if d.state_size < self.n_exponents]
+            if too_small:
+                raise ValueError(
+                    f"n_exponents={self.n_exponents} exceeds the state size of models "
+                    f"{too_small[:5]} (state sizes "
+                    f"{[dynamics[i].state_size for i in too_small[:5]]})"
+                )
+        return list(X), dynamics
+
+    def _raw_inputs(self):
+        raw = self.inputs
+        if isinstance(raw, torch.Tensor):
+            raw = raw.detach().cpu().numpy()
+        raw = np.array(raw, copy=True)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(f"inputs must hold numbers, got dtype {raw.dtype}")
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise ValueError("inputs hold NaN or infinite values")
+        if self.input_encoder is None:
+            if raw.ndim == 2:
+                raw = raw[None]
+            if raw.ndim != 3:
+                raise ValueError(
+                    "inputs must have shape (n_trajectories, n_time_steps, input_size), "
+                    f"got shape {raw.shape}"
+                )
+            raw = raw.astype(np.float64, copy=False)
+        if raw.ndim < 2:
+            raise ValueError(
+                f"inputs must have at least 2 dimensions (n_trajectories, n_time_steps, ...), "
+                f"got shape {raw.shape}"
+            )
+        if raw.shape[1] <= self.warmup:
+            raise ValueError(
+                f"warmup={self.warmup} leaves no measured step in inputs of "
+                f"{raw.shape[1]} time steps; expected warmup < {raw.shape[1]}"
+            )
+        return raw
+
+    def _encode(self, model, index):
+        """The recurrent core's inputs for one model (float64 tensor)."""
+        raw = torch.as_tensor(self.inputs_)
+        if raw.is_floating_point():
+            raw = raw.to(torch.float64)
+        encoder = self.input_encoder
+        if encoder is None:
+            return raw
+        with torch.no_grad():
+            if isinstance(encoder, str):
+                if not isinstance(model, torch.nn.Module):
+                    raise TypeError(
+                        f"model {index}: input_encoder={encoder!r} names a submodule, "
+                        f"but the model is a {type(model).__name__}"
+                    )
+                try:
+                    module = model.get_submodule(encoder)
+                except AttributeError:
+                    raise ValueError(
+                        f"model {index} ({type(model).__name__}) has no submodule {encoder!r}"
+                    ) from None
+                module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64).eval()
+                encoded = module(raw)
+            else:
+                encoded = encoder(model, raw)
+        if not isinstance(encoded, torch.Tensor) or encoded.ndim != 3:
+            shape = tuple(encoded.shape) if hasattr(encoded, "shape") else type(encoded).__name__
+            raise ValueError(
+                f"model {index}: input_encoder returned {shape}; expected a tensor of "
+                "shape (n_trajectories, n_time_steps, input_size)"
+            )
+        return encoded.detach()
+
+    # -- estimator API -----------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Fix the driving inputs and the output width from a list of models.
+
+        No spectrum is computed here: fitting only decides what ``transform``
+        will do, so that all models are measured the same way.
+
+        Parameters
+        ----------
+        X : list of models
+            Recurrent networks (see the class docstring).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : LyapunovSpectrumTransformer
+        """
+        self._check_params()
+        models, dynamics = self._check_models(X)
+        if self.inputs is None:
+            sizes = sorted({d.input_size for d in dynamics}, key=str)
+            if len(sizes) != 1 or sizes[0] is None:
+                raise ValueError(
+                    "Gaussian inputs need one input size shared by all models; the "
+                    f"models have input sizes {sizes}. Pass inputs= explicitly."
+                )
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            gen = torch.Generator().manual_seed(int(seed))
+            shape = (self.n_trajectories, self.warmup + self.n_steps, sizes[0])
+            inputs = self.input_scale * torch.randn(shape, generator=gen, dtype=torch.float64)
+            self.inputs_ = inputs.numpy()
+        else:
+            self.inputs_ = self._raw_inputs()
+        sizes = np.array([d.state_size for d in dynamics])
+        lengths = sizes if self.n_exponents is None else np.minimum(sizes, self.n_exponents)
+        self.state_sizes_ = sizes
+        self.n_features_out_ = (
+            int(lengths.max()) if self.n_features is None else int(self.n_features)
+        )
+        return self
+
+    def compute_spectra(self, X):
+        """Lyapunov spectra of the models, before resampling.
+
+        Parameters
+        ----------
+        X : list of models
+
+        Returns
+        -------
+        list of LyapunovResult
+            One result per model, with per-trajectory spectra and standard
+            errors.
+        """
+        check_is_fitted(self, "n_features_out_")
+        device = self._check_params()
+        models, dynamics = self._check_models(X)
+        # Encode every model's inputs and check them before any spectrum is computed.
+        encoded = []
+        for index, (model, dyn) in enumerate(zip(models, dynamics)):
+            inputs = self._encode(model, index)
+            if dyn.input_size is not None and inputs.shape[-1] != dyn.input_size:
+                raise ValueError(
+                    f"model {index}: the inputs have {inputs.shape[-1]} features per step "
+                    f"but the network expects input_size={dyn.input_size}"
+                )
+            encoded.append(inputs)
+        kwargs = dict(
+            n_exponents=self.n_exponents,
+            warmup=self.warmup,
+            qr_interval=self.qr_interval,
+            dtype=self.dtype,
+            device=device,
+        )
+        tasks = (delayed(_spectrum)(d, x, kwargs) for d, x in zip(dynamics, encoded))
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        if self.verbose:
+            results = tqdm(results, total=len(models), desc="Lyapunov spectra", unit="model")
+        return list(results)
+
+    def transform(self, X):
+        """Lyapunov-spectrum features of each model.
+
+        Parameters
+        ----------
+        X : list of models
+
+        Returns
+        -------
+        ndarray of shape (n_models, n_features_out_)
+            Exponents in descending order (natural log per step), resampled
+            onto ``n_features_out_`` points; float64.
+        """
+        results = self.compute_spectra(X)
+        rows = np.full((len(results), max(r.n_exponents for r in results)), np.nan)
+        for i, result in enumerate(results):
+            rows[i, : result.n_exponents] = result.exponents
+        return resample_spectra(rows, self.n_features_out_)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: ``lyapunov0``, ``lyapunov1``, ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the inputs are models, not named columns.
+
+        Returns
+        -------
+        ndarray of str objects
+        """
+        check_is_fitted(self, "n_features_out_")
+        return np.asarray([f"lyapunov{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # X is a list of models, not an array (as for the text vectorizers).
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags

@@ -1,0 +1,240 @@
+"""LyapunovSpectrumTransformer: features, inputs, encoders and the scikit-learn API."""
+
+import copy
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from sklyap import LyapunovSpectrumTransformer, lyapunov_spectrum, resample_spectra
+
+FAST = dict(n_trajectories=2, n_steps=40, warmup=10, device="cpu")
+
+
+def _population(n_models=6, input_size=2, seed=0):
+    """RNNs whose recurrent gain, and so their largest exponent, increases with the index."""
+    torch.manual_seed(seed)
+    models = []
+    for i in range(n_models):
+        m = [nn.RNN, nn.GRU, nn.LSTM][i % 3](input_size, 4 + i % 2)
+        with torch.no_grad():
+            m.weight_hh_l0.mul_(1.0 + 0.5 * i)
+        models.append(m)
+    return models
+
+
+class _TokenModel(nn.Module):
+    def __init__(self, vocab=7, dim=3, hidden=5):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, dim)
+        self.gru = nn.GRU(dim, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+
+def test_features_are_the_spectra_of_each_model():
+    torch.manual_seed(0)
+    models = [nn.RNN(2, 4), nn.GRU(2, 5), nn.LSTM(2, 1)]
+    lst = LyapunovSpectrumTransformer(random_state=0, **FAST)
+    features = lst.fit_transform(models)
+    assert features.dtype == np.float64 and features.shape == (3, 5)
+    for i, model in enumerate(models):
+        expected = lyapunov_spectrum(model, lst.inputs_, warmup=10, device="cpu").exponents
+        np.testing.assert_allclose(features[i], resample_spectra(expected, 5), rtol=0, atol=1e-12)
+    # Model 1 (GRU, state size 5) is the longest: its row is its spectrum, untouched.
+    expected_1 = lyapunov_spectrum(models[1], lst.inputs_, warmup=10, device="cpu").exponents
+    np.testing.assert_array_equal(features[1], expected_1)
+    # Model 0 (RNN, state size 4) is stretched over the same index range: endpoints kept.
+    expected_0 = lyapunov_spectrum(models[0], lst.inputs_, warmup=10, device="cpu").exponents
+    assert features[0, 0] == expected_0[0] and features[0, -1] == expected_0[-1]
+
+
+def test_gaussian_inputs_are_seeded_and_scaled():
+    models = _population(2)
+    a = LyapunovSpectrumTransformer(n_trajectories=8, n_steps=300, warmup=20, input_scale=0.5,
+                                    random_state=3, device="cpu").fit(models)  # fmt: skip
+    assert a.inputs_.shape == (8, 320, 2) and a.inputs_.dtype == np.float64
+    assert abs(a.inputs_.std() - 0.5) < 0.02 and abs(a.inputs_.mean()) < 0.02
+    b = clone(a).fit(models)
+    np.testing.assert_array_equal(a.inputs_, b.inputs_)
+    np.testing.assert_array_equal(a.transform(models), b.transform(models))
+    c = clone(a).set_params(random_state=4).fit(models)
+    assert not np.array_equal(a.inputs_, c.inputs_)
+    rng = np.random.RandomState(5)
+    d = clone(a).set_params(random_state=rng).fit(models)
+    assert not np.array_equal(a.inputs_, d.inputs_)
+
+
+def test_fit_fixes_the_width_for_later_models():
+    small, large = nn.GRU(2, 3), nn.LSTM(2, 6)
+    lst = LyapunovSpectrumTransformer(random_state=0, **FAST).fit([small])
+    assert lst.n_features_out_ == 3
+    np.testing.assert_array_equal(lst.state_sizes_, [3])
+    out = lst.transform([large, small])
+    assert out.shape == (2, 3)
+    spectrum = lyapunov_spectrum(large, lst.inputs_, warmup=10, device="cpu").exponents
+    assert spectrum.shape == (12,)
+    np.testing.assert_allclose(out[0], resample_spectra(spectrum, 3), atol=1e-12)
+    assert out[0, 0] == spectrum[0] and out[0, -1] == spectrum[-1]
+    fixed = LyapunovSpectrumTransformer(n_features=10, random_state=0, **FAST).fit([small])
+    assert fixed.transform([large]).shape == (1, 10)
+    assert list(fixed.get_feature_names_out()[[0, 9]]) == ["lyapunov0", "lyapunov9"]
+
+
+def test_partial_spectra():
+    models = _population(3)
+    lst = LyapunovSpectrumTransformer(n_exponents=2, random_state=0, **FAST)
+    out = lst.fit_transform(models)
+    full = LyapunovSpectrumTransformer(random_state=0, **FAST).fit(models)
+    for i, model in enumerate(models):
+        expected = lyapunov_spectrum(model, full.inputs_, warmup=10, device="cpu").exponents
+        np.testing.assert_allclose(out[i], expected[:2], atol=1e-10)
+
+
+def test_explicit_inputs_are_shared_and_copied():
+    inputs = np.random.RandomState(0).randn(3, 30, 2)
+    original = inputs.copy()
+    models = _population(2)
+    lst = LyapunovSpectrumTransformer(torch.as_tensor(inputs), warmup=5, device="cpu")
+    out = lst.fit_transform(models)
+    np.testing.assert_array_equal(lst.inputs_, inputs)
+    np.testing.assert_array_equal(inputs, original)
+    expected = lyapunov_spectrum(models[0], inputs, warmup=5, device="cpu").exponents
+    np.testing.assert_allclose(out[0], resample_spectra(expected, 5), atol=1e-12)
+
+
+def test_input_encoder_by_submodule_path_and_callable():
+    torch.manual_seed(0)
+    models = [_TokenModel(), _TokenModel()]
+    tokens = np.random.RandomState(1).randint(0, 7, size=(2, 40))
+    lst = LyapunovSpectrumTransformer(tokens, input_encoder="embedding", warmup=10, device="cpu")
+    out = lst.fit_transform(models)
+    for i, model in enumerate(models):
+        with torch.no_grad():
+            embedded = model.embedding(torch.as_tensor(tokens)).double()
+        expected = lyapunov_spectrum(model, embedded, warmup=10, device="cpu").exponents
+        np.testing.assert_allclose(out[i], expected, atol=1e-10)
+    one_hot = LyapunovSpectrumTransformer(
+        tokens, input_encoder=lambda model, x: nn.functional.one_hot(x, 7).double() @
+        model.embedding.weight.double(), warmup=10, device="cpu")  # fmt: skip
+    np.testing.assert_allclose(one_hot.fit_transform(models), out, atol=1e-10)
+
+
+def test_models_are_never_modified():
+    models = _population(3)
+    models[1].train()
+    before = [copy.deepcopy(m.state_dict()) for m in models]
+    LyapunovSpectrumTransformer(random_state=0, dtype="float64", **FAST).fit_transform(models)
+    for model, state in zip(models, before):
+        for key, value in state.items():
+            assert model.state_dict()[key].dtype == torch.float32
+            assert torch.equal(model.state_dict()[key], value)
+    assert models[1].training
+
+
+def test_pipeline_grid_search_cross_validation_clone_and_pickle(tmp_path):
+    models = _population(8)
+    lst = LyapunovSpectrumTransformer(n_features=4, random_state=0, **FAST)
+    features = clone(lst).fit_transform(models)
+    y = features[:, 0]  # the largest exponent: a target the features predict well
+    pipe = make_pipeline(clone(lst), StandardScaler(), Ridge(alpha=1e-3))
+    pipe.fit(models, y)
+    assert pipe.score(models, y) > 0.99
+    scores = cross_val_score(pipe, models, y, cv=KFold(2), scoring="neg_mean_absolute_error")
+    assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    search = GridSearchCV(pipe, {"ridge__alpha": [1e-3, 1e3]}, cv=KFold(2))
+    search.fit(models, y)
+    assert search.best_params_ == {"ridge__alpha": 1e-3}
+    fitted = clone(lst).fit(models)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(models[:2]), fitted.transform(models[:2]))
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    loaded = joblib.load(tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(loaded.predict(models), pipe.predict(models))
+
+
+def test_parallel_jobs_give_identical_rows():
+    models = _population(4)
+    lst = LyapunovSpectrumTransformer(random_state=0, **FAST).fit(models)
+    serial = lst.transform(models)
+    parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
+    np.testing.assert_array_equal(parallel, serial)
+
+
+def test_progress_bar_and_compute_spectra(capsys):
+    models = _population(2)
+    lst = LyapunovSpectrumTransformer(random_state=0, verbose=1, **FAST).fit(models)
+    results = lst.compute_spectra(models)
+    assert "Lyapunov spectra" in capsys.readouterr().err
+    assert [r.state_size for r in results] == [4, 5]
+    assert results[0].per_trajectory.shape == (2, 4)
+
+
+def test_tags_declare_that_x_is_not_an_array():
+    tags = LyapunovSpectrumTransformer().__sklearn_tags__()
+    assert tags.input_tags.two_d_array is False and tags.requires_fit is True
+
+
+def test_transform_before_fit():
+    with pytest.raises(NotFittedError):
+        LyapunovSpectrumTransformer().transform(_population(1))
+
+
+@pytest.mark.parametrize(
+    "X,exc,match",
+    [
+        ([], ValueError, "empty list"),
+        (nn.GRU(2, 3), TypeError, r"X must be a list of models .* wrap a single model as \[model\]"),
+        (np.zeros((3, 4)), TypeError, "X must be a list of models"),
+        ([nn.GRU(2, 3), nn.Linear(2, 2)], TypeError, "model 1: Linear contains no recurrent module"),
+        ([nn.LSTM(2, 3, bidirectional=True)], ValueError, "model 0: LSTM is bidirectional"),
+        ([nn.GRU(2, 3), nn.GRU(3, 3)], ValueError, r"models have input sizes \[2, 3\]"),
+    ],
+)  # fmt: skip
+def test_bad_model_lists(X, exc, match):
+    with pytest.raises(exc, match=match):
+        LyapunovSpectrumTransformer(**FAST).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params,exc,match",
+    [
+        ({"n_exponents": 4}, ValueError, r"n_exponents=4 exceeds the state size of models \[0\]"),
+        ({"n_exponents": 0}, ValueError, "n_exponents must be >= 1"),
+        ({"n_features": 0}, ValueError, "n_features must be >= 1"),
+        ({"n_steps": 0}, ValueError, "n_steps must be >= 1"),
+        ({"n_trajectories": 1.5}, TypeError, "n_trajectories must be an int"),
+        ({"warmup": -3}, ValueError, "warmup must be >= 0"),
+        ({"qr_interval": 0}, ValueError, "qr_interval must be >= 1"),
+        ({"input_scale": -1.0}, ValueError, "input_scale must be a positive number, got -1.0"),
+        ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64"),
+        ({"device": "tpu"}, ValueError, "unknown device 'tpu'"),
+        ({"input_encoder": 3}, TypeError, "input_encoder must be a submodule path"),
+        ({"input_encoder": "embedding"}, ValueError, "input_encoder needs task inputs"),
+        ({"inputs": np.zeros((2, 30, 5))}, ValueError, "model 0: the inputs have 5 features per step but the network expects input_size=2"),
+        ({"inputs": np.zeros((2, 8, 2))}, ValueError, "warmup=10 leaves no measured step in inputs of 8 time steps"),
+        ({"inputs": np.zeros((2, 30, 2, 1))}, ValueError, r"inputs must have shape .* got shape \(2, 30, 2, 1\)"),
+        ({"inputs": np.full((2, 30, 2), np.nan)}, ValueError, "inputs hold NaN or infinite values"),
+        ({"inputs": np.array([[["a"]]])}, TypeError, "inputs must hold numbers"),
+    ],
+)  # fmt: skip
+def test_bad_parameters(params, exc, match):
+    with pytest.raises(exc, match=match):
+        LyapunovSpectrumTransformer(**{**FAST, **params}).fit_transform([nn.GRU(2, 3)])
+
+
+def test_bad_encoders():
+    tokens = np.zeros((2, 20), dtype=int)
+    with pytest.raises(ValueError, match="model 0 .* has no submodule 'embed'"):
+        LyapunovSpectrumTransformer(tokens, input_encoder="embed", **FAST).fit_transform([_TokenModel()])
+    with pytest.raises(ValueError, match=r"input_encoder returned \(2, 20\)"):
+        LyapunovSpectrumTransformer(tokens, input_encoder=lambda m, x: x.double(),
+                                    **FAST).fit_transform([_TokenModel()])  # fmt: skip
