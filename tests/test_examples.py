@@ -1,0 +1,25 @@
+"""Every example script runs, with small settings, and writes its figure."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SMALL = {"plot_spectrum_vs_gain.py": ["--hidden-size", "6", "--n-steps", "40", "--warmup", "10"]}
+
+
+def test_every_example_has_small_settings():
+    assert sorted(p.name for p in EXAMPLES.glob("plot_*.py")) == sorted(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_example_runs(name, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "figure.png"
+    monkeypatch.setattr(sys, "argv", [name, *SMALL[name], "--out", str(out)])
+    runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+    assert out.stat().st_size > 10_000
+    assert f"saved {out}" in capsys.readouterr().out
