@@ -271,6 +271,15 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             )
         return encoded.detach()
 
+    def _core_inputs(self, model, dynamics, index):
+        inputs = self._encode(model, index)
+        if dynamics.input_size is not None and inputs.shape[-1] != dynamics.input_size:
+            raise ValueError(
+                f"model {index}: the inputs have {inputs.shape[-1]} features per step "
+                f"but the network expects input_size={dynamics.input_size}"
+            )
+        return inputs
+
     # -- estimator API -----------------------------------------------------------------
 
     def fit(self, X, y=None):
@@ -330,16 +339,11 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         device = self._check_params()
         models, dynamics = self._check_models(X)
-        # Encode every model's inputs and check them before any spectrum is computed.
-        encoded = []
+        # Check every model's encoded inputs before any spectrum is computed;
+        # they are encoded again, one model at a time, when computed, so that
+        # memory does not grow with the number of models.
         for index, (model, dyn) in enumerate(zip(models, dynamics)):
-            inputs = self._encode(model, index)
-            if dyn.input_size is not None and inputs.shape[-1] != dyn.input_size:
-                raise ValueError(
-                    f"model {index}: the inputs have {inputs.shape[-1]} features per step "
-                    f"but the network expects input_size={dyn.input_size}"
-                )
-            encoded.append(inputs)
+            self._core_inputs(model, dyn, index)
         kwargs = dict(
             n_exponents=self.n_exponents,
             warmup=self.warmup,
@@ -347,7 +351,10 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             dtype=self.dtype,
             device=device,
         )
-        tasks = (delayed(_spectrum)(d, x, kwargs) for d, x in zip(dynamics, encoded))
+        tasks = (
+            delayed(_spectrum)(dyn, self._core_inputs(model, dyn, index), kwargs)
+            for index, (model, dyn) in enumerate(zip(models, dynamics))
+        )
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
         if self.verbose:
             results = tqdm(results, total=len(models), desc="Lyapunov spectra", unit="model")
