@@ -104,3 +104,18 @@ def as_float_tensor(array, name, dtype, device):
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"{name} holds NaN or infinite values")
     return tensor
+
+
+def batch_of_sequences(inputs, name="inputs"):
+    """View inputs of shape (T, d) as one trajectory (1, T, d); require 3-D otherwise.
+
+    Works on numpy arrays and torch tensors alike.
+    """
+    if inputs.ndim == 2:
+        inputs = inputs[None]
+    if inputs.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape (n_trajectories, n_time_steps, input_size) or "
+            f"(n_time_steps, input_size), got shape {tuple(inputs.shape)}"
+        )
+    return inputs

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._validation import as_float_tensor, check_device, check_dtype, check_int
+from ._validation import as_float_tensor, batch_of_sequences, check_device, check_dtype, check_int
 from .dynamics import as_dynamics
 
 __all__ = ["LyapunovResult", "lyapunov_spectrum"]
@@ -91,14 +91,7 @@ class LyapunovResult:
 def _check_inputs(inputs, dynamics, dtype, device):
     if inputs is None:
         raise ValueError("inputs are required: a tensor or array of shape (B, T, input_size)")
-    tensor = as_float_tensor(inputs, "inputs", dtype, device)
-    if tensor.ndim == 2:
-        tensor = tensor[None]
-    if tensor.ndim != 3:
-        raise ValueError(
-            "inputs must have shape (n_trajectories, n_time_steps, input_size) or "
-            f"(n_time_steps, input_size), got shape {tuple(tensor.shape)}"
-        )
+    tensor = batch_of_sequences(as_float_tensor(inputs, "inputs", dtype, device))
     expected = dynamics.input_size
     if expected is not None and tensor.shape[-1] != expected:
         raise ValueError(

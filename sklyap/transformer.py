@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._validation import check_device, check_dtype, check_int
+from ._validation import batch_of_sequences, check_device, check_dtype, check_int
 from .dynamics import as_dynamics
 from .features import resample_spectra
 from .lyapunov import lyapunov_spectrum
@@ -218,14 +218,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         if raw.dtype.kind == "f" and not np.isfinite(raw).all():
             raise ValueError("inputs hold NaN or infinite values")
         if self.input_encoder is None:
-            if raw.ndim == 2:
-                raw = raw[None]
-            if raw.ndim != 3:
-                raise ValueError(
-                    "inputs must have shape (n_trajectories, n_time_steps, input_size), "
-                    f"got shape {raw.shape}"
-                )
-            raw = raw.astype(np.float64, copy=False)
+            raw = batch_of_sequences(raw).astype(np.float64, copy=False)
         if raw.ndim < 2:
             raise ValueError(
                 f"inputs must have at least 2 dimensions (n_trajectories, n_time_steps, ...), "
