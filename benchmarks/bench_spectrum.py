@@ -37,6 +37,16 @@ def _module(kind, n, input_size, seed=0):
     return getattr(nn, kind)(input_size, n).double()
 
 
+def _cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def _best_of(fn, repeats):
     best = math.inf
     for _ in range(repeats):
@@ -142,7 +152,7 @@ def main(argv=None):
         torch=torch.__version__,
         threads=torch.get_num_threads(),
         machine=platform.machine(),
-        processor=platform.processor(),
+        processor=_cpu_name(),
         python=platform.python_version(),
         time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         rows=rows,
