@@ -1,0 +1,166 @@
+"""Lyapunov spectra during training: a skorch callback and a plain-PyTorch tracker."""
+
+import time
+
+import numpy as np
+from sklearn.base import clone
+from skorch.callbacks import Callback
+
+from ._validation import check_int
+from .transformer import LyapunovSpectrumTransformer
+
+__all__ = ["LyapunovCallback", "SpectrumTracker"]
+
+
+def _default_transformer():
+    return LyapunovSpectrumTransformer(n_trajectories=4, n_steps=100, warmup=50, random_state=0)
+
+
+class SpectrumTracker:
+    """Record the Lyapunov spectrum of a network as it trains.
+
+    For hand-written training loops: call :meth:`update` after an epoch (or
+    any step). The spectra are computed as ``transformer`` would compute them,
+    with driving inputs fixed at the first update, so that successive spectra
+    are comparable. The network is never modified.
+
+    Parameters
+    ----------
+    transformer : LyapunovSpectrumTransformer, default=None
+        Settings of the computation (inputs, input encoder, number of
+        exponents, warm-up, steps, device, ...); cloned, never fitted in
+        place. ``None`` uses 4 Gaussian trajectories of 50 warm-up and 100
+        measured steps with ``random_state=0``.
+    every : int, default=1
+        Compute a spectrum on every ``every``-th call of :meth:`update`.
+
+    Attributes
+    ----------
+    epochs : list of int
+        The epochs (or steps) passed to :meth:`update` that were measured.
+    results : list of LyapunovResult
+    seconds : list of float
+        Wall time of each computation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklyap.callbacks import SpectrumTracker
+    >>> rnn = nn.GRU(2, 8, batch_first=True)
+    >>> tracker = SpectrumTracker()
+    >>> optimiser = torch.optim.SGD(rnn.parameters(), lr=0.1)
+    >>> for epoch in range(1, 3):
+    ...     loss = rnn(torch.randn(4, 10, 2))[0].pow(2).mean()
+    ...     optimiser.zero_grad(); loss.backward(); optimiser.step()
+    ...     _ = tracker.update(rnn, epoch)
+    >>> tracker.exponents.shape  # (number of updates, n_exponents)
+    (2, 8)
+    """
+
+    def __init__(self, transformer=None, *, every=1):
+        self.transformer = transformer
+        self.every = every
+
+    def _check(self):
+        check_int(self.every, "every", minimum=1)
+        transformer = self.transformer
+        if transformer is None:
+            transformer = _default_transformer()
+        if not isinstance(transformer, LyapunovSpectrumTransformer):
+            raise TypeError(
+                f"transformer must be a LyapunovSpectrumTransformer, got {transformer!r}"
+            )
+        return transformer
+
+    def update(self, model, epoch=None):
+        """Measure ``model`` now if this call is due; return the result or None.
+
+        Parameters
+        ----------
+        model : nn.Module
+            The network (anything :func:`sklyap.dynamics.as_dynamics` reads).
+        epoch : int, default=None
+            Label of this measurement; defaults to the number of calls so far.
+        """
+        if not hasattr(self, "calls_"):
+            self._fitted = clone(self._check()).fit([model])
+            self.calls_ = 0
+            self.epochs, self.results, self.seconds = [], [], []
+        self.calls_ += 1
+        if self.calls_ % self.every:
+            return None
+        start = time.perf_counter()
+        (result,) = self._fitted.compute_spectra([model])
+        self.seconds.append(time.perf_counter() - start)
+        self.epochs.append(self.calls_ if epoch is None else epoch)
+        self.results.append(result)
+        return result
+
+    @property
+    def exponents(self):
+        """ndarray of shape (n_measurements, n_exponents): the recorded spectra."""
+        if not getattr(self, "results", None):
+            raise AttributeError("no spectrum recorded yet: call update() first")
+        return np.stack([r.exponents for r in self.results])
+
+
+class LyapunovCallback(Callback):
+    """skorch callback: the Lyapunov spectrum of the net's recurrent core every few epochs.
+
+    After every ``every``-th epoch, computes the spectrum of ``net.module_``
+    (its recurrent submodule, found as :func:`sklyap.dynamics.as_dynamics`
+    finds it) and records it in the net's history: ``"<key>"`` holds the
+    exponents (a list), ``"<key>_max"`` the largest exponent and
+    ``"<key>_seconds"`` the time it took. Epochs in between record nothing.
+
+    Parameters
+    ----------
+    transformer : LyapunovSpectrumTransformer, default=None
+        Settings of the computation, as for :class:`SpectrumTracker`.
+    every : int, default=1
+        Measure after every ``every``-th epoch.
+    key : str, default="lyapunov"
+        Name of the history entries.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from skorch import NeuralNetClassifier
+    >>> from sklyap.callbacks import LyapunovCallback
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.rnn = nn.LSTM(3, 6, batch_first=True)
+    ...         self.head = nn.Linear(6, 2)
+    ...     def forward(self, x):
+    ...         return self.head(self.rnn(x)[0][:, -1])
+    >>> X = np.random.RandomState(0).randn(32, 10, 3).astype("float32")
+    >>> y = (X[:, :, 0].sum(axis=1) > 0).astype("int64")
+    >>> net = NeuralNetClassifier(Net, max_epochs=2, train_split=None, verbose=0,
+    ...                           criterion=nn.CrossEntropyLoss,
+    ...                           callbacks=[LyapunovCallback(every=1)])
+    >>> _ = net.fit(X, y)
+    >>> len(net.history[-1, "lyapunov"])  # 2 * 6 exponents: (h, c)
+    12
+    """
+
+    def __init__(self, transformer=None, *, every=1, key="lyapunov"):
+        self.transformer = transformer
+        self.every = every
+        self.key = key
+
+    def initialize(self):
+        self.tracker_ = SpectrumTracker(self.transformer, every=self.every)
+        self.tracker_._check()
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        result = self.tracker_.update(net.module_, epoch)
+        if result is None:
+            return
+        net.history.record(self.key, result.exponents.tolist())
+        net.history.record(f"{self.key}_max", float(result.exponents[0]))
+        net.history.record(f"{self.key}_seconds", self.tracker_.seconds[-1])
