@@ -58,7 +58,8 @@ def _best_of(fn, repeats):
 
 def time_sklyap(module, inputs, repeats):
     return _best_of(
-        lambda: lyapunov_spectrum(module, inputs, warmup=0, device="cpu"), repeats
+        lambda: lyapunov_spectrum(module, inputs, warmup=0, device="cpu", num_threads=None),
+        repeats,
     ) / inputs.shape[1]
 
 

@@ -253,6 +253,21 @@ def test_divergence_and_overflow_raise():
                           device="cpu")  # fmt: skip
 
 
+@pytest.mark.parametrize("num_threads,during", [("auto", 1), (None, "unchanged"), (2, 2)])
+def test_thread_count_during_the_computation_and_after(num_threads, during):
+    seen = []
+
+    def step(s, x):
+        seen.append(torch.get_num_threads())
+        return 0.5 * s
+
+    before = torch.get_num_threads()
+    lyapunov_spectrum(from_step(step, 3), torch.zeros(2, 5, 0), device="cpu",
+                      num_threads=num_threads)  # fmt: skip
+    assert torch.get_num_threads() == before
+    assert set(seen) == {before if during == "unchanged" else during}
+
+
 def test_progress_bar_when_verbose(capsys):
     lyapunov_spectrum(_make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), device="cpu", verbose=1)
     assert "Lyapunov steps" in capsys.readouterr().err
@@ -279,6 +294,8 @@ RNN = nn.RNN(3, 4)
         ({"initial_state": torch.zeros(3)}, ValueError, r"initial_state must have shape \(4,\) or \(2, 4\)"),
         ({"initial_state": torch.full((4,), float("nan"))}, ValueError, "initial_state holds NaN"),
         ({"rnn": "core"}, ValueError, "no submodule 'core'"),
+        ({"num_threads": 0}, ValueError, "num_threads must be >= 1, got 0"),
+        ({"num_threads": "all"}, TypeError, "num_threads must be an int"),
     ],
 )  # fmt: skip
 def test_bad_arguments_raise_clear_errors(kwargs, exc, match):
