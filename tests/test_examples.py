@@ -9,7 +9,10 @@ import pytest
 pytest.importorskip("matplotlib")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SMALL = {"plot_spectrum_vs_gain.py": ["--hidden-size", "6", "--n-steps", "40", "--warmup", "10"]}
+SMALL = {
+    "plot_spectrum_vs_gain.py": ["--hidden-size", "6", "--n-steps", "40", "--warmup", "10"],
+    "plot_training_spectra.py": ["--epochs", "2", "--hidden-size", "8", "--n-images", "12"],
+}
 
 
 def test_every_example_has_small_settings():

@@ -1,12 +1,13 @@
 """Real sequence tasks and populations of networks trained on them."""
 
 from ._population import RecurrentClassifier, RNNPopulation, default_cache_dir, train_rnn_population
-from ._tasks import load_char_text, load_sequential_digits
+from ._tasks import digit_streams, load_char_text, load_sequential_digits
 
 __all__ = [
     "RNNPopulation",
     "RecurrentClassifier",
     "default_cache_dir",
+    "digit_streams",
     "load_char_text",
     "load_sequential_digits",
     "train_rnn_population",

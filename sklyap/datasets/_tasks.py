@@ -3,11 +3,11 @@
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_random_state
 
 from .._validation import check_int
 
-__all__ = ["load_char_text", "load_sequential_digits"]
+__all__ = ["digit_streams", "load_char_text", "load_sequential_digits"]
 
 # Fixed seed of the splits: every call, every machine, the same networks see the
 # same training, validation and test sequences.
@@ -65,6 +65,36 @@ def load_sequential_digits(mode="row"):
             "pixel values scaled to [0, 1]; fixed stratified 60/20/20 split."
         ),
     )  # fmt: skip
+
+
+def digit_streams(X, n_trajectories, n_images, random_state):
+    """Driving inputs from a digits split: random images read one after another.
+
+    Sequential digits are 8 steps long, too short to measure a spectrum; a
+    stream of images read back to back drives a network with inputs of the
+    task for as long as needed.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_images_available, n_steps, input_size)
+    n_trajectories, n_images : int
+    random_state : int or RandomState
+
+    Returns
+    -------
+    ndarray of shape (n_trajectories, n_images * n_steps, input_size)
+        float64.
+
+    Examples
+    --------
+    >>> from sklyap.datasets import digit_streams, load_sequential_digits
+    >>> data = load_sequential_digits()
+    >>> digit_streams(data.X_val, n_trajectories=4, n_images=30, random_state=0).shape
+    (4, 240, 8)
+    """
+    rng = check_random_state(random_state)
+    picks = rng.choice(len(X), size=(n_trajectories, n_images), replace=True)
+    return X[picks].reshape(n_trajectories, n_images * X.shape[1], X.shape[2]).astype(np.float64)
 
 
 def _python_documentation_text():
