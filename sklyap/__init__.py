@@ -1,7 +1,18 @@
 """sklyap: Lyapunov spectra of trained recurrent networks, as scikit-learn estimators."""
 
-from .features import resample_spectra
+from .features import (
+    SpectrumResampler,
+    SpectrumStatistics,
+    kaplan_yorke_dimension,
+    resample_spectra,
+)
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["resample_spectra", "__version__"]
+__all__ = [
+    "SpectrumResampler",
+    "SpectrumStatistics",
+    "kaplan_yorke_dimension",
+    "resample_spectra",
+    "__version__",
+]
