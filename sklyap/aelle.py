@@ -195,9 +195,14 @@ def _standardise_stats(A):
     return mean, scale
 
 
+def _n_valid(n_samples, validation_fraction):
+    """ceil(fraction * n), ignoring rounding noise (0.1 * 120 is 12, not 13)."""
+    return math.ceil(round(validation_fraction * n_samples, 9))
+
+
 def _split_indices(n_samples, validation_fraction, seed):
     """Random (train, validation) index arrays; ceil(fraction * n) for validation."""
-    n_valid = math.ceil(validation_fraction * n_samples)
+    n_valid = _n_valid(n_samples, validation_fraction)
     perm = np.random.RandomState(seed).permutation(n_samples)
     return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
 
@@ -457,7 +462,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
         )
         n_samples, n_features = X.shape
         if self.early_stopping:
-            n_valid = math.ceil(self.validation_fraction * n_samples)
+            n_valid = _n_valid(n_samples, self.validation_fraction)
             if n_samples - n_valid < 2:
                 raise ValueError(
                     f"too few samples for the validation split: n_samples={n_samples} "
@@ -491,7 +496,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
                     # loads it back at the end of training.
                     EarlyStopping(
                         monitor="valid_loss",
-                        patience=self.n_iter_no_change,
+                        patience=int(self.n_iter_no_change),
                         load_best=True,
                     ),
                 )
@@ -505,7 +510,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
         net = NeuralNet(
             module=_AeLLEModule,
             module__n_features=n_features,
-            module__latent_dim=self.latent_dim,
+            module__latent_dim=int(self.latent_dim),
             module__hidden_dims=hidden_dims,
             module__activation=self.activation,
             module__dropout=float(self.dropout),
@@ -516,8 +521,8 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             optimizer=torch.optim.Adam,
             optimizer__foreach=True,
             lr=float(self.lr),
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            max_epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
             train_split=train_split,
             callbacks=callbacks,
             # Local generators: the mini-batch order, and the base seed that

@@ -188,7 +188,10 @@ def test_early_stopping_restores_best_weights_by_value(small):
     # the best state been kept by reference, it would have followed training
     # to the last epoch and this would equal curve[-1] instead.
     split_seed = check_random_state(0).randint(np.iinfo(np.int32).max, size=3)[2]
-    _, valid = _split_indices(len(X), 0.1, split_seed)
+    train, valid = _split_indices(len(X), 0.1, split_seed)
+    # 0.1 * 120 is 12.000000000000002 in floating point; 12 are held out.
+    assert len(valid) == 12 and len(train) == 108
+    assert np.intersect1d(train, valid).size == 0
     Xs = (X - est.x_mean_) / est.x_scale_
     ys = (y - est.y_mean_) / est.y_scale_
     target = torch.as_tensor(np.hstack([Xs, ys[:, None]])[valid], dtype=torch.float32)
@@ -198,6 +201,12 @@ def test_early_stopping_restores_best_weights_by_value(small):
     loss = _AeLLELoss(X.shape[1], 1.0)(out, target).item()
     assert loss == pytest.approx(curve.min(), rel=1e-5)
     assert loss != pytest.approx(curve[-1], rel=1e-3)
+
+
+def test_validation_split_size():
+    # ceil(fraction * n): 0.1 * 15 -> 2 held out; 0.25 * 10 -> 3.
+    assert [len(part) for part in _split_indices(15, 0.1, 0)] == [13, 2]
+    assert [len(part) for part in _split_indices(10, 0.25, 0)] == [7, 3]
 
 
 def test_without_early_stopping_runs_all_epochs(small):
