@@ -90,8 +90,11 @@ def main(argv=None):
         "early_stopping=False (200 epochs)": {"early_stopping": False},
     }
     default_threads = torch.get_num_threads()
-    runs = [(threads, name, params) for threads in args.torch_threads
-            for name, params in configs.items()]
+    runs = [
+        (threads, name, params)
+        for threads in args.torch_threads
+        for name, params in configs.items()
+    ]
     results = []
     for threads, name, params in runs:
         torch.set_num_threads(threads)
@@ -150,20 +153,28 @@ def main(argv=None):
     }
     report["defaults"]["hidden_dims"] = list(report["defaults"]["hidden_dims"])
 
-    header = f"{'configuration':36s} {'threads':>7s} {'fit s (median)':>15s} {'runs':>24s} {'epochs':>14s} {'s/epoch':>8s} {'test R^2':>9s}"
-    print(f"AeLLERegressor.fit, {args.n_samples} spectra x {args.n_features}, "
-          f"{os.cpu_count()} CPUs, torch's default {default_threads} threads")
+    header = (
+        f"{'configuration':36s} {'threads':>7s} {'fit s (median)':>15s} {'runs':>24s} "
+        f"{'epochs':>14s} {'s/epoch':>8s} {'test R^2':>9s}"
+    )
+    print(
+        f"AeLLERegressor.fit, {args.n_samples} spectra x {args.n_features}, "
+        f"{os.cpu_count()} CPUs, torch's default {default_threads} threads"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         times_str = ", ".join(f"{t:.1f}" for t in r["fit_seconds"])
         ep = ",".join(str(e) for e in r["epochs"])
         print(
-            f"{r['config']:36s} {r['torch_threads']:7d} {r['fit_seconds_median']:15.1f} {times_str:>24s} "
-            f"{ep:>14s} {r['seconds_per_epoch_median']:8.3f} {min(r['test_r2']):9.3f}"
+            f"{r['config']:36s} {r['torch_threads']:7d} {r['fit_seconds_median']:15.1f} "
+            f"{times_str:>24s} {ep:>14s} {r['seconds_per_epoch_median']:8.3f} "
+            f"{min(r['test_r2']):9.3f}"
         )
-    print(f"warm-up fit (1 epoch, first in process): {warmup:.1f} s; "
-          f"load average before/after: {load_before} / {load_after}")
+    print(
+        f"warm-up fit (1 epoch, first in process): {warmup:.1f} s; "
+        f"load average before/after: {load_before} / {load_after}"
+    )
 
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

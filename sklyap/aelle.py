@@ -15,13 +15,13 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
@@ -175,9 +175,7 @@ def _resolve_device(device):
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
         ) from exc
     if parsed.type not in ("cpu", "cuda"):
-        raise ValueError(
-            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-        )
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} was requested but CUDA is not available; "
@@ -402,9 +400,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             too_low = value <= low if low_open else value < low
             too_high = value >= high if high_open else value > high
             if too_low or too_high or math.isnan(value):
-                interval = (
-                    f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-                )
+                interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
                 raise ValueError(f"{name} must be in {interval}, got {value!r}")
 
         need_int("latent_dim", 1)
@@ -425,15 +421,11 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             )
         hidden = self.hidden_dims
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
-            raise TypeError(
-                f"hidden_dims must be a tuple of positive ints, got {hidden!r}"
-            )
+            raise TypeError(f"hidden_dims must be a tuple of positive ints, got {hidden!r}")
         hidden = tuple(hidden)
         for width in hidden:
             if not _is_int(width) or width < 1:
-                raise ValueError(
-                    f"hidden_dims must hold positive ints, got {self.hidden_dims!r}"
-                )
+                raise ValueError(f"hidden_dims must hold positive ints, got {self.hidden_dims!r}")
         return tuple(int(w) for w in hidden)
 
     # ------------------------------------------------------------------
@@ -457,9 +449,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         hidden_dims = self._check_params()
-        X, y = validate_data(
-            self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2
-        )
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
         n_samples, n_features = X.shape
         if self.early_stopping:
             n_valid = _n_valid(n_samples, self.validation_fraction)
@@ -485,9 +475,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
 
         callbacks = []
         if self.early_stopping:
-            train_idx, valid_idx = _split_indices(
-                n_samples, self.validation_fraction, split_seed
-            )
+            train_idx, valid_idx = _split_indices(n_samples, self.validation_fraction, split_seed)
             train_split = predefined_split(Dataset(Xs[valid_idx], target[valid_idx]))
             callbacks.append(
                 (
@@ -550,9 +538,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = len(history)
         self.loss_curve_ = np.asarray(history[:, "train_loss"], dtype=np.float64)
         if self.early_stopping:
-            self.validation_loss_curve_ = np.asarray(
-                history[:, "valid_loss"], dtype=np.float64
-            )
+            self.validation_loss_curve_ = np.asarray(history[:, "valid_loss"], dtype=np.float64)
             self.best_epoch_ = int(dict(net.callbacks_)["early_stopping"].best_epoch_)
         else:
             self.validation_loss_curve_ = None
@@ -650,7 +636,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
         return Xs * self.x_scale_ + self.x_mean_
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the latent dimensions: ``aelle0 ... aelle{latent_dim-1}``.
+        """Get the names of the latent dimensions: ``aelle0 ... aelle{latent_dim-1}``.
 
         Parameters
         ----------
@@ -681,6 +667,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
                     f"{type(self).__name__} was fitted on {device!r} but CUDA is "
                     "not available; it was loaded on the CPU",
                     UserWarning,
+                    stacklevel=2,
                 )
                 self.device_ = "cpu"
 

@@ -207,7 +207,7 @@ class SpectrumResampler(TransformerMixin, BaseEstimator):
         return resample_spectra(X, self.n_features)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns: ``exponent0 ... exponent{n-1}``.
+        """Get the names of the output columns: ``exponent0 ... exponent{n-1}``.
 
         Parameters
         ----------
@@ -433,7 +433,7 @@ class SpectrumStatistics(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns, see the class docstring.
+        """Get the names of the output columns, see the class docstring.
 
         Parameters
         ----------

@@ -176,7 +176,11 @@ def test_loss_is_l1_plus_alpha_mse():
 def test_early_stopping_restores_best_weights_by_value(small):
     X, y = small
     est = AeLLERegressor(
-        latent_dim=4, hidden_dims=(32,), lr=3e-2, max_epochs=300, n_iter_no_change=5,
+        latent_dim=4,
+        hidden_dims=(32,),
+        lr=3e-2,
+        max_epochs=300,
+        n_iter_no_change=5,
         random_state=0,
     ).fit(X, y)
     curve = est.validation_loss_curve_
@@ -418,7 +422,9 @@ def test_device_resolution(monkeypatch):
     assert _resolve_device(torch.device("cpu")) == "cpu"
     with pytest.raises(ValueError, match="device='cuda' was requested but CUDA is not"):
         _resolve_device("cuda")
-    with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"):
+    with pytest.raises(
+        ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"
+    ):
         _resolve_device("tpu")
     with pytest.raises(TypeError, match="got 3"):
         _resolve_device(3)
@@ -442,11 +448,23 @@ def test_fit_on_cuda_predicts_like_cpu_shape(small):
 @pytest.mark.parametrize(
     "make_bad, error, match",
     [
-        (lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.nan, X), y), ValueError, "Input X contains NaN"),
-        (lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.inf, X), y), ValueError, "Input X contains infinity"),
+        (
+            lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.nan, X), y),
+            ValueError,
+            "Input X contains NaN",
+        ),
+        (
+            lambda X, y: (np.where(np.eye(*X.shape, dtype=bool), np.inf, X), y),
+            ValueError,
+            "Input X contains infinity",
+        ),
         (lambda X, y: (X[:, 0], y), ValueError, "Expected 2D array, got 1D array"),
         (lambda X, y: (X, y[:-1]), ValueError, "inconsistent numbers of samples"),
-        (lambda X, y: (X, np.where(np.arange(len(y)) == 3, np.nan, y)), ValueError, "Input y contains NaN"),
+        (
+            lambda X, y: (X, np.where(np.arange(len(y)) == 3, np.nan, y)),
+            ValueError,
+            "Input y contains NaN",
+        ),
         (lambda X, y: (X[:1], y[:1]), ValueError, "1 sample"),
     ],
 )
@@ -477,14 +495,22 @@ def test_too_few_samples_for_validation_split(small):
         ({"alpha": "big"}, TypeError, "alpha must be a real number, got 'big'"),
         ({"latent_dim": 0}, ValueError, "latent_dim must be >= 1, got 0"),
         ({"latent_dim": 2.5}, TypeError, "latent_dim must be an int, got 2.5"),
-        ({"hidden_dims": (16, 0)}, ValueError, r"hidden_dims must hold positive ints, got \(16, 0\)"),
+        (
+            {"hidden_dims": (16, 0)},
+            ValueError,
+            r"hidden_dims must hold positive ints, got \(16, 0\)",
+        ),
         ({"hidden_dims": 16}, TypeError, "hidden_dims must be a tuple of positive ints, got 16"),
         ({"activation": "softmax"}, ValueError, "activation must be one of .*got 'softmax'"),
         ({"dropout": 1.0}, ValueError, r"dropout must be in \[0.0, 1.0\), got 1.0"),
         ({"lr": 0.0}, ValueError, r"lr must be in \(0.0, inf\), got 0.0"),
         ({"max_epochs": 0}, ValueError, "max_epochs must be >= 1, got 0"),
         ({"batch_size": 0}, ValueError, "batch_size must be >= 1, got 0"),
-        ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be in \(0.0, 1.0\), got 1.0"),
+        (
+            {"validation_fraction": 1.0},
+            ValueError,
+            r"validation_fraction must be in \(0.0, 1.0\), got 1.0",
+        ),
         ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change must be >= 1, got 0"),
         ({"early_stopping": "yes"}, TypeError, "early_stopping must be a bool, got 'yes'"),
         ({"device": "tpu"}, ValueError, "device must be .* got 'tpu'"),
@@ -505,7 +531,9 @@ def test_bad_input_after_fit(fitted, small):
         fitted.predict(X[:, :3])
     with pytest.raises(ValueError, match="X has 3 features, but AeLLERegressor is expecting 12"):
         fitted.transform(X[:, :3])
-    with pytest.raises(ValueError, match="Z has 3 columns, but AeLLERegressor has a latent code of dimension 4"):
+    with pytest.raises(
+        ValueError, match="Z has 3 columns, but AeLLERegressor has a latent code of dimension 4"
+    ):
         fitted.inverse_transform(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="Input X contains NaN"):
         fitted.predict(np.full((1, 12), np.nan))

@@ -258,22 +258,24 @@ def test_statistics_known_answer():
     )
     assert_allclose(Xt, expected, rtol=1e-12, atol=1e-15)
     assert_array_equal(X, X_copy)
-    assert tuple(est.get_feature_names_out()) == STATISTICS == (
-        "max_exponent",
-        "mean_exponent",
-        "std_exponent",
-        "n_positive",
-        "fraction_positive",
-        "kaplan_yorke_dimension",
-        "ks_entropy",
+    assert (
+        tuple(est.get_feature_names_out())
+        == STATISTICS
+        == (
+            "max_exponent",
+            "mean_exponent",
+            "std_exponent",
+            "n_positive",
+            "fraction_positive",
+            "kaplan_yorke_dimension",
+            "ks_entropy",
+        )
     )
 
 
 def test_statistics_unsorted_rows_are_sorted():
     est = SpectrumStatistics()
-    assert_allclose(
-        est.fit_transform([[-1.0, 0.5, 0.0]]), est.fit_transform([[0.5, 0.0, -1.0]])
-    )
+    assert_allclose(est.fit_transform([[-1.0, 0.5, 0.0]]), est.fit_transform([[0.5, 0.0, -1.0]]))
 
 
 def test_statistics_pandas_output():
