@@ -1,19 +1,29 @@
 """sklyap: Lyapunov spectra of trained recurrent networks, as scikit-learn estimators."""
 
+from .aelle import AeLLERegressor
 from .dynamics import Dynamics, as_dynamics, from_step
-from .features import resample_spectra
+from .features import (
+    SpectrumResampler,
+    SpectrumStatistics,
+    kaplan_yorke_dimension,
+    resample_spectra,
+)
 from .lyapunov import LyapunovResult, lyapunov_spectrum
 from .transformer import LyapunovSpectrumTransformer
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AeLLERegressor",
     "Dynamics",
     "LyapunovResult",
     "LyapunovSpectrumTransformer",
+    "SpectrumResampler",
+    "SpectrumStatistics",
+    "__version__",
     "as_dynamics",
     "from_step",
+    "kaplan_yorke_dimension",
     "lyapunov_spectrum",
     "resample_spectra",
-    "__version__",
 ]
