@@ -1,5 +1,6 @@
 """Checks and conversions shared by the public functions and estimators."""
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -119,3 +120,28 @@ def batch_of_sequences(inputs, name="inputs"):
             f"(n_time_steps, input_size), got shape {tuple(inputs.shape)}"
         )
     return inputs
+
+
+def check_num_threads(num_threads):
+    """Accept "auto", None or a positive int for a ``num_threads`` parameter."""
+    if num_threads is None or (isinstance(num_threads, str) and num_threads == "auto"):
+        return num_threads
+    return check_int(num_threads, "num_threads", minimum=1)
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Run the block with ``n`` torch CPU threads, then restore the setting.
+
+    ``None`` leaves the setting alone. The setting is process-wide: other
+    threads of the process see it while the block runs.
+    """
+    previous = torch.get_num_threads()
+    if n is None or n == previous:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

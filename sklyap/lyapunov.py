@@ -13,7 +13,6 @@ the frame onto the Lyapunov directions; they are re-orthonormalised as usual
 but not counted.
 """
 
-import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -21,7 +20,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._validation import as_float_tensor, batch_of_sequences, check_device, check_dtype, check_int
+from ._validation import (
+    as_float_tensor,
+    batch_of_sequences,
+    check_device,
+    check_dtype,
+    check_int,
+    check_num_threads,
+    torch_threads,
+)
 from .dynamics import as_dynamics
 
 __all__ = ["LyapunovResult", "lyapunov_spectrum"]
@@ -206,8 +213,7 @@ def lyapunov_spectrum(
     device = check_device(device)
     qr_interval = check_int(qr_interval, "qr_interval", minimum=1)
     verbose = check_int(verbose, "verbose", minimum=0)
-    if not (num_threads is None or (isinstance(num_threads, str) and num_threads == "auto")):
-        check_int(num_threads, "num_threads", minimum=1)
+    check_num_threads(num_threads)
     dynamics = as_dynamics(model, rnn=rnn)
     n = dynamics.state_size
     k = check_int(n_exponents, "n_exponents", minimum=1, allow_none=True)
@@ -230,7 +236,7 @@ def lyapunov_spectrum(
 
     dynamics = dynamics.to(device=device, dtype=dtype)
     threads = _threads_for(num_threads, device, B * n * k)
-    with torch.no_grad(), _torch_threads(threads):
+    with torch.no_grad(), torch_threads(threads):
         log_sums, state = _qr_iteration(
             dynamics, inputs, state, k, warmup, qr_interval, verbose
         )
@@ -276,19 +282,6 @@ def _threads_for(num_threads, device, frame_size):
     if isinstance(num_threads, str):  # "auto"
         return 1 if frame_size <= _SMALL_FRAME else None
     return num_threads
-
-
-@contextlib.contextmanager
-def _torch_threads(n):
-    previous = torch.get_num_threads()
-    if n is None or n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose):
