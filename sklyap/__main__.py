@@ -3,6 +3,7 @@
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +28,41 @@ def _demo_models(hidden_size, input_size, gains, seed):
 
 
 def demo(args):
+    """The AeLLE study on sequential digits; see :func:`sklyap.study.run_aelle_study`."""
+    from .study import run_aelle_study
+
+    print(
+        f"AeLLE study: {args.n_models} RNN/GRU/LSTM networks on sequential digits, "
+        f"{args.epochs} epochs; predicting each network's final test accuracy from its "
+        f"Lyapunov spectrum (final epoch, and epoch {args.early_epoch}).",
+        flush=True,
+    )
+    result = run_aelle_study(
+        n_models=args.n_models, n_epochs=args.epochs, early_epoch=args.early_epoch,
+        n_splits=args.n_splits, max_train=args.max_train, device=args.device,
+        random_state=args.seed, n_jobs=args.n_jobs,
+        cache_dir=False if args.no_cache else args.cache_dir, verbose=int(not args.quiet),
+    )  # fmt: skip
+    print()
+    print(result.table())
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(result.to_json())
+    try:
+        paths = result.save_figures(out)
+    except ImportError:
+        paths = []
+        print("\n(matplotlib is not installed: no figures; pip install 'sklyap[plot]')")
+    t = result.timings
+    print(
+        f"\nTraining or loading {t['train_or_load_s']:.0f} s, spectra {t['spectra_s']:.0f} s, "
+        f"cross-validation {t['cross_validation_s']:.0f} s. Wrote {out / 'results.json'}"
+        + "".join(f", {p}" for p in paths)
+    )
+    return 0
+
+
+def spectra(args):
     """Spectra of freshly initialised RNN/GRU/LSTM networks at several weight scales."""
     models, labels = _demo_models(args.hidden_size, args.input_size, args.gains, args.seed)
     lst = LyapunovSpectrumTransformer(
@@ -70,7 +106,24 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"sklyap {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    d = commands.add_parser("demo", help="spectra of freshly initialised RNN/GRU/LSTM networks")
+    d = commands.add_parser(
+        "demo", help="the AeLLE study: predict trained RNNs' accuracy from their spectra"
+    )
+    d.add_argument("--n-models", type=int, default=60, help="networks to train (default 60)")
+    d.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    d.add_argument("--early-epoch", type=int, default=1, help="early spectra after (default 1)")
+    d.add_argument("--n-splits", type=int, default=5, help="cross-validation folds (default 5)")
+    d.add_argument("--max-train", type=int, default=None, help="use fewer training sequences")
+    d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    d.add_argument("--n-jobs", type=int, default=None, help="parallel workers (default 1)")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    d.add_argument("--output", default="sklyap_demo", help="folder for figures and JSON")
+    d.add_argument("--cache-dir", default=None, help="cache of trained networks")
+    d.add_argument("--no-cache", action="store_true", help="always retrain")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=demo)
+
+    d = commands.add_parser("spectra", help="spectra of freshly initialised RNN/GRU/LSTM networks")
     d.add_argument("--hidden-size", type=int, default=16, help="hidden units (default 16)")
     d.add_argument("--input-size", type=int, default=4, help="input features (default 4)")
     d.add_argument("--gains", type=float, nargs="+", default=[1.0, 4.0],
@@ -81,7 +134,7 @@ def build_parser():
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
-    d.set_defaults(func=demo)
+    d.set_defaults(func=spectra)
     return parser
 
 
