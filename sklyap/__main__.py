@@ -39,7 +39,8 @@ def demo(args):
     )
     result = run_aelle_study(
         n_models=args.n_models, n_epochs=args.epochs, early_epoch=args.early_epoch,
-        n_splits=args.n_splits, max_train=args.max_train, device=args.device,
+        n_splits=args.n_splits, learning_rate_range=tuple(args.learning_rate_range),
+        max_train=args.max_train, device=args.device,
         random_state=args.seed, n_jobs=args.n_jobs,
         cache_dir=False if args.no_cache else args.cache_dir, verbose=int(not args.quiet),
     )  # fmt: skip
@@ -114,6 +115,8 @@ def build_parser():
     d.add_argument("--early-epoch", type=int, default=1, help="early spectra after (default 1)")
     d.add_argument("--n-splits", type=int, default=5, help="cross-validation folds (default 5)")
     d.add_argument("--max-train", type=int, default=None, help="use fewer training sequences")
+    d.add_argument("--learning-rate-range", type=float, nargs=2, default=[3e-3, 1e-2],
+                   metavar=("LOW", "HIGH"), help="Adam learning rates (default 3e-3 1e-2)")  # fmt: skip
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     d.add_argument("--n-jobs", type=int, default=None, help="parallel workers (default 1)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
