@@ -1,0 +1,61 @@
+"""What the Lyapunov callback costs, as a fraction of training time.
+
+Trains RecurrentClassifier networks on sequential digits with skorch, with
+``LyapunovCallback()`` at its default settings (4 Gaussian trajectories, 50
+warm-up and 100 measured steps, full spectrum, every epoch), and reports the
+time of the spectra against the time of the epochs (skorch's ``dur``).
+
+    python benchmarks/bench_callback.py [--epochs 5] [--out PATH]
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sklyap.callbacks import LyapunovCallback
+from sklyap.datasets import RecurrentClassifier, load_sequential_digits
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_callback.json"))
+    args = parser.parse_args(argv)
+    data = load_sequential_digits("row")
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; sequential digits, "
+          f"{len(data.X_train)} training sequences of 8 steps, batch 64")  # fmt: skip
+    print(f"{'cell':5} {'N':>4} {'epoch s':>8} {'spectrum s':>11} {'fraction':>9}")
+    for cell in ("RNN", "GRU", "LSTM"):
+        for hidden in (32, 128):
+            torch.manual_seed(0)
+            net = NeuralNetClassifier(
+                RecurrentClassifier, module__input_size=8, module__hidden_size=hidden,
+                module__n_classes=10, module__cell=cell, criterion=nn.CrossEntropyLoss,
+                optimizer=torch.optim.Adam, lr=5e-3, max_epochs=args.epochs, batch_size=64,
+                train_split=None, callbacks=[LyapunovCallback()], verbose=0,
+            )  # fmt: skip
+            net.fit(data.X_train, data.y_train)
+            epoch = float(np.mean(net.history[:, "dur"]))
+            spectrum = float(np.mean(net.history[:, "lyapunov_seconds"]))
+            rows.append(dict(cell=cell, hidden_size=hidden, epoch_s=epoch, spectrum_s=spectrum,
+                             fraction=spectrum / epoch))  # fmt: skip
+            print(f"{cell:5} {hidden:>4} {epoch:>8.3f} {spectrum:>11.3f} {spectrum / epoch:>9.2f}",
+                  flush=True)  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(benchmark="bench_callback", torch=torch.__version__,
+                                   threads=torch.get_num_threads(), epochs=args.epochs,
+                                   time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), rows=rows),
+                              indent=2))  # fmt: skip
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
