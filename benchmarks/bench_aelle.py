@@ -33,21 +33,9 @@ import skorch
 import torch
 
 from sklyap import AeLLERegressor
+from sklyap.datasets import make_spectra
 
 
-def make_spectra(n_samples, n_features, seed):
-    rng = np.random.default_rng(seed)
-    a = rng.uniform(-1.0, 0.5, n_samples)
-    b = rng.uniform(1.0, 2.0, n_samples)
-    t = np.linspace(0.0, 1.0, n_features)
-    X = a[:, None] - b[:, None] * t**1.5 + 0.01 * rng.normal(size=(n_samples, n_features))
-    X = -np.sort(-X, axis=1)
-    y = (
-        1.0 / (1.0 + np.exp(-10.0 * (a + 0.25)))
-        - 0.3 * (b - 1.5) ** 2
-        + 0.02 * rng.normal(size=n_samples)
-    )
-    return X, y
 
 
 def load():
@@ -75,8 +63,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    X, y = make_spectra(args.n_samples, args.n_features, seed=0)
-    X_test, y_test = make_spectra(500, args.n_features, seed=1)
+    X, y = make_spectra(args.n_samples, args.n_features, random_state=0)
+    X_test, y_test = make_spectra(500, args.n_features, random_state=1)
 
     # Warm-up: the first fit in a process pays one-off imports (torch's
     # optimiser machinery) and allocator start-up; it is reported separately.

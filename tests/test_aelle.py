@@ -22,32 +22,10 @@ from skorch.exceptions import DeviceWarning
 
 from sklyap import AeLLERegressor, SpectrumResampler, SpectrumStatistics
 from sklyap.aelle import _AeLLELoss, _split_indices
+from sklyap.datasets import make_spectra
 
 # A small, fast configuration used throughout.
 FAST = dict(latent_dim=4, hidden_dims=(32,), lr=1e-2, max_epochs=100, random_state=0)
-
-
-def make_spectra(n_samples=300, n_exponents=32, seed=0):
-    """Synthetic spectra whose "accuracy" is a smooth nonlinear function of them.
-
-    Each spectrum is ``lambda(t) = a - b * t**1.5`` on the normalised index
-    ``t`` in [0, 1], plus noise of 0.01: ``a`` is the largest exponent, ``b``
-    how fast the spectrum falls. The accuracy is a steep sigmoid of ``a``
-    (best near the edge of chaos from below) minus a quadratic penalty in
-    ``b``, plus noise of 0.02 (so an R^2 near 0.99 is the ceiling).
-    """
-    rng = np.random.default_rng(seed)
-    a = rng.uniform(-1.0, 0.5, n_samples)
-    b = rng.uniform(1.0, 2.0, n_samples)
-    t = np.linspace(0.0, 1.0, n_exponents)
-    X = a[:, None] - b[:, None] * t**1.5 + 0.01 * rng.normal(size=(n_samples, n_exponents))
-    X = -np.sort(-X, axis=1)
-    y = (
-        1.0 / (1.0 + np.exp(-10.0 * (a + 0.25)))
-        - 0.3 * (b - 1.5) ** 2
-        + 0.02 * rng.normal(size=n_samples)
-    )
-    return X, y
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +35,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def small():
-    return make_spectra(n_samples=120, n_exponents=12, seed=1)
+    return make_spectra(n_samples=120, n_exponents=12, random_state=1)
 
 
 @pytest.fixture(scope="module")
@@ -280,8 +258,8 @@ def test_feature_names_out(fitted):
 
 def test_pipeline_grid_search_on_ragged_spectra():
     # Networks of two sizes: spectra of 12 and 8 exponents, NaN-padded.
-    X, y = make_spectra(n_samples=150, n_exponents=12, seed=2)
-    X_short, _ = make_spectra(n_samples=150, n_exponents=8, seed=2)
+    X, y = make_spectra(n_samples=150, n_exponents=12, random_state=2)
+    X_short, _ = make_spectra(n_samples=150, n_exponents=8, random_state=2)
     X = X.copy()
     X[1::2, :8] = X_short[1::2]
     X[1::2, 8:] = np.nan
