@@ -1,5 +1,6 @@
 """Lyapunov spectra during training: a skorch callback and a plain-PyTorch tracker."""
 
+import numbers
 import time
 
 import numpy as np
@@ -31,8 +32,14 @@ class SpectrumTracker:
         exponents, warm-up, steps, device, ...); cloned, never fitted in
         place. ``None`` uses 4 Gaussian trajectories of 50 warm-up and 100
         measured steps with ``random_state=0``.
-    every : int, default=1
-        Compute a spectrum on every ``every``-th call of :meth:`update`.
+    every : int or "auto", default="auto"
+        An int computes a spectrum on every ``every``-th call of
+        :meth:`update`. ``"auto"`` keeps the cost bounded: the first call is
+        always measured, and a later one only if the time spent on spectra,
+        including this one (estimated by the last one), stays within
+        ``max_fraction`` of the wall time since the tracker was created.
+    max_fraction : float, default=0.1
+        Budget of ``every="auto"``, in (0, 1].
 
     Attributes
     ----------
@@ -48,7 +55,7 @@ class SpectrumTracker:
     >>> from torch import nn
     >>> from sklyap.callbacks import SpectrumTracker
     >>> rnn = nn.GRU(2, 8, batch_first=True)
-    >>> tracker = SpectrumTracker()
+    >>> tracker = SpectrumTracker(every=1)  # every call; the default bounds the cost
     >>> optimiser = torch.optim.SGD(rnn.parameters(), lr=0.1)
     >>> for epoch in range(1, 3):
     ...     loss = rnn(torch.randn(4, 10, 2))[0].pow(2).mean()
@@ -58,12 +65,20 @@ class SpectrumTracker:
     (2, 8)
     """
 
-    def __init__(self, transformer=None, *, every=1):
+    def __init__(self, transformer=None, *, every="auto", max_fraction=0.1):
         self.transformer = transformer
         self.every = every
+        self.max_fraction = max_fraction
+        self._created = time.perf_counter()
 
     def _check(self):
-        check_int(self.every, "every", minimum=1)
+        if not (isinstance(self.every, str) and self.every == "auto"):
+            check_int(self.every, "every", minimum=1)
+        fraction = self.max_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not (
+            0 < fraction <= 1
+        ):
+            raise ValueError(f"max_fraction must be in (0, 1], got {fraction!r}")
         transformer = self.transformer
         if transformer is None:
             transformer = _default_transformer()
@@ -88,7 +103,7 @@ class SpectrumTracker:
             self.calls_ = 0
             self.epochs, self.results, self.seconds = [], [], []
         self.calls_ += 1
-        if self.calls_ % self.every:
+        if not self._due():
             return None
         start = time.perf_counter()
         (result,) = self._fitted.compute_spectra([model])
@@ -96,6 +111,15 @@ class SpectrumTracker:
         self.epochs.append(self.calls_ if epoch is None else epoch)
         self.results.append(result)
         return result
+
+    def _due(self):
+        if isinstance(self.every, int):
+            return self.calls_ % self.every == 0
+        if not self.results:
+            return True
+        spent, cost = sum(self.seconds), self.seconds[-1]
+        wall = time.perf_counter() - self._created
+        return spent + cost <= self.max_fraction * (wall + cost)
 
     @property
     def exponents(self):
@@ -108,18 +132,23 @@ class SpectrumTracker:
 class LyapunovCallback(Callback):
     """skorch callback: the Lyapunov spectrum of the net's recurrent core every few epochs.
 
-    After every ``every``-th epoch, computes the spectrum of ``net.module_``
-    (its recurrent submodule, found as :func:`sklyap.dynamics.as_dynamics`
-    finds it) and records it in the net's history: ``"<key>"`` holds the
-    exponents (a list), ``"<key>_max"`` the largest exponent and
-    ``"<key>_seconds"`` the time it took. Epochs in between record nothing.
+    After the first epoch, and then as often as the budget allows (or after
+    every ``every``-th epoch), computes the spectrum of ``net.module_`` (its
+    recurrent submodule, found as :func:`sklyap.dynamics.as_dynamics` finds
+    it) and records it in the net's history: ``"<key>"`` holds the exponents
+    (a list), ``"<key>_max"`` the largest exponent and ``"<key>_seconds"``
+    the time it took. Epochs in between record nothing.
 
     Parameters
     ----------
     transformer : LyapunovSpectrumTransformer, default=None
         Settings of the computation, as for :class:`SpectrumTracker`.
-    every : int, default=1
-        Measure after every ``every``-th epoch.
+    every : int or "auto", default="auto"
+        Measure after every ``every``-th epoch; ``"auto"`` measures after the
+        first epoch and then whenever the time spent on spectra stays within
+        ``max_fraction`` of the training time so far.
+    max_fraction : float, default=0.1
+        Budget of ``every="auto"``.
     key : str, default="lyapunov"
         Name of the history entries.
 
@@ -146,15 +175,21 @@ class LyapunovCallback(Callback):
     12
     """
 
-    def __init__(self, transformer=None, *, every=1, key="lyapunov"):
+    def __init__(self, transformer=None, *, every="auto", max_fraction=0.1, key="lyapunov"):
         self.transformer = transformer
         self.every = every
+        self.max_fraction = max_fraction
         self.key = key
 
     def initialize(self):
-        self.tracker_ = SpectrumTracker(self.transformer, every=self.every)
+        self.tracker_ = SpectrumTracker(self.transformer, every=self.every,
+                                        max_fraction=self.max_fraction)  # fmt: skip
         self.tracker_._check()
         return self
+
+    def on_train_begin(self, net, **kwargs):
+        # The budget of every="auto" counts training time from here.
+        self.tracker_._created = time.perf_counter()
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)

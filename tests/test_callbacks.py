@@ -54,11 +54,43 @@ def test_tracker_records_the_spectrum_of_the_model_at_each_update():
     assert len(tracker.seconds) == 2 and settings.__dict__.get("inputs_") is None
 
 
+def test_auto_schedule_keeps_the_cost_within_budget(monkeypatch):
+    """Epochs of 0.5 s, spectra of 1 s, budget 25%: measured after epochs 1, 12, 18, 24.
+
+    The clock starts at 0 with the tracker. Epoch e ends at 0.5 e plus the time
+    already spent on spectra. After epoch 1 (t = 0.5) the first spectrum is
+    taken (t = 1.5). A later one is taken when (spent + 1) <= 0.25 (t + 1): with
+    spent = 1, t >= 7, which epoch 12 reaches (t = 1 + 0.5 * 12); with spent = 2,
+    t >= 11, reached by epoch 18 (t = 8 + 0.5 * 6); with spent = 3, t >= 15,
+    reached by epoch 24 (t = 12 + 0.5 * 6).
+    """
+    import sklyap.callbacks as callbacks
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: clock["t"])
+
+    def one_second_spectrum(self, models):
+        clock["t"] += 1.0
+        return ["a spectrum"]
+
+    monkeypatch.setattr(LyapunovSpectrumTransformer, "compute_spectra", one_second_spectrum)
+    tracker = SpectrumTracker(max_fraction=0.25)
+    net = _Net()
+    for epoch in range(1, 25):
+        clock["t"] += 0.5
+        tracker.update(net, epoch)
+        # Never more than the budget, but for the spectrum just taken.
+        assert sum(tracker.seconds) <= 0.25 * clock["t"] + 1.0
+    assert tracker.epochs == [1, 12, 18, 24]
+
+
 def test_tracker_errors():
     with pytest.raises(TypeError, match="transformer must be a LyapunovSpectrumTransformer"):
         SpectrumTracker("fast").update(_Net())
     with pytest.raises(ValueError, match="every must be >= 1"):
         SpectrumTracker(every=0).update(_Net())
+    with pytest.raises(ValueError, match=r"max_fraction must be in \(0, 1\], got 0"):
+        SpectrumTracker(max_fraction=0).update(_Net())
     with pytest.raises(AttributeError, match="call update"):
         SpectrumTracker().exponents
 
