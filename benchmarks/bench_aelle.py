@@ -14,8 +14,10 @@ case). The data are synthetic spectra ``a - b * t**1.5`` with a smooth nonlinear
 model that learnt nothing. Wall times depend on the machine and on anything
 else running on it: the load average before and after is recorded. Each
 configuration is timed with torch's default number of intra-op threads and with
-one thread: the layers are small, and on a busy 2-core machine two threads
-contend with other processes and run many times slower than one.
+one thread (``num_threads=None``, so that the estimator's default of one thread
+does not override the setting): the layers are small, and on a busy 2-core
+machine two threads contend with other processes and run many times slower
+than one, which is why ``num_threads="auto"`` uses one.
 """
 
 import argparse
@@ -88,7 +90,9 @@ def main(argv=None):
         torch.set_num_threads(threads)
         times, epochs, r2 = [], [], []
         for repeat in range(args.repeats):
-            est = AeLLERegressor(random_state=repeat, **params)
+            # num_threads=None: the thread count set above rules, not the
+            # estimator's default of one thread.
+            est = AeLLERegressor(random_state=repeat, num_threads=None, **params)
             t0 = time.perf_counter()
             est.fit(X, y)
             times.append(time.perf_counter() - t0)
