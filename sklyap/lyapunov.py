@@ -31,10 +31,10 @@ from ._validation import (
 )
 from .dynamics import as_dynamics
 
-__all__ = ["LyapunovResult", "lyapunov_spectrum"]
+__all__ = ["LyapunovResult", "initial_frame", "lyapunov_spectrum"]
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class LyapunovResult:
     """Lyapunov spectrum of one system along a batch of driven trajectories.
 
@@ -151,8 +151,12 @@ def lyapunov_spectrum(
         ``warmup`` steps are warm-up; the remaining ``T - warmup`` are measured.
     n_exponents : int, default=None
         Number ``k`` of leading exponents to compute, ``1 <= k <= state_size``;
-        ``None`` computes the full spectrum. The cost per step grows with
-        ``k``, not with the state size squared.
+        ``None`` computes the full spectrum. A step costs ``O(B k n N)`` for a
+        state of size ``n`` and hidden size ``N``: linear in ``k``. The frame
+        starts from a fixed random orthonormal frame
+        (:func:`initial_frame`), so the result is reproducible and the ``k``
+        exponents are the leading ones even when the dynamics leave
+        coordinate subspaces invariant.
     warmup : int, default=None
         Steps run (with re-orthonormalisation) but not counted, so that the
         state settles and the frame aligns with the Lyapunov directions.
@@ -161,7 +165,10 @@ def lyapunov_spectrum(
         Re-orthonormalise every ``qr_interval`` steps. Larger values are
         faster but lose the most negative exponents once
         ``(lambda_1 - lambda_k) * qr_interval`` nears ``-log(eps)`` of the
-        compute dtype (about 36 in float64, 16 in float32).
+        compute dtype (about 36 in float64, 16 in float32), and the frame
+        under- or overflows once ``lambda_k * qr_interval`` passes the log of
+        the smallest or largest number (about -708 and 709 in float64, -87 and
+        88 in float32); under- and overflow raise ``FloatingPointError``.
     dtype : torch.dtype or str, default=torch.float64
         Compute dtype, float64 or float32; log sums are accumulated in float64
         either way.
@@ -189,11 +196,12 @@ def lyapunov_spectrum(
 
     Notes
     -----
-    A direction that the dynamics annihilate exactly (a zero singular value of
+    A direction that one step annihilates exactly (a zero singular value of
     ``J``, as an inactive ReLU unit gives) has exponent ``-inf``; to keep
     results finite, such a step contributes the logarithm of the smallest
     positive normal number of the compute dtype instead (about -708 in
-    float64, -87 in float32).
+    float64, -87 in float32). With ``qr_interval > 1`` an exact zero cannot
+    be told from underflow and raises ``FloatingPointError``.
 
     Examples
     --------
@@ -237,7 +245,7 @@ def lyapunov_spectrum(
     dynamics = dynamics.to(device=device, dtype=dtype)
     threads = _threads_for(num_threads, device, B * n * k)
     with torch.no_grad(), torch_threads(threads):
-        log_sums, state = _qr_iteration(
+        log_sums, state, underflow = _qr_iteration(
             dynamics, inputs, state, k, warmup, qr_interval, verbose
         )
     n_steps = T - warmup
@@ -250,6 +258,13 @@ def lyapunov_spectrum(
         raise FloatingPointError(
             "the tangent frame overflowed between re-orthonormalisations; use a "
             f"smaller qr_interval than {qr_interval}"
+        )
+    if bool(underflow):
+        raise FloatingPointError(
+            "the tangent frame underflowed below the smallest normal "
+            f"{str(dtype).replace('torch.', '')} number between re-orthonormalisations, "
+            f"so the most negative exponents would be biased; use a smaller qr_interval "
+            f"than {qr_interval}, or float64"
         )
     per_trajectory = (log_sums / n_steps).cpu().numpy()
     per_trajectory = -np.sort(-per_trajectory, axis=1)
@@ -284,15 +299,34 @@ def _threads_for(num_threads, device, frame_size):
     return num_threads
 
 
+def initial_frame(n, k, *, dtype=torch.float64, device="cpu"):
+    """The starting frame: the first ``k`` columns of a fixed random orthogonal matrix.
+
+    Returned row-wise, shape ``(k, n)``. A random frame has a component along
+    every direction, so no invariant coordinate subspace (decoupled units, a
+    block-diagonal ``W_hh``) can trap a partial spectrum away from the leading
+    exponents, as the unit vectors ``e_1 ... e_k`` can. The matrix is drawn
+    from a generator with a fixed seed, and a frame of ``k`` vectors is the
+    head of the frame of ``n``, so results are reproducible and a partial
+    spectrum is exactly the head of the full one.
+    """
+    gen = torch.Generator().manual_seed(0)
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    return q[:, :k].mT.to(device=device, dtype=dtype).contiguous()
+
+
 def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose):
-    """Run the QR algorithm; return float64 log sums (B, k) and the final state."""
+    """Run the QR algorithm; return float64 log sums (B, k), the final state, and
+    whether the frame underflowed between re-orthonormalisations."""
     B, T = inputs.shape[:2]
     n = state.shape[1]
     dtype, device = state.dtype, state.device
     tiny = torch.finfo(dtype).tiny
-    # Rows of the frame are tangent vectors; start from the first k unit vectors.
-    frames = torch.eye(n, dtype=dtype, device=device)[:k].expand(B, k, n).contiguous()
+    # Rows of the frame are tangent vectors.
+    frames = initial_frame(n, k, dtype=dtype, device=device).expand(B, k, n).contiguous()
     log_sums = torch.zeros(B, k, dtype=torch.float64, device=device)
+    underflow = torch.zeros((), dtype=torch.bool, device=device)
     since_qr = 0
     steps = range(T)
     if verbose:
@@ -301,11 +335,17 @@ def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose):
         state, frames = dynamics.step_tangent(state, inputs[:, t], frames)
         since_qr += 1
         if since_qr == qr_interval or t + 1 == warmup or t + 1 == T:
+            steps_in_block = since_qr
             # frames.mT is the column frame (B, n, k), already column-major.
             q, r = torch.linalg.qr(frames.mT)
             frames = q.mT
             since_qr = 0
             if t >= warmup:
-                growth = torch.diagonal(r, dim1=-2, dim2=-1).abs().clamp_min(tiny)
-                log_sums += torch.log(growth.to(torch.float64))
-    return log_sums, state
+                growth = torch.diagonal(r, dim1=-2, dim2=-1).abs()
+                # A subnormal R_ii has lost precision: the frame underflowed. An
+                # exact zero after one step is a direction the step annihilates
+                # (clamped, see the docstring); after several it may be underflow.
+                lost = (growth < tiny) & (growth > 0) if steps_in_block == 1 else growth < tiny
+                underflow |= lost.any()
+                log_sums += torch.log(growth.clamp_min(tiny).to(torch.float64))
+    return log_sums, state, underflow

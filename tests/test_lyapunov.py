@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from sklyap import as_dynamics, from_step, lyapunov_spectrum
+from sklyap.lyapunov import initial_frame
 
 F64 = torch.float64
 
@@ -154,6 +155,26 @@ def test_partial_spectrum_equals_leading_part_of_full_spectrum():
     np.testing.assert_allclose(part.per_trajectory, full.per_trajectory[:, :5], rtol=0, atol=1e-10)
 
 
+def test_initial_frame_is_orthonormal_and_nested():
+    full = initial_frame(7, 7)
+    np.testing.assert_allclose((full @ full.T).numpy(), np.eye(7), atol=1e-14)
+    np.testing.assert_array_equal(initial_frame(7, 3).numpy(), full[:3].numpy())
+    assert np.all(np.abs(full.numpy()) > 0), "every vector has a component on every axis"
+
+
+def test_partial_spectrum_is_not_trapped_in_an_invariant_subspace():
+    # s -> diag(0.5, 2) s: the unit vector e_1 never leaves the contracting axis.
+    diagonal = from_step(lambda s, x: s * torch.tensor([0.5, 2.0], dtype=s.dtype), 2)
+    result = lyapunov_spectrum(diagonal, torch.zeros(1, 50, 0), n_exponents=1, device="cpu")
+    np.testing.assert_allclose(result.exponents, [math.log(2.0)], atol=1e-12)
+    # An RNN whose units form two decoupled blocks, the faster one listed second.
+    W = torch.zeros(6, 6, dtype=F64)
+    W[:3, :3] = 0.3 * _orthogonal(3, seed=3)
+    W[3:, 3:] = 0.9 * _orthogonal(3, seed=4)
+    partial = lyapunov_spectrum(_linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, device="cpu")
+    np.testing.assert_allclose(partial.exponents, [math.log(0.9)] * 2, atol=1e-10)
+
+
 def test_chaotic_spectrum_is_sorted_with_positive_leading_exponents():
     result = lyapunov_spectrum(_chaotic_rnn(), 0.3 * torch.randn(4, 600, 1, dtype=F64),
                                warmup=200, device="cpu")  # fmt: skip
@@ -203,6 +224,9 @@ def test_dead_relu_network_contracts_to_the_floor():
         rnn.bias_ih_l0.fill_(-100.0)  # every unit inactive: J = 0
     result = lyapunov_spectrum(rnn, torch.zeros(2, 20, 1), warmup=2, device="cpu")
     np.testing.assert_allclose(result.exponents, math.log(torch.finfo(F64).tiny))
+    # After several steps an exact zero could be underflow: it is refused.
+    with pytest.raises(FloatingPointError, match="underflowed"):
+        lyapunov_spectrum(rnn, torch.zeros(2, 20, 1), warmup=2, qr_interval=3, device="cpu")
 
 
 def test_summary_statistics_and_settings_are_recorded():
@@ -266,6 +290,19 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
                       num_threads=num_threads)  # fmt: skip
     assert torch.get_num_threads() == before
     assert set(seen) == {before if during == "unchanged" else during}
+
+
+@pytest.mark.parametrize("dtype,qr_interval", [("float32", 25), ("float64", 200)])
+def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
+    # Every exponent is ln 0.01 = -4.6: over qr_interval steps the frame shrinks
+    # by 1e-50 (float32) or 1e-400 (float64), below the smallest number.
+    rnn = _linear_rnn(0.01 * torch.eye(4, dtype=F64))
+    with pytest.raises(FloatingPointError, match=f"underflowed below the smallest normal {dtype}"):
+        lyapunov_spectrum(rnn, torch.zeros(1, 400, 2), warmup=0, qr_interval=qr_interval,
+                          dtype=dtype, device="cpu")  # fmt: skip
+    fine = lyapunov_spectrum(rnn, torch.zeros(1, 400, 2), warmup=0, qr_interval=5,
+                             dtype=dtype, device="cpu")  # fmt: skip
+    np.testing.assert_allclose(fine.exponents, math.log(0.01), rtol=1e-5)
 
 
 def test_progress_bar_when_verbose(capsys):
