@@ -233,7 +233,8 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
 
     def _encode(self, model, index):
         """The recurrent core's inputs for one model (float64 tensor)."""
-        raw = torch.as_tensor(self.inputs_)
+        # A copy: an encoder that works in place must not change inputs_.
+        raw = torch.tensor(self.inputs_)
         if raw.is_floating_point():
             raw = raw.to(torch.float64)
         encoder = self.input_encoder
@@ -241,6 +242,10 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             return raw
         with torch.no_grad():
             if isinstance(encoder, str):
+                if not isinstance(model, torch.nn.Module) and isinstance(
+                    getattr(model, "module_", None), torch.nn.Module
+                ):
+                    model = model.module_  # a fitted skorch net, as as_dynamics reads it
                 if not isinstance(model, torch.nn.Module):
                     raise TypeError(
                         f"model {index}: input_encoder={encoder!r} names a submodule, "

@@ -128,6 +128,31 @@ def test_input_encoder_by_submodule_path_and_callable():
     np.testing.assert_allclose(one_hot.fit_transform(models), out, atol=1e-10)
 
 
+def test_an_in_place_encoder_cannot_change_the_fitted_inputs():
+    tokens = np.random.RandomState(1).randint(0, 7, size=(2, 30)).astype(float)
+
+    def doubling(model, x):
+        x.mul_(2)  # a careless encoder
+        return nn.functional.one_hot(x.long() % 7, 7).double() @ model.embedding.weight.double()
+
+    torch.manual_seed(0)
+    lst = LyapunovSpectrumTransformer(tokens, input_encoder=doubling, warmup=5, device="cpu")
+    lst.fit_transform([_TokenModel(), _TokenModel(), _TokenModel()])
+    np.testing.assert_array_equal(lst.inputs_, tokens)
+
+
+def test_submodule_encoder_reads_fitted_skorch_nets():
+    class FittedNet:  # what as_dynamics reads of a fitted skorch net: module_
+        def __init__(self, module):
+            self.module_ = module
+
+    torch.manual_seed(0)
+    model = _TokenModel()
+    tokens = np.random.RandomState(1).randint(0, 7, size=(2, 30))
+    lst = LyapunovSpectrumTransformer(tokens, input_encoder="embedding", warmup=5, device="cpu")
+    np.testing.assert_array_equal(lst.fit_transform([FittedNet(model)]), lst.transform([model]))
+
+
 def test_models_are_never_modified():
     models = _population(3)
     models[1].train()
