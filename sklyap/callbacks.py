@@ -113,7 +113,7 @@ class SpectrumTracker:
         return result
 
     def _due(self):
-        if isinstance(self.every, int):
+        if isinstance(self.every, numbers.Integral):  # numpy integers too
             return self.calls_ % self.every == 0
         if not self.results:
             return True

@@ -84,6 +84,15 @@ def test_auto_schedule_keeps_the_cost_within_budget(monkeypatch):
     assert tracker.epochs == [1, 12, 18, 24]
 
 
+def test_numpy_integer_schedule_is_honoured():
+    tracker = SpectrumTracker(LyapunovSpectrumTransformer(n_trajectories=1, n_steps=5, warmup=1,
+                                                          device="cpu"), every=np.int64(3))  # fmt: skip
+    net = _Net()
+    for epoch in range(1, 7):
+        tracker.update(net, epoch)
+    assert tracker.epochs == [3, 6]
+
+
 def test_tracker_errors():
     with pytest.raises(TypeError, match="transformer must be a LyapunovSpectrumTransformer"):
         SpectrumTracker("fast").update(_Net())
