@@ -6,12 +6,7 @@ import numbers
 import numpy as np
 import torch
 
-_DTYPES = {
-    "float64": torch.float64,
-    "double": torch.float64,
-    "float32": torch.float32,
-    "float": torch.float32,
-}
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def check_dtype(dtype):
@@ -20,7 +15,9 @@ def check_dtype(dtype):
     Accepts ``torch.float32``/``torch.float64``, numpy's float32/float64 and
     the strings ``"float32"``/``"float64"``.
     """
-    if isinstance(dtype, torch.dtype):
+    if dtype is None:
+        resolved = None  # np.dtype(None) would silently mean float64
+    elif isinstance(dtype, torch.dtype):
         resolved = dtype
     elif isinstance(dtype, str) and dtype in _DTYPES:
         resolved = _DTYPES[dtype]

@@ -328,6 +328,7 @@ RNN = nn.RNN(3, 4)
         ({"device": 3}, TypeError, "device must be a string or torch.device"),
         ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64.*'float16'"),
         ({"dtype": torch.int64}, ValueError, "dtype must be float32 or float64"),
+        ({"dtype": None}, ValueError, "dtype must be float32 or float64.*got None"),
         ({"initial_state": torch.zeros(3)}, ValueError, r"initial_state must have shape \(4,\) or \(2, 4\)"),
         ({"initial_state": torch.full((4,), float("nan"))}, ValueError, "initial_state holds NaN"),
         ({"rnn": "core"}, ValueError, "no submodule 'core'"),
