@@ -267,9 +267,10 @@ def train_rnn_population(
     """Train a population of recurrent networks whose hyperparameters vary.
 
     Each network draws a cell type, a hidden size, a weight-initialisation
-    scale (log-uniform: the recurrent weights start uniform in
-    ``(-g/sqrt(N), g/sqrt(N))``, PyTorch's default range times ``g``, so some
-    networks start contracting, some chaotic) and a learning rate
+    scale (log-uniform: every parameter of the recurrent core, ``W_ih``,
+    ``W_hh`` and the biases, starts uniform in ``(-g/sqrt(N), g/sqrt(N))``,
+    PyTorch's default range times ``g``, so some networks start contracting,
+    some chaotic) and a learning rate
     (log-uniform), and is trained with Adam and cross-entropy, gradients
     clipped to norm 1. Validation and test accuracy are recorded after every
     epoch, and the weights after the ``snapshot_epochs`` and the last epoch,

@@ -161,7 +161,10 @@ class TorchRNNDynamics(Dynamics):
         return torch.cat(blocks, dim=-1)
 
     def unpack_state(self, state):
-        """PyTorch's ``h_n`` (or ``(h_n, c_n)``), shape ``(L, B, N)``, from states ``(B, n)``."""
+        """PyTorch's ``h_n`` (or ``(h_n, c_n)``), shape ``(L, B, N)``, from states ``(B, n)``.
+
+        For the ``*Cell`` modules ``L = 1``; take ``[0]`` for their ``(B, N)`` form.
+        """
         h = torch.stack([state[:, sl] for name, sl in self.state_layout if name[0] == "h"])
         if self.kind != "lstm":
             return h
@@ -226,7 +229,7 @@ class TorchRNNDynamics(Dynamics):
                     # dh' = (1-z) dn + z dh + (h-n) dz with
                     #   dz = s'(a_z) (G_z),  dr = s'(a_r) (G_r),
                     #   dn = tanh'(a_n) (GI_n + dr * hn + r * GH_n).
-                    keep = 1.0 - z
+                    keep = torch.sigmoid(-a_z)  # 1 - z, without rounding to 0 in float32
                     dn_coef = _dtanh(a_n) * keep
                     coef_r = _dsigmoid(a_r, r) * hn * dn_coef
                     coef_z = _dsigmoid(a_z, z) * (h - n)
