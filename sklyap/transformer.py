@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._validation import batch_of_sequences, check_device, check_dtype, check_int
-from .dynamics import as_dynamics
+from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import lyapunov_spectrum
 
@@ -242,10 +242,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             return raw
         with torch.no_grad():
             if isinstance(encoder, str):
-                if not isinstance(model, torch.nn.Module) and isinstance(
-                    getattr(model, "module_", None), torch.nn.Module
-                ):
-                    model = model.module_  # a fitted skorch net, as as_dynamics reads it
+                model = torch_module_of(model)
                 if not isinstance(model, torch.nn.Module):
                     raise TypeError(
                         f"model {index}: input_encoder={encoder!r} names a submodule, "

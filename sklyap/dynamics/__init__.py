@@ -16,6 +16,13 @@ __all__ = ["Dynamics", "StepDynamics", "TorchRNNDynamics", "as_dynamics", "from_
 _SUPPORTED_NAMES = ", ".join(f"nn.{m.__name__}" for m in SUPPORTED_MODULES)
 
 
+def torch_module_of(obj):
+    """``obj`` itself, or the module of a fitted skorch net (its ``module_``)."""
+    if not isinstance(obj, nn.Module) and isinstance(getattr(obj, "module_", None), nn.Module):
+        return obj.module_
+    return obj
+
+
 def _recurrent_candidates(module):
     return [
         (name, sub)
@@ -78,8 +85,7 @@ def as_dynamics(obj, *, rnn=None):
         if rnn is not None:
             raise ValueError(f"rnn={rnn!r} was given but obj is already a Dynamics")
         return obj
-    if not isinstance(obj, nn.Module) and isinstance(getattr(obj, "module_", None), nn.Module):
-        obj = obj.module_  # a fitted skorch net
+    obj = torch_module_of(obj)
     if not isinstance(obj, nn.Module):
         raise TypeError(
             f"expected a PyTorch recurrent model ({_SUPPORTED_NAMES}, a module "
