@@ -126,6 +126,20 @@ def check_num_threads(num_threads):
     return check_int(num_threads, "num_threads", minimum=1)
 
 
+def threads_for(num_threads, device, *, small):
+    """The torch thread count a ``num_threads`` parameter asks for, or None.
+
+    None (leave torch's setting alone) on CUDA and for ``num_threads=None``;
+    for ``"auto"``, one thread when the work is ``small``, else None; an int
+    as given.
+    """
+    if torch.device(device).type != "cpu" or num_threads is None:
+        return None
+    if isinstance(num_threads, str):  # "auto"
+        return 1 if small else None
+    return num_threads
+
+
 @contextlib.contextmanager
 def torch_threads(n):
     """Run the block with ``n`` torch CPU threads, then restore the setting.

@@ -25,7 +25,7 @@ from skorch.helper import predefined_split
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import check_device, check_num_threads, torch_threads
+from ._validation import check_device, check_int, check_num_threads, threads_for, torch_threads
 
 __all__ = ["AeLLERegressor"]
 
@@ -369,13 +369,6 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
     def _check_params(self):
         """Check every hyper-parameter; return hidden_dims as a tuple."""
 
-        def need_int(name, minimum):
-            value = getattr(self, name)
-            if not _is_int(value):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-            if value < minimum:
-                raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
         def need_real(name, low, high, low_open, high_open):
             value = getattr(self, name)
             if not _is_real(value):
@@ -386,13 +379,11 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
                 interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
                 raise ValueError(f"{name} must be in {interval}, got {value!r}")
 
-        need_int("latent_dim", 1)
-        need_int("max_epochs", 1)
-        need_int("batch_size", 1)
-        need_int("n_iter_no_change", 1)
+        for name in ("latent_dim", "max_epochs", "batch_size", "n_iter_no_change"):
+            check_int(getattr(self, name), name, minimum=1)
         check_num_threads(self.num_threads)
         if not isinstance(self.verbose, (bool, np.bool_)):
-            need_int("verbose", 0)
+            check_int(self.verbose, "verbose", minimum=0)
         need_real("alpha", 0.0, math.inf, False, True)
         need_real("dropout", 0.0, 1.0, False, True)
         need_real("lr", 0.0, math.inf, True, True)
@@ -506,7 +497,8 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             device=device,
             verbose=int(self.verbose),
         )
-        with torch_threads(self._threads(device)):
+        # The layers are small: "auto" always means one thread.
+        with torch_threads(threads_for(self.num_threads, device, small=True)):
             net.fit(Xs[train_idx], target[train_idx])
         net.module_.eval()
         # The validation data was only needed for training; do not carry it
@@ -530,11 +522,6 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             self.best_epoch_ = self.n_iter_
         return self
 
-    def _threads(self, device):
-        if torch.device(device).type != "cpu" or self.num_threads is None:
-            return None
-        return 1 if self.num_threads == "auto" else self.num_threads
-
     # ------------------------------------------------------------------
     # inference
 
@@ -552,7 +539,8 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
     def _run(self, fn, A):
         """Apply ``fn`` to the float64 rows ``A`` in batches; return float64."""
         out = []
-        with torch.no_grad(), torch_threads(self._threads(self.device_)):
+        threads = threads_for(self.num_threads, self.device_, small=True)
+        with torch.no_grad(), torch_threads(threads):
             for start in range(0, A.shape[0], _INFERENCE_BATCH):
                 batch = torch.as_tensor(
                     A[start : start + _INFERENCE_BATCH], dtype=torch.float64

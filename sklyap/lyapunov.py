@@ -27,6 +27,7 @@ from ._validation import (
     check_dtype,
     check_int,
     check_num_threads,
+    threads_for,
     torch_threads,
 )
 from .dynamics import as_dynamics
@@ -243,7 +244,7 @@ def lyapunov_spectrum(
         state = _check_initial_state(initial_state, B, n, dtype, device)
 
     dynamics = dynamics.to(device=device, dtype=dtype)
-    threads = _threads_for(num_threads, device, B * n * k)
+    threads = threads_for(num_threads, device, small=B * n * k <= _SMALL_FRAME)
     with torch.no_grad(), torch_threads(threads):
         log_sums, state, underflow = _qr_iteration(
             dynamics, inputs, state, k, warmup, qr_interval, verbose
@@ -288,15 +289,6 @@ def lyapunov_spectrum(
 
 
 _SMALL_FRAME = 2**18
-
-
-def _threads_for(num_threads, device, frame_size):
-    """The torch thread count to use, or None to leave torch's setting alone."""
-    if device.type != "cpu" or num_threads is None:
-        return None
-    if isinstance(num_threads, str):  # "auto"
-        return 1 if frame_size <= _SMALL_FRAME else None
-    return num_threads
 
 
 def initial_frame(n, k, *, dtype=torch.float64, device="cpu"):

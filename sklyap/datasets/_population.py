@@ -1,6 +1,5 @@
 """Populations of trained recurrent networks, as in a hyperparameter sweep."""
 
-import contextlib
 import copy
 import functools
 import math
@@ -15,7 +14,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_int
+from .._validation import check_int, torch_threads
 from ._tasks import load_char_text, load_sequential_digits
 
 __all__ = ["RNNPopulation", "RecurrentClassifier", "default_cache_dir", "train_rnn_population"]
@@ -87,16 +86,6 @@ def _build(task, data, hp):
         return RecurrentClassifier(data.input_size, hp["hidden_size"], data.n_classes, hp["cell"])
 
 
-@contextlib.contextmanager
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _accuracy(model, X, y, batch_size=512):
     correct = 0
     with torch.no_grad():
@@ -114,7 +103,7 @@ def _train_network(task, hp, n_epochs, snapshot_epochs, batch_size, max_train):
     """
     data = _load_task(task)
     gen = torch.Generator().manual_seed(hp["seed"])
-    with _single_thread():
+    with torch_threads(1):
         model = _build(task, data, hp)
         # Uniform initialisation in (-g/sqrt(N), g/sqrt(N)) for the recurrent core
         # (PyTorch's own range times the gain g), PyTorch's range for the rest.
