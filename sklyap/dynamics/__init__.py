@@ -9,9 +9,16 @@ from torch import nn
 
 from ._base import Dynamics
 from ._step import StepDynamics, from_step
-from ._torch_rnn import SUPPORTED_MODULES, TorchRNNDynamics
+from ._torch_rnn import SUPPORTED_MODULES, TorchRNNDynamics, signature_of
 
-__all__ = ["Dynamics", "StepDynamics", "TorchRNNDynamics", "as_dynamics", "from_step"]
+__all__ = [
+    "Dynamics",
+    "StepDynamics",
+    "TorchRNNDynamics",
+    "as_dynamics",
+    "from_step",
+    "signature_of",
+]
 
 _SUPPORTED_NAMES = ", ".join(f"nn.{m.__name__}" for m in SUPPORTED_MODULES)
 

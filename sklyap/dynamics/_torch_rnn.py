@@ -58,8 +58,22 @@ def _parameter(module, name, where):
     return tensor.detach().clone()
 
 
+def signature_of(dynamics):
+    """What must agree for two systems to be stacked: ``None`` for systems that cannot.
+
+    Networks of one kind (``nn.RNN`` with its nonlinearity, ``nn.GRU`` or
+    ``nn.LSTM``; a ``*Cell`` counts as one layer of its network), number of
+    layers, input and hidden sizes and bias share a signature, and the
+    sklyap algorithm advances them together as one batched system.
+    """
+    if not isinstance(dynamics, TorchRNNDynamics):
+        return None
+    return (dynamics.kind, dynamics.num_layers, dynamics.input_size, dynamics.hidden_size,
+            dynamics.bias)
+
+
 class TorchRNNDynamics(Dynamics):
-    """An ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or ``*Cell``) as a dynamical system.
+    """An ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or ``*Cell``), or a stack of them, as a dynamical system.
 
     Build it with :func:`sklyap.dynamics.as_dynamics`; it holds copies of the
     module's weights, so later changes to the module do not affect it, and
@@ -74,9 +88,21 @@ class TorchRNNDynamics(Dynamics):
     state because the next step depends on it. :meth:`pack_state` and
     :meth:`unpack_state` convert from and to PyTorch's ``h_n`` / ``(h_n, c_n)``.
 
+    Stacks of models
+    ----------------
+    :meth:`stack` joins ``M`` systems of one signature (:func:`signature_of`)
+    into one whose weights are ``(M, ...)`` tensors. Its batch of ``M * B``
+    trajectories is grouped by model: rows ``m * B`` to ``(m + 1) * B - 1``
+    belong to model ``m``. Every step is then one batched matrix product per
+    weight matrix for all models at once. Its inputs ``x`` are either
+    ``(M * B, input_size)``, one row per trajectory, or ``(B, input_size)``,
+    the same inputs for every model.
+
     Dropout between layers is a training-time device and is not applied:
     the dynamics are those of the module in evaluation mode.
     """
+
+    n_models = 1
 
     def __init__(self, module, *, name=None):
         if not isinstance(module, SUPPORTED_MODULES):
@@ -103,15 +129,15 @@ class TorchRNNDynamics(Dynamics):
         self.hidden_size = module.hidden_size
         self.input_size = module.input_size
         self.bias = module.bias
+        # Weights carry a leading model axis of length n_models (1 here).
         self.layers = []
         for layer in range(self.num_layers):
             suffix = "" if is_cell else f"_l{layer}"
-            self.layers.append(
-                {
-                    key: _parameter(module, f"{key}{suffix}", where)
-                    for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                }
-            )
+            params = {
+                key: _parameter(module, f"{key}{suffix}", where)
+                for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            }
+            self.layers.append({k: None if v is None else v[None] for k, v in params.items()})
         per_layer = 2 if self.kind == "lstm" else 1
         self.state_size = per_layer * self.num_layers * self.hidden_size
         N = self.hidden_size
@@ -125,17 +151,66 @@ class TorchRNNDynamics(Dynamics):
 
     # -- conversion -----------------------------------------------------------------
 
-    def to(self, device=None, dtype=None):
+    def _with_layers(self, layers, n_models):
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.layers = [
+        new.layers = layers
+        new.n_models = n_models
+        return new
+
+    def to(self, device=None, dtype=None):
+        layers = [
             {
                 key: None if value is None else value.to(device=device, dtype=dtype, copy=True)
                 for key, value in layer.items()
             }
             for layer in self.layers
         ]
-        return new
+        return self._with_layers(layers, self.n_models)
+
+    @classmethod
+    def stack(cls, systems):
+        """One system advancing several systems of one signature together.
+
+        Parameters
+        ----------
+        systems : sequence of TorchRNNDynamics
+            Systems (single or stacked) sharing :func:`signature_of`, with
+            weights of one dtype on one device.
+
+        Returns
+        -------
+        TorchRNNDynamics
+            With ``n_models`` the total number of models, in the given order.
+        """
+        systems = list(systems)
+        if not systems:
+            raise ValueError("stack needs at least one system")
+        signatures = {signature_of(s) for s in systems}
+        if None in signatures or len(signatures) != 1:
+            raise ValueError(
+                "only recurrent networks of one signature (kind, layers, input size, "
+                f"hidden size, bias) can be stacked; got {sorted(signatures, key=str)}"
+            )
+        layers = [
+            {
+                key: None if first[key] is None else torch.cat([s.layers[i][key] for s in systems])
+                for key in first
+            }
+            for i, first in enumerate(systems[0].layers)
+        ]
+        return systems[0]._with_layers(layers, sum(s.n_models for s in systems))
+
+    def unstack(self):
+        """The stacked models as a list of single systems."""
+        return [
+            self._with_layers(
+                [{k: None if v is None else v[m : m + 1] for k, v in layer.items()}
+                 for layer in self.layers],
+                1,
+            )
+            for m in range(self.n_models)
+        ]
 
     @property
     def dtype(self):
@@ -173,14 +248,14 @@ class TorchRNNDynamics(Dynamics):
 
     # -- dynamics -------------------------------------------------------------------
 
-    def _preactivations(self, p, u, h):
-        """Input and hidden contributions ``W_ih u + b_ih`` and ``W_hh h + b_hh``."""
-        gi = u @ p["weight_ih"].mT
-        gh = h @ p["weight_hh"].mT
-        if p["bias_ih"] is not None:
-            gi = gi + p["bias_ih"]
-            gh = gh + p["bias_hh"]
-        return gi, gh
+    @staticmethod
+    def _affine(u, weight, bias):
+        """``u @ weight^T + bias`` for each model: ``(M, B, d)`` or shared ``(B, d)`` rows."""
+        if bias is None:
+            return torch.matmul(u, weight.mT)
+        if u.ndim == 3:
+            return torch.baddbmm(bias[:, None, :], u, weight.mT)
+        return torch.matmul(u, weight.mT).add_(bias[:, None, :])
 
     def step(self, state, x):
         return self._advance(state, x, None)[0]
@@ -189,42 +264,69 @@ class TorchRNNDynamics(Dynamics):
         return self._advance(state, x, frames)
 
     def _advance(self, state, x, frames):
-        N = self.hidden_size
-        new_state = torch.empty_like(state)
-        new_frames = None if frames is None else torch.empty_like(frames)
-        u, du = x, None  # layer input and its tangent (zero for the driving input)
+        M, N = self.n_models, self.hidden_size
+        MB, n = state.shape
+        B = MB // M
+        if M * B != MB:
+            raise ValueError(
+                f"a stack of {M} models needs a batch of M * B states, got {MB} states"
+            )
         lstm = self.kind == "lstm"
+        S = state.view(M, B, n)
+        new_state = torch.empty_like(state)
+        NS = new_state.view(M, B, n)
+        # Layer input: per trajectory (M, B, d), or shared by all models (B, d).
+        u = x.reshape(M, B, -1) if x.shape[0] == MB else x
+        du = None  # its tangent; zero for the driving input
+        if frames is not None:
+            k = frames.shape[1]
+            frames = frames.contiguous()  # a no-op for the frames of the QR algorithm
+            new_frames = torch.empty_like(frames)
+            F, NF = frames.view(M, B, k, n), new_frames.view(M, B, k, n)
+            # The frames as (M, B*k, n) rows: one batched GEMM per weight matrix.
+            Fr, NFr = frames.view(M, B * k, n), new_frames.view(M, B * k, n)
+        else:
+            new_frames = None
+
+        def rows(tangent_rows, weight):
+            # (M, B*k, N) @ (M, N, gates*N) -> (M, B, k, gates*N)
+            return torch.matmul(tangent_rows, weight.mT).view(M, B, k, -1)
+
+        def col(coef):
+            # Per-trajectory coefficients (M, B, N), broadcast over the k rows.
+            return coef[:, :, None, :]
+
         for layer, p in enumerate(self.layers):
             base = layer * (2 if lstm else 1) * N
             hs = slice(base, base + N)
-            h = state[:, hs]
-            gi, gh = self._preactivations(p, u, h)
+            h = S[..., hs]
+            gi = self._affine(u, p["weight_ih"], p["bias_ih"])
+            gh = self._affine(h, p["weight_hh"], p["bias_hh"])
             if frames is not None:
-                dh = frames[:, :, hs]
-                # One GEMM per weight matrix: (B*k, N) @ (N, gates*N).
-                GH = dh @ p["weight_hh"].mT
-                GI = None if du is None else du @ p["weight_ih"].mT
+                GH = rows(Fr[..., hs], p["weight_hh"])
+                GI = None if du is None else rows(du, p["weight_ih"])
+                dh = F[..., hs]
             if self.kind in ("rnn_tanh", "rnn_relu"):
-                a = gi + gh
+                a = gi.add_(gh)
                 if self.kind == "rnn_tanh":
                     h_new = torch.tanh(a)
                     slope = _dtanh(a)
                 else:
                     h_new = torch.relu(a)
                     slope = (a > 0).to(a.dtype)
-                new_state[:, hs] = h_new
+                NS[..., hs] = h_new
                 if frames is not None:
                     G = GH if GI is None else GH.add_(GI)
-                    torch.mul(G, slope[:, None, :], out=new_frames[:, :, hs])
+                    torch.mul(G, col(slope), out=NF[..., hs])
             elif self.kind == "gru":
-                a_r = gi[:, :N] + gh[:, :N]
-                a_z = gi[:, N : 2 * N] + gh[:, N : 2 * N]
+                a_r = gi[..., :N] + gh[..., :N]
+                a_z = gi[..., N : 2 * N] + gh[..., N : 2 * N]
                 r = torch.sigmoid(a_r)
                 z = torch.sigmoid(a_z)
-                hn = gh[:, 2 * N :]  # W_hn h + b_hn, which the reset gate multiplies
-                a_n = gi[:, 2 * N :] + r * hn
-                n = torch.tanh(a_n)
-                new_state[:, hs] = n + z * (h - n)
+                hn = gh[..., 2 * N :]  # W_hn h + b_hn, which the reset gate multiplies
+                a_n = gi[..., 2 * N :] + r * hn
+                nn_ = torch.tanh(a_n)
+                NS[..., hs] = nn_ + z * (h - nn_)
                 if frames is not None:
                     # dh' = (1-z) dn + z dh + (h-n) dz with
                     #   dz = s'(a_z) (G_z),  dr = s'(a_r) (G_r),
@@ -232,53 +334,52 @@ class TorchRNNDynamics(Dynamics):
                     keep = torch.sigmoid(-a_z)  # 1 - z, without rounding to 0 in float32
                     dn_coef = _dtanh(a_n) * keep
                     coef_r = _dsigmoid(a_r, r) * hn * dn_coef
-                    coef_z = _dsigmoid(a_z, z) * (h - n)
+                    coef_z = _dsigmoid(a_z, z) * (h - nn_)
                     if GI is not None:
-                        GH[:, :, : 2 * N].add_(GI[:, :, : 2 * N])
-                    out = new_frames[:, :, hs]
-                    torch.mul(dh, z[:, None, :], out=out)
-                    out.addcmul_(GH[:, :, :N], coef_r[:, None, :])
-                    out.addcmul_(GH[:, :, N : 2 * N], coef_z[:, None, :])
-                    out.addcmul_(GH[:, :, 2 * N :], (r * dn_coef)[:, None, :])
+                        GH[..., : 2 * N].add_(GI[..., : 2 * N])
+                    out = NF[..., hs]
+                    torch.mul(dh, col(z), out=out)
+                    out.addcmul_(GH[..., :N], col(coef_r))
+                    out.addcmul_(GH[..., N : 2 * N], col(coef_z))
+                    out.addcmul_(GH[..., 2 * N :], col(r * dn_coef))
                     if GI is not None:
-                        out.addcmul_(GI[:, :, 2 * N :], dn_coef[:, None, :])
+                        out.addcmul_(GI[..., 2 * N :], col(dn_coef))
             else:  # lstm
                 cs = slice(base + N, base + 2 * N)
-                c = state[:, cs]
-                a = gi + gh
-                a_i, a_f, a_g, a_o = a[:, :N], a[:, N : 2 * N], a[:, 2 * N : 3 * N], a[:, 3 * N :]
+                c = S[..., cs]
+                a = gi.add_(gh)
+                a_i, a_f, a_g, a_o = (a[..., j * N : (j + 1) * N] for j in range(4))
                 i = torch.sigmoid(a_i)
                 f = torch.sigmoid(a_f)
                 g = torch.tanh(a_g)
                 o = torch.sigmoid(a_o)
                 c_new = f * c + i * g
                 tanh_c = torch.tanh(c_new)
-                h_new = o * tanh_c
-                new_state[:, hs] = h_new
-                new_state[:, cs] = c_new
+                NS[..., hs] = o * tanh_c
+                NS[..., cs] = c_new
                 if frames is not None:
                     G = GH if GI is None else GH.add_(GI)
-                    dc = frames[:, :, cs]
                     # dc' = f dc + c s'(a_f) G_f + g s'(a_i) G_i + i tanh'(a_g) G_g
-                    out_c = new_frames[:, :, cs]
-                    torch.mul(dc, f[:, None, :], out=out_c)
-                    out_c.addcmul_(G[:, :, :N], (_dsigmoid(a_i, i) * g)[:, None, :])
-                    out_c.addcmul_(G[:, :, N : 2 * N], (_dsigmoid(a_f, f) * c)[:, None, :])
-                    out_c.addcmul_(G[:, :, 2 * N : 3 * N], (_dtanh(a_g) * i)[:, None, :])
+                    out_c = NF[..., cs]
+                    torch.mul(F[..., cs], col(f), out=out_c)
+                    out_c.addcmul_(G[..., :N], col(_dsigmoid(a_i, i) * g))
+                    out_c.addcmul_(G[..., N : 2 * N], col(_dsigmoid(a_f, f) * c))
+                    out_c.addcmul_(G[..., 2 * N : 3 * N], col(_dtanh(a_g) * i))
                     # dh' = tanh(c') s'(a_o) G_o + o tanh'(c') dc'
-                    out_h = new_frames[:, :, hs]
-                    torch.mul(G[:, :, 3 * N :], (_dsigmoid(a_o, o) * tanh_c)[:, None, :], out=out_h)
-                    out_h.addcmul_(out_c, (o * _dtanh(c_new))[:, None, :])
-            u = new_state[:, hs]
-            du = None if frames is None else new_frames[:, :, hs]
+                    out_h = NF[..., hs]
+                    torch.mul(G[..., 3 * N :], col(_dsigmoid(a_o, o) * tanh_c), out=out_h)
+                    out_h.addcmul_(out_c, col(o * _dtanh(c_new)))
+            u = NS[..., hs]
+            du = None if frames is None else NFr[..., hs]
         return new_state, new_frames
 
     def __repr__(self):
         extra = ""
         if self.kind.startswith("rnn"):
             extra = f", nonlinearity={self.kind[4:]!r}"
+        stacked = f", n_models={self.n_models}" if self.n_models > 1 else ""
         return (
             f"TorchRNNDynamics({self.module_type}, input_size={self.input_size}, "
             f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
-            f"bias={self.bias}{extra}, state_size={self.state_size})"
+            f"bias={self.bias}{extra}, state_size={self.state_size}{stacked})"
         )
