@@ -14,13 +14,13 @@ from tqdm.auto import tqdm
 from ._validation import batch_of_sequences, check_device, check_dtype, check_int
 from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
-from .lyapunov import lyapunov_spectrum
+from .lyapunov import check_memory_budget, check_qr_interval, compute_spectra, plan_batches
 
 __all__ = ["LyapunovSpectrumTransformer"]
 
 
-def _spectrum(dynamics, inputs, kwargs):
-    return lyapunov_spectrum(dynamics, inputs, **kwargs)
+def _batch_spectra(dynamics, inputs, names, kwargs):
+    return compute_spectra(dynamics, inputs, names=names, **kwargs)
 
 
 class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -74,15 +74,23 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Warm-up steps, run but not counted.
     input_scale : float, default=1.0
         Standard deviation of the Gaussian inputs.
-    qr_interval : int, default=1
-        Steps between re-orthonormalisations.
+    qr_interval : int or "auto", default=1
+        Steps between re-orthonormalisations; ``"auto"`` chooses, per batch
+        of models, the longest interval that keeps the weakest exponent at
+        full precision (see :func:`sklyap.lyapunov_spectrum`).
     dtype : {"float64", "float32"}, default="float64"
         Compute dtype; log sums are accumulated in float64 either way.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
+    memory_budget : int or "auto", default="auto"
+        Bytes of working memory per batch of models. Models of one
+        signature (kind, layers, sizes, bias) are stacked and advanced
+        together, in batches that fit this budget; ``"auto"`` is half the
+        free memory of a CUDA device, and 32 MiB on the CPU.
     n_jobs : int, default=None
-        Number of models computed in parallel through joblib; ``None`` means
-        1 unless in a ``joblib.parallel_config`` context, ``-1`` all cores.
+        Number of batches of models computed in parallel through joblib;
+        ``None`` means 1 unless in a ``joblib.parallel_config`` context,
+        ``-1`` all cores.
     random_state : int, RandomState instance or None, default=None
         Seeds the Gaussian inputs.
     verbose : int, default=0
@@ -131,6 +139,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         qr_interval=1,
         dtype="float64",
         device="auto",
+        memory_budget="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -147,6 +156,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         self.qr_interval = qr_interval
         self.dtype = dtype
         self.device = device
+        self.memory_budget = memory_budget
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -159,7 +169,8 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_int(self.n_trajectories, "n_trajectories", minimum=1)
         check_int(self.n_steps, "n_steps", minimum=1)
         check_int(self.warmup, "warmup", minimum=0)
-        check_int(self.qr_interval, "qr_interval", minimum=1)
+        check_qr_interval(self.qr_interval)
+        check_memory_budget(self.memory_budget)
         check_int(self.verbose, "verbose", minimum=0)
         if (
             isinstance(self.input_scale, bool)
@@ -335,25 +346,58 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         device = self._check_params()
         models, dynamics = self._check_models(X)
         # Check every model's encoded inputs before any spectrum is computed;
-        # they are encoded again, one model at a time, when computed, so that
+        # they are encoded again, one batch at a time, when computed, so that
         # memory does not grow with the number of models.
         for index, (model, dyn) in enumerate(zip(models, dynamics)):
             self._core_inputs(model, dyn, index)
+        dtype = check_dtype(self.dtype)
         kwargs = dict(
             n_exponents=self.n_exponents,
             warmup=self.warmup,
             qr_interval=self.qr_interval,
-            dtype=self.dtype,
+            dtype=dtype,
             device=device,
+            memory_budget=self.memory_budget,
         )
+        raw = self.inputs_
+        n_trajectories, n_time_steps = raw.shape[:2]
+        if self.input_encoder is None:
+            input_numbers = 0
+        else:  # every model has inputs of its own
+            input_numbers = n_trajectories * n_time_steps * max(
+                d.input_size or 1 for d in dynamics
+            )
+        batches = plan_batches(
+            dynamics, n_trajectories, n_exponents=self.n_exponents, dtype=dtype,
+            memory_budget=self.memory_budget, device=device, input_numbers=input_numbers,
+        )
+
+        def batch_inputs(batch):
+            if self.input_encoder is None:
+                return self._encode(None, None)
+            return [self._core_inputs(models[i], dynamics[i], i) for i in batch]
+
         tasks = (
-            delayed(_spectrum)(dyn, self._core_inputs(model, dyn, index), kwargs)
-            for index, (model, dyn) in enumerate(zip(models, dynamics))
+            delayed(_batch_spectra)(
+                [dynamics[i] for i in batch], batch_inputs(batch), batch, kwargs
+            )
+            for batch in batches
         )
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        outputs = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        bar = None
         if self.verbose:
-            results = tqdm(results, total=len(models), desc="Lyapunov spectra", unit="model")
-        return list(results)
+            bar = tqdm(total=len(models), desc="Lyapunov spectra", unit="model")
+        results = [None] * len(models)
+        try:
+            for batch, batch_results in zip(batches, outputs):
+                for i, result in zip(batch, batch_results):
+                    results[i] = result
+                if bar is not None:
+                    bar.update(len(batch))
+        finally:
+            if bar is not None:
+                bar.close()
+        return results
 
     def transform(self, X):
         """Lyapunov-spectrum features of each model.
