@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._validation import check_device, check_int, check_num_threads, threads_for, torch_threads
+from .features import check_no_failed_rows
 
 __all__ = ["AeLLERegressor"]
 
@@ -424,6 +425,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         hidden_dims = self._check_params()
+        check_no_failed_rows(X)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
         n_samples, n_features = X.shape
         if self.early_stopping:
@@ -550,6 +552,7 @@ class AeLLERegressor(RegressorMixin, TransformerMixin, BaseEstimator):
 
     def _standardised(self, X):
         check_is_fitted(self)
+        check_no_failed_rows(X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return (X - self.x_mean_) / self.x_scale_
 

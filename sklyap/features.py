@@ -36,8 +36,27 @@ def _row_lengths(X):
         )
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
-        raise ValueError(f"rows {empty[:5].tolist()} hold no finite exponent")
+        raise ValueError(f"rows {empty[:5].tolist()} hold no finite exponent; {FAILED_ROWS_HINT}")
     return lengths
+
+
+FAILED_ROWS_HINT = (
+    "rows of NaN are the spectra of networks that could not be measured "
+    "(LyapunovSpectrumTransformer(on_error='nan')): drop them first, "
+    "kept = np.isfinite(X).all(axis=1); fit(X[kept], y[kept])"
+)
+
+
+def check_no_failed_rows(X):
+    """Refuse an array with rows that are entirely NaN, with the recipe to drop them.
+
+    Other inputs pass unchanged, to the estimator's own validation.
+    """
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind == "f" and X.shape[1]:
+        empty = np.flatnonzero(np.isnan(X).all(axis=1))
+        if empty.size:
+            raise ValueError(f"X has NaN rows {empty[:10].tolist()}; {FAILED_ROWS_HINT}")
+    return X
 
 
 def resample_spectra(X, n_features):

@@ -66,6 +66,10 @@ class LyapunovResult:
         Device the computation ran on.
     final_state : ndarray of shape (n_trajectories, state_size)
         State at the end of each trajectory.
+    error : str or None
+        Why the computation failed, for a model computed with
+        ``on_error="nan"`` whose trajectory diverged or whose frame over- or
+        underflowed (its arrays are then NaN); None otherwise.
     """
 
     exponents: np.ndarray
@@ -78,6 +82,7 @@ class LyapunovResult:
     dtype: str
     device: str
     final_state: np.ndarray = field(default=None)
+    error: str = None
 
     @property
     def n_exponents(self):
@@ -96,7 +101,9 @@ class LyapunovResult:
             f"LyapunovResult(exponents={shown}, n_exponents={self.n_exponents}, "
             f"state_size={self.state_size}, n_trajectories={self.n_trajectories}, "
             f"n_steps={self.n_steps}, warmup={self.warmup}, "
-            f"qr_interval={self.qr_interval}, dtype={self.dtype!r}, device={self.device!r})"
+            f"qr_interval={self.qr_interval}, dtype={self.dtype!r}, device={self.device!r}"
+            + ("" if self.error is None else f", error={self.error!r}")
+            + ")"
         )
 
 
@@ -138,6 +145,13 @@ def check_qr_interval(qr_interval):
     return check_int(qr_interval, "qr_interval", minimum=1)
 
 
+def check_on_error(on_error):
+    """Accept "raise" or "nan" for an ``on_error`` parameter."""
+    if not isinstance(on_error, str) or on_error not in ("raise", "nan"):
+        raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
+    return on_error
+
+
 def check_memory_budget(memory_budget):
     """Accept ``"auto"`` or a positive number of bytes for a ``memory_budget`` parameter."""
     if isinstance(memory_budget, str):
@@ -162,6 +176,7 @@ def lyapunov_spectrum(
     rnn=None,
     memory_budget="auto",
     num_threads="auto",
+    on_error="raise",
     verbose=0,
 ):
     """Lyapunov spectrum of a recurrent network driven by the given inputs.
@@ -241,6 +256,11 @@ def lyapunov_spectrum(
         when another process holds a core (each operation waits for the
         preempted thread; 50x slower was measured). Larger problems keep
         torch's setting, as does ``None``. Ignored on CUDA.
+    on_error : {"raise", "nan"}, default="raise"
+        What a trajectory that diverges, or a frame that over- or underflows,
+        does: raise ``FloatingPointError`` (naming the model's index in a
+        list), or give a result whose arrays are NaN and whose ``error``
+        says what went wrong, so that the other models of a list are kept.
     verbose : int, default=0
         ``1`` shows a progress bar over time steps, or over models for a list.
 
@@ -251,8 +271,9 @@ def lyapunov_spectrum(
     Raises
     ------
     FloatingPointError
-        When a trajectory diverges or the frame over- or underflows; with a
-        list of models the message names the index of the model.
+        When a trajectory diverges or the frame over- or underflows (unless
+        ``on_error="nan"``); with a list of models the message names the
+        index of the model.
 
     Notes
     -----
@@ -298,6 +319,7 @@ def lyapunov_spectrum(
     memory_budget = check_memory_budget(memory_budget)
     verbose = check_int(verbose, "verbose", minimum=0)
     check_num_threads(num_threads)
+    on_error = check_on_error(on_error)
     single = not isinstance(model, (list, tuple))
     models = [model] if single else list(model)
     if not models:
@@ -335,7 +357,7 @@ def lyapunov_spectrum(
     results = compute_spectra(
         dynamics, inputs, n_exponents=k, warmup=warmup, qr_interval=qr_interval,
         dtype=dtype, device=device, initial_state=initial_state,
-        memory_budget=memory_budget, num_threads=num_threads,
+        memory_budget=memory_budget, num_threads=num_threads, on_error=on_error,
         progress=None if single or not verbose else "models",
         step_progress=bool(verbose) and single,
         names=None if single else list(range(len(dynamics))),
@@ -415,12 +437,12 @@ def plan_batches(dynamics, n_trajectories, *, n_exponents=None, dtype=torch.floa
 
 def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype, device,
                     initial_state=None, memory_budget="auto", num_threads="auto",
-                    progress=None, step_progress=False, names=None, on_batch=None):
+                    on_error="raise", progress=None, step_progress=False, names=None):
     """The QR algorithm for checked systems and inputs, in batches; one result per system.
 
     ``inputs`` is one tensor ``(B, T, d)`` shared by all systems, or a list
     of such tensors, one per system. ``names`` (indices, usually) prefix the
-    error messages. ``on_batch(n_models)`` is called after each batch.
+    error messages.
     """
     per_model = isinstance(inputs, (list, tuple))
     B, T = (inputs[0] if per_model else inputs).shape[:2]
@@ -434,7 +456,9 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
     results = [None] * len(dynamics)
     try:
         for batch in batches:
-            members = [dynamics[i] for i in batch]
+            # Each on the device and in the dtype of the computation (models may
+            # live elsewhere); copies, so that nothing of the caller's moves.
+            members = [dynamics[i].to(device=device, dtype=dtype) for i in batch]
             system = members[0] if len(members) == 1 else TorchRNNDynamics.stack(members)
             batch_inputs = (
                 torch.cat([inputs[i] for i in batch]) if per_model else inputs
@@ -442,13 +466,11 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
             batch_names = None if names is None else [names[i] for i in batch]
             for i, result in zip(batch, _run_batch(
                 system, len(batch), B, batch_inputs, n_exponents, warmup, qr_interval, dtype,
-                device, initial_state, num_threads, step_progress, batch_names,
+                device, initial_state, num_threads, step_progress, batch_names, on_error,
             )):
                 results[i] = result
             if bar is not None:
                 bar.update(len(batch))
-            if on_batch is not None:
-                on_batch(len(batch))
     finally:
         if bar is not None:
             bar.close()
@@ -467,6 +489,7 @@ def _warn_float32(results, names):
     spans = [
         (i if names is None else names[i], (r.exponents[0] - r.exponents[-1]) * r.qr_interval)
         for i, r in enumerate(results)
+        if r.error is None
     ]
     wide = [(name, span) for name, span in spans if span > _FLOAT32_SPREAD]
     if not wide:
@@ -486,7 +509,7 @@ def _warn_float32(results, names):
 
 
 def _run_batch(system, M, B, inputs, k, warmup, qr_interval, dtype, device, initial_state,
-               num_threads, verbose, names):
+               num_threads, verbose, names, on_error="raise"):
     """Spectra of the ``M`` models of ``system`` along ``B`` trajectories each.
 
     ``inputs`` is ``(B, T, d)``, shared by the models, or ``(M * B, T, d)``.
@@ -498,7 +521,6 @@ def _run_batch(system, M, B, inputs, k, warmup, qr_interval, dtype, device, init
         state = system.initial_state(M * B, dtype=dtype, device=device)
     else:
         state = initial_state.to(device=device, dtype=dtype).repeat(M, 1)
-    system = system.to(device=device, dtype=dtype)
     threads = threads_for(num_threads, device, small=M * B * n * k <= _SMALL_FRAME)
     with torch.no_grad(), torch_threads(threads):
         log_sums, state, underflow, intervals = _qr_iteration(
@@ -515,23 +537,34 @@ def _run_batch(system, M, B, inputs, k, warmup, qr_interval, dtype, device, init
     for m in range(M):
         where = "" if names is None else f"model {names[m]}: "
         interval = intervals[m]
+        error = None
         if not state_ok[m]:
-            raise FloatingPointError(
-                f"{where}the network's state became NaN or infinite: the trajectory "
-                "diverged (unbounded activations such as ReLU with large weights?)"
+            error = (
+                "the network's state became NaN or infinite: the trajectory diverged "
+                "(unbounded activations such as ReLU with large weights?)"
             )
-        if not sums_ok[m]:
-            raise FloatingPointError(
-                f"{where}the tangent frame overflowed between re-orthonormalisations; "
-                f"use a smaller qr_interval than {interval}"
+        elif not sums_ok[m]:
+            error = (
+                "the tangent frame overflowed between re-orthonormalisations; use a "
+                f"smaller qr_interval than {interval}"
             )
-        if underflow[m]:
-            raise FloatingPointError(
-                f"{where}the tangent frame underflowed below the smallest normal "
-                f"{dtype_name} number between re-orthonormalisations, so the most "
-                f"negative exponents would be biased; use a smaller qr_interval than "
-                f"{interval}, or float64"
+        elif underflow[m]:
+            error = (
+                f"the tangent frame underflowed below the smallest normal {dtype_name} "
+                "number between re-orthonormalisations, so the most negative exponents "
+                f"would be biased; use a smaller qr_interval than {interval}, or float64"
             )
+        if error is not None:
+            if on_error == "raise":
+                raise FloatingPointError(where + error)
+            nan = np.full(k, np.nan)
+            results.append(LyapunovResult(
+                exponents=nan, per_trajectory=np.full((B, k), np.nan), stderr=nan.copy(),
+                state_size=n, n_steps=n_steps, warmup=warmup, qr_interval=interval,
+                dtype=dtype_name, device=str(device), final_state=np.full((B, n), np.nan),
+                error=error,
+            ))  # fmt: skip
+            continue
         traj = -np.sort(-per_trajectory[m], axis=1)
         exponents = traj.mean(axis=0)
         if B > 1:

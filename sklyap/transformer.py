@@ -2,6 +2,7 @@
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -14,13 +15,39 @@ from tqdm.auto import tqdm
 from ._validation import batch_of_sequences, check_device, check_dtype, check_int
 from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
-from .lyapunov import check_memory_budget, check_qr_interval, compute_spectra, plan_batches
+from .lyapunov import (
+    LyapunovResult,
+    check_memory_budget,
+    check_on_error,
+    check_qr_interval,
+    compute_spectra,
+    plan_batches,
+)
 
 __all__ = ["LyapunovSpectrumTransformer"]
 
 
 def _batch_spectra(dynamics, inputs, names, kwargs):
     return compute_spectra(dynamics, inputs, names=names, **kwargs)
+
+
+def _eval_copy(model):
+    """A deep copy of a model (or fitted skorch net) with its module in evaluation mode."""
+    model = copy.deepcopy(model)
+    module = torch_module_of(model)
+    if isinstance(module, torch.nn.Module):
+        module.eval()
+    return model
+
+
+def _failed(dynamics, error):
+    """The result of a model that could not be computed: NaN arrays and the reason."""
+    n = dynamics.state_size
+    nan = np.full(n, np.nan)
+    return LyapunovResult(
+        exponents=nan, per_trajectory=nan[None], stderr=nan.copy(), state_size=n, n_steps=0,
+        warmup=0, qr_interval=1, dtype="", device="", final_state=nan[None].copy(), error=error,
+    )  # fmt: skip
 
 
 class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -87,6 +114,13 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         signature (kind, layers, sizes, bias) are stacked and advanced
         together, in batches that fit this budget; ``"auto"`` is half the
         free memory of a CUDA device, and 32 MiB on the CPU.
+    on_error : {"raise", "nan"}, default="raise"
+        What a network that misbehaves does: weights holding NaN or inf, a
+        trajectory that diverges, a tangent frame that over- or underflows.
+        ``"raise"`` stops with an error naming the model's index; ``"nan"``
+        gives that model a row of NaN, warns once with the indices and the
+        reasons, and computes the others. Estimators downstream refuse NaN
+        rows; drop them first (see Notes).
     n_jobs : int, default=None
         Number of batches of models computed in parallel through joblib;
         ``None`` means 1 unless in a ``joblib.parallel_config`` context,
@@ -104,6 +138,20 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Width of the output.
     state_sizes_ : ndarray of shape (n_models,)
         State sizes of the models seen in ``fit``.
+
+    Notes
+    -----
+    Networks in training mode are measured as in evaluation mode: the
+    dynamics use copies of the weights without dropout, and a string
+    ``input_encoder`` or a callable one is given an evaluation-mode copy of
+    the model. The models passed in are never modified or moved, even when
+    a computation is interrupted.
+
+    With ``on_error="nan"``, keep the rows that were computed::
+
+        X = LyapunovSpectrumTransformer(on_error="nan").fit_transform(models)
+        kept = np.isfinite(X).all(axis=1)
+        AeLLERegressor().fit(X[kept], y[kept])
 
     See Also
     --------
@@ -140,6 +188,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         dtype="float64",
         device="auto",
         memory_budget="auto",
+        on_error="raise",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -157,6 +206,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         self.dtype = dtype
         self.device = device
         self.memory_budget = memory_budget
+        self.on_error = on_error
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -171,6 +221,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_int(self.warmup, "warmup", minimum=0)
         check_qr_interval(self.qr_interval)
         check_memory_budget(self.memory_budget)
+        check_on_error(self.on_error)
         check_int(self.verbose, "verbose", minimum=0)
         if (
             isinstance(self.input_scale, bool)
@@ -206,7 +257,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         dynamics = []
         for index, model in enumerate(X):
             try:
-                dynamics.append(as_dynamics(model, rnn=self.rnn))
+                dynamics.append(
+                    as_dynamics(model, rnn=self.rnn, check_finite=self.on_error == "raise")
+                )
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"model {index}: {exc}") from None
         if self.n_exponents is not None:
@@ -268,14 +321,16 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64).eval()
                 encoded = module(raw)
             else:
-                encoded = encoder(model, raw)
+                # An evaluation-mode copy: no dropout, and the user's model is
+                # untouched whatever the encoder does.
+                encoded = encoder(_eval_copy(model), raw)
         if not isinstance(encoded, torch.Tensor) or encoded.ndim != 3:
             shape = tuple(encoded.shape) if hasattr(encoded, "shape") else type(encoded).__name__
             raise ValueError(
                 f"model {index}: input_encoder returned {shape}; expected a tensor of "
                 "shape (n_trajectories, n_time_steps, input_size)"
             )
-        return encoded.detach()
+        return encoded.detach().to(device="cpu", dtype=torch.float64)
 
     def _core_inputs(self, model, dynamics, index):
         inputs = self._encode(model, index)
@@ -329,27 +384,27 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         )
         return self
 
-    def compute_spectra(self, X):
-        """Lyapunov spectra of the models, before resampling.
+    def _spectra(self, X):
+        """Yield ``(index, LyapunovResult)`` for every model, batch by batch.
 
-        Parameters
-        ----------
-        X : list of models
-
-        Returns
-        -------
-        list of LyapunovResult
-            One result per model, with per-trajectory spectra and standard
-            errors.
+        Everything is checked before the first spectrum is computed; the
+        results are yielded as batches finish, so that a caller keeping only
+        the exponents holds nothing else.
         """
         check_is_fitted(self, "n_features_out_")
         device = self._check_params()
         models, dynamics = self._check_models(X)
+        failed = {}
+        for index, dyn in enumerate(dynamics):
+            bad = getattr(dyn, "nonfinite_parameters", ())
+            if bad:  # only listed with on_error="nan"; refused otherwise
+                failed[index] = f"parameters {list(bad)} hold NaN or infinite values"
+        todo = [i for i in range(len(models)) if i not in failed]
         # Check every model's encoded inputs before any spectrum is computed;
         # they are encoded again, one batch at a time, when computed, so that
         # memory does not grow with the number of models.
-        for index, (model, dyn) in enumerate(zip(models, dynamics)):
-            self._core_inputs(model, dyn, index)
+        for index in todo:
+            self._core_inputs(models[index], dynamics[index], index)
         dtype = check_dtype(self.dtype)
         kwargs = dict(
             n_exponents=self.n_exponents,
@@ -358,9 +413,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             dtype=dtype,
             device=device,
             memory_budget=self.memory_budget,
+            on_error=self.on_error,
         )
-        raw = self.inputs_
-        n_trajectories, n_time_steps = raw.shape[:2]
+        n_trajectories, n_time_steps = self.inputs_.shape[:2]
         if self.input_encoder is None:
             input_numbers = 0
         else:  # every model has inputs of its own
@@ -368,9 +423,11 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 d.input_size or 1 for d in dynamics
             )
         batches = plan_batches(
-            dynamics, n_trajectories, n_exponents=self.n_exponents, dtype=dtype,
-            memory_budget=self.memory_budget, device=device, input_numbers=input_numbers,
+            [dynamics[i] for i in todo], n_trajectories, n_exponents=self.n_exponents,
+            dtype=dtype, memory_budget=self.memory_budget, device=device,
+            input_numbers=input_numbers,
         )
+        batches = [[todo[j] for j in batch] for batch in batches]
 
         def batch_inputs(batch):
             if self.input_encoder is None:
@@ -383,21 +440,55 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             )
             for batch in batches
         )
-        outputs = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
         bar = None
         if self.verbose:
             bar = tqdm(total=len(models), desc="Lyapunov spectra", unit="model")
-        results = [None] * len(models)
         try:
+            for index, error in failed.items():
+                yield index, _failed(dynamics[index], error)
+            if bar is not None:
+                bar.update(len(failed))
+            outputs = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
             for batch, batch_results in zip(batches, outputs):
-                for i, result in zip(batch, batch_results):
-                    results[i] = result
+                for index, result in zip(batch, batch_results):
+                    if result.error is not None:
+                        failed[index] = result.error
+                    yield index, result
                 if bar is not None:
                     bar.update(len(batch))
         finally:
             if bar is not None:
                 bar.close()
-        return results
+        if failed:
+            shown = "; ".join(f"model {i}: {failed[i]}" for i in sorted(failed)[:5])
+            more = "" if len(failed) <= 5 else f"; and {len(failed) - 5} more"
+            warnings.warn(
+                f"{len(failed)} of {len(models)} models could not be measured and have "
+                f"NaN spectra (on_error='nan'), indices {sorted(failed)[:20]}: {shown}{more}. "
+                "Drop their rows before fitting estimators: "
+                "X[np.isfinite(X).all(axis=1)].",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def compute_spectra(self, X):
+        """Lyapunov spectra of the models, before resampling.
+
+        Parameters
+        ----------
+        X : list of models
+
+        Returns
+        -------
+        list of LyapunovResult
+            One result per model, in the order of ``X``, with per-trajectory
+            spectra and standard errors. With ``on_error="nan"`` a model that
+            could not be measured has NaN arrays and its ``error`` says why.
+        """
+        results = {}
+        for index, result in self._spectra(X):
+            results[index] = result
+        return [results[i] for i in range(len(results))]
 
     def transform(self, X):
         """Lyapunov-spectrum features of each model.
@@ -410,13 +501,19 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_models, n_features_out_)
             Exponents in descending order (natural log per step), resampled
-            onto ``n_features_out_`` points; float64.
+            onto ``n_features_out_`` points; float64. With
+            ``on_error="nan"``, a row of NaN for each model that could not be
+            measured.
         """
-        results = self.compute_spectra(X)
-        rows = np.full((len(results), max(r.n_exponents for r in results)), np.nan)
-        for i, result in enumerate(results):
-            rows[i, : result.n_exponents] = result.exponents
-        return resample_spectra(rows, self.n_features_out_)
+        rows = {}
+        for index, result in self._spectra(X):
+            # Kept: the exponents, resampled; the rest of the result is freed.
+            rows[index] = (
+                np.full(self.n_features_out_, np.nan)
+                if result.error is not None
+                else resample_spectra(result.exponents, self.n_features_out_)
+            )
+        return np.array([rows[i] for i in range(len(rows))])
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``lyapunov0``, ``lyapunov1``, ...

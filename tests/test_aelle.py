@@ -539,4 +539,10 @@ def test_bad_input_after_fit(fitted, small):
     ):
         fitted.inverse_transform(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="Input X contains NaN"):
-        fitted.predict(np.full((1, 12), np.nan))
+        fitted.predict(np.where(np.arange(12) == 3, np.nan, X[:1]))
+    # A row of NaN: a network the transformer could not measure (on_error="nan").
+    nan_row = np.vstack([X[:2], np.full((1, 12), np.nan)])
+    for method in (fitted.predict, fitted.transform, lambda A: clone(fitted).fit(A, [0, 1, 2])):
+        with pytest.raises(ValueError, match=r"X has NaN rows \[2\]; .*on_error='nan'.* drop "
+                                             r"them first, kept = np.isfinite"):  # fmt: skip
+            method(nan_row)

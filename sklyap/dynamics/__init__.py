@@ -9,10 +9,16 @@ from torch import nn
 
 from ._base import Dynamics
 from ._step import StepDynamics, from_step
-from ._torch_rnn import SUPPORTED_MODULES, TorchRNNDynamics, signature_of
+from ._torch_rnn import (
+    SUPPORTED_MODULES,
+    NonFiniteParameterError,
+    TorchRNNDynamics,
+    signature_of,
+)
 
 __all__ = [
     "Dynamics",
+    "NonFiniteParameterError",
     "StepDynamics",
     "TorchRNNDynamics",
     "as_dynamics",
@@ -42,7 +48,7 @@ def _describe(candidates):
     return ", ".join(f"{name!r} ({type(sub).__name__})" for name, sub in candidates)
 
 
-def as_dynamics(obj, *, rnn=None):
+def as_dynamics(obj, *, rnn=None, check_finite=True):
     """Turn a model into a :class:`Dynamics`.
 
     Parameters
@@ -58,6 +64,11 @@ def as_dynamics(obj, *, rnn=None):
     rnn : str, default=None
         Attribute path of the recurrent module inside ``obj`` (for example
         ``"encoder.rnn"``), needed when ``obj`` contains several.
+    check_finite : bool, default=True
+        Refuse weights holding NaN or inf (:class:`NonFiniteParameterError`,
+        a ``ValueError``). With False they are accepted and listed in the
+        result's ``nonfinite_parameters``, for callers that report such
+        networks rather than stop.
 
     Returns
     -------
@@ -71,7 +82,8 @@ def as_dynamics(obj, *, rnn=None):
         When ``obj`` is not a model sklyap can read.
     ValueError
         For bidirectional networks, LSTMs with ``proj_size > 0``, weights
-        holding NaN or inf, or an ambiguous or unknown ``rnn``.
+        holding NaN or inf (:class:`NonFiniteParameterError`), or an ambiguous
+        or unknown ``rnn``.
 
     Examples
     --------
@@ -111,9 +123,9 @@ def as_dynamics(obj, *, rnn=None):
                 f"submodule {rnn!r} is a {type(target).__name__}; expected one of "
                 f"{_SUPPORTED_NAMES}"
             )
-        return TorchRNNDynamics(target, name=rnn)
+        return TorchRNNDynamics(target, name=rnn, check_finite=check_finite)
     if isinstance(obj, SUPPORTED_MODULES):
-        return TorchRNNDynamics(obj)
+        return TorchRNNDynamics(obj, check_finite=check_finite)
     candidates = _recurrent_candidates(obj)
     if not candidates:
         raise TypeError(
@@ -127,4 +139,4 @@ def as_dynamics(obj, *, rnn=None):
             f"{_describe(candidates)}; choose one with rnn='<path>'"
         )
     name, target = candidates[0]
-    return TorchRNNDynamics(target, name=name)
+    return TorchRNNDynamics(target, name=name, check_finite=check_finite)

@@ -49,12 +49,20 @@ def _kind_of(module):
     return f"rnn_{nonlinearity}"
 
 
-def _parameter(module, name, where):
+class NonFiniteParameterError(ValueError):
+    """A network's weights hold NaN or infinite values."""
+
+
+def _parameter(module, name, where, nonfinite):
     tensor = getattr(module, name, None)  # unregistered when bias=False
     if tensor is None:
         return None
     if not bool(torch.isfinite(tensor.detach()).all()):
-        raise ValueError(f"{where}: parameter {name!r} holds NaN or infinite values")
+        if nonfinite is None:
+            raise NonFiniteParameterError(
+                f"{where}: parameter {name!r} holds NaN or infinite values"
+            )
+        nonfinite.append(name)
     return tensor.detach().clone()
 
 
@@ -104,7 +112,7 @@ class TorchRNNDynamics(Dynamics):
 
     n_models = 1
 
-    def __init__(self, module, *, name=None):
+    def __init__(self, module, *, name=None, check_finite=True):
         if not isinstance(module, SUPPORTED_MODULES):
             raise TypeError(
                 f"expected one of {', '.join(m.__name__ for m in SUPPORTED_MODULES)}, "
@@ -130,14 +138,17 @@ class TorchRNNDynamics(Dynamics):
         self.input_size = module.input_size
         self.bias = module.bias
         # Weights carry a leading model axis of length n_models (1 here).
+        # Without check_finite, non-finite weights are listed, not refused.
+        nonfinite = None if check_finite else []
         self.layers = []
         for layer in range(self.num_layers):
             suffix = "" if is_cell else f"_l{layer}"
             params = {
-                key: _parameter(module, f"{key}{suffix}", where)
+                key: _parameter(module, f"{key}{suffix}", where, nonfinite)
                 for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             }
             self.layers.append({k: None if v is None else v[None] for k, v in params.items()})
+        self.nonfinite_parameters = tuple(nonfinite or ())
         per_layer = 2 if self.kind == "lstm" else 1
         self.state_size = per_layer * self.num_layers * self.hidden_size
         N = self.hidden_size

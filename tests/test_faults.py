@@ -1,0 +1,256 @@
+"""Networks that misbehave, models in training mode or elsewhere, interruptions, workers.
+
+A sweep must never yield a silent garbage row, never change the user's
+models, and survive being stopped.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import Ridge
+from torch import nn
+
+from sklyap import (
+    AeLLERegressor,
+    LyapunovSpectrumTransformer,
+    SpectrumStatistics,
+    from_step,
+    lyapunov_spectrum,
+)
+from sklyap.dynamics import NonFiniteParameterError
+
+FAST = dict(n_trajectories=2, n_steps=40, warmup=10, device="cpu", random_state=0)
+
+
+def _diverging(input_size=2):
+    """A ReLU RNN whose state grows by 1e8 per step: it overflows float64 within 40 steps."""
+    rnn = nn.RNN(input_size, 3, nonlinearity="relu")
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(1e8 * torch.eye(3))
+        rnn.bias_hh_l0.fill_(1.0)
+    return rnn
+
+
+def _nan_weights(input_size=2):
+    gru = nn.GRU(input_size, 4)
+    with torch.no_grad():
+        gru.weight_hh_l0[1, 2] = float("nan")
+    return gru
+
+
+def _sweep():
+    torch.manual_seed(0)
+    return [nn.GRU(2, 4), _diverging(), nn.LSTM(2, 3), _nan_weights(), nn.GRU(2, 4), nn.RNN(2, 5)]
+
+
+def _state(models):
+    return [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+
+
+def _assert_unchanged(models, before):
+    for model, saved in zip(models, before):
+        after = model.state_dict()
+        assert after.keys() == saved.keys()
+        for key in saved:
+            # Bit for bit, NaN included.
+            assert torch.equal(after[key].isnan(), saved[key].isnan())
+            assert torch.equal(after[key].nan_to_num(), saved[key].nan_to_num()), key
+
+
+def test_misbehaving_networks_raise_by_default_naming_the_model():
+    models = _sweep()
+    lst = LyapunovSpectrumTransformer(**FAST)
+    with pytest.raises(NonFiniteParameterError, match="model 3: .*'weight_hh_l0' holds NaN"):
+        lst.fit(models)
+    healthy = [m for i, m in enumerate(models) if i != 3]
+    lst.fit(healthy)
+    with pytest.raises(FloatingPointError, match="model 1: the network's state became NaN"):
+        lst.transform(healthy)
+
+
+def test_on_error_nan_gives_nan_rows_warns_once_and_keeps_the_others():
+    models = _sweep()
+    before = _state(models)
+    lst = LyapunovSpectrumTransformer(on_error="nan", n_features=5, **FAST)
+    with pytest.warns(RuntimeWarning) as caught:
+        X = lst.fit_transform(models)
+    messages = [str(w.message) for w in caught if "could not be measured" in str(w.message)]
+    assert len(messages) == 1
+    assert "2 of 6 models" in messages[0] and "indices [1, 3]" in messages[0]
+    assert "model 1: the network's state became NaN" in messages[0]
+    assert "model 3: parameters ['weight_hh_l0'] hold NaN" in messages[0]
+    assert np.isnan(X[[1, 3]]).all()
+    kept = np.isfinite(X).all(axis=1)
+    assert kept.tolist() == [True, False, True, False, True, True]
+    # The other rows are exactly what they are without the misbehaving networks.
+    healthy = [models[i] for i in np.flatnonzero(kept)]
+    alone = clone(lst).set_params(on_error="raise").fit(healthy).transform(healthy)
+    np.testing.assert_array_equal(X[kept], alone)
+    _assert_unchanged(models, before)
+    with pytest.warns(RuntimeWarning, match="1 of 2 models"):
+        results = lst.compute_spectra(models[:2])
+    assert results[0].error is None and np.isfinite(results[0].exponents).all()
+    assert "state became NaN" in results[1].error and np.isnan(results[1].exponents).all()
+    assert "error=" in repr(results[1])
+
+
+def test_overflowing_frames_become_nan_rows_too():
+    # Exponents of ln 1e3 = 6.9 per step: with 200 steps between QRs the frame overflows.
+    linear = nn.RNN(2, 3, bias=False).double()
+    with torch.no_grad():
+        linear.weight_hh_l0.copy_(1e3 * torch.eye(3, dtype=torch.float64))
+    models = [nn.GRU(2, 3), linear]
+    inputs = np.zeros((1, 260, 2))
+    lst = LyapunovSpectrumTransformer(inputs, warmup=10, qr_interval=200, on_error="nan",
+                                      device="cpu")  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="model 1: the tangent frame overflowed"):
+        X = lst.fit_transform(models)
+    assert np.isfinite(X[0]).all() and np.isnan(X[1]).all()
+
+
+def test_lyapunov_spectrum_on_error_for_lists():
+    models = [nn.GRU(2, 3), _diverging(), nn.GRU(2, 3)]
+    inputs = torch.randn(2, 150, 2, generator=torch.Generator().manual_seed(0))
+    results = lyapunov_spectrum(models, inputs, warmup=10, on_error="nan", device="cpu")
+    assert [r.error is None for r in results] == [True, False, True]
+    np.testing.assert_allclose(
+        results[2].exponents,
+        lyapunov_spectrum(models[2], inputs, warmup=10, device="cpu").exponents,
+        rtol=0, atol=1e-12,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan', got 'skip'"):
+        lyapunov_spectrum(models, inputs, on_error="skip", device="cpu")
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan'"):
+        LyapunovSpectrumTransformer(on_error="ignore", **FAST).fit(models)
+
+
+def test_estimators_downstream_refuse_nan_rows_and_the_recipe_works():
+    with pytest.warns(RuntimeWarning, match="could not be measured"):
+        X = LyapunovSpectrumTransformer(on_error="nan", n_features=4, **FAST).fit_transform(
+            _sweep()
+        )
+    y = np.linspace(0.1, 0.9, len(X))
+    for estimator in (AeLLERegressor(max_epochs=5, random_state=0), SpectrumStatistics()):
+        with pytest.raises(ValueError, match=r"rows \[1, 3\].*on_error='nan'.*kept = "):
+            estimator.fit(X, y)
+    kept = np.isfinite(X).all(axis=1)
+    AeLLERegressor(max_epochs=5, random_state=0, device="cpu").fit(X[kept], y[kept])
+    Ridge().fit(SpectrumStatistics().fit_transform(X[kept]), y[kept])
+
+
+class _Tagger(nn.Module):
+    """Embedding and dropout before a two-layer LSTM with dropout between its layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Embedding(6, 3), nn.Dropout(0.5))
+        self.rnn = nn.LSTM(3, 4, num_layers=2, dropout=0.5, batch_first=True)
+
+
+@pytest.mark.parametrize("encoder", ["encoder", lambda model, x: model.encoder(x)])
+def test_training_mode_models_are_measured_in_evaluation_mode(encoder):
+    torch.manual_seed(1)
+    models = [_Tagger().train() for _ in range(3)]
+    before = _state(models)
+    tokens = np.random.RandomState(0).randint(0, 6, size=(2, 40))
+    lst = LyapunovSpectrumTransformer(tokens, input_encoder=encoder, warmup=10, device="cpu")
+    first = lst.fit_transform(models)
+    np.testing.assert_array_equal(first, lst.transform(models))  # no dropout noise
+    assert all(m.training and m.encoder[1].training for m in models)
+    _assert_unchanged(models, before)
+    evaluated = [_Tagger() for _ in range(3)]
+    for copy_, model in zip(evaluated, models):
+        copy_.load_state_dict(model.state_dict())
+        copy_.eval()
+    np.testing.assert_array_equal(lst.transform(evaluated), first)
+
+
+def test_models_of_other_dtypes_are_stacked_with_the_rest():
+    torch.manual_seed(2)
+    models = [nn.GRU(2, 4), nn.GRU(2, 4).double(), nn.GRU(2, 4).half()]
+    lst = LyapunovSpectrumTransformer(**FAST)
+    X = lst.fit_transform(models)
+    for row, model in zip(X, models):
+        reference = lyapunov_spectrum(model, lst.inputs_, warmup=10, device="cpu")
+        np.testing.assert_allclose(row, reference.exponents, rtol=0, atol=1e-12)
+    assert [p.dtype for m in models for p in list(m.parameters())[:1]] == [
+        torch.float32, torch.float64, torch.float16
+    ]  # fmt: skip
+
+
+@pytest.mark.cuda
+def test_models_on_another_device_than_the_computation():
+    torch.manual_seed(3)
+    models = [nn.LSTM(2, 4).cuda(), nn.LSTM(2, 4), nn.GRU(2, 3).cuda()]
+    before = _state(models)
+    on_cpu = LyapunovSpectrumTransformer(**FAST).fit_transform(models)
+    on_gpu = LyapunovSpectrumTransformer(**{**FAST, "device": "cuda"}).fit_transform(models)
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=0, atol=1e-9)
+    assert [next(m.parameters()).device.type for m in models] == ["cuda", "cpu", "cuda"]
+    _assert_unchanged(models, before)
+
+
+class _Interrupt:
+    """A step function that raises KeyboardInterrupt on its ``at``-th call, as Ctrl-C would."""
+
+    def __init__(self, at):
+        self.at, self.calls = at, 0
+
+    def __call__(self, state, x):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return 0.5 * torch.tanh(state) + x.sum(dim=1, keepdim=True)
+
+
+def test_an_interrupted_transform_leaves_everything_intact():
+    torch.manual_seed(4)
+    models = [nn.GRU(2, 4), nn.LSTM(2, 3), None, nn.GRU(2, 4)]
+    lst = LyapunovSpectrumTransformer(**FAST)
+    models[2] = from_step(_Interrupt(at=10**9), 3, input_size=2)
+    lst.fit(models)
+    inputs = lst.inputs_.copy()
+    expected = lst.transform(models)
+    models[2] = from_step(_Interrupt(at=15), 3, input_size=2)
+    before = _state([m for m in models if isinstance(m, nn.Module)])
+    threads = torch.get_num_threads()
+    with pytest.raises(KeyboardInterrupt):
+        lst.transform(models)
+    assert torch.get_num_threads() == threads
+    _assert_unchanged([m for m in models if isinstance(m, nn.Module)], before)
+    np.testing.assert_array_equal(lst.inputs_, inputs)
+    models[2] = from_step(_Interrupt(at=10**9), 3, input_size=2)
+    np.testing.assert_array_equal(lst.transform(models), expected)
+
+
+class _ThreadRecorder:
+    """A step function that writes the torch thread count of the process running it."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, state, x):
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()} {torch.get_num_threads()}\n")
+        return 0.5 * state
+
+
+def test_workers_cap_their_threads(tmp_path):
+    # A frame above the single-thread threshold (B * n * k > 2**18), so that
+    # the library leaves the thread count to the worker's process.
+    n, B = 64, 65
+    records = [tmp_path / f"threads{i}.txt" for i in range(2)]
+    systems = [from_step(_ThreadRecorder(str(p)), n, input_size=1) for p in records]
+    inputs = np.zeros((B, 3, 1))
+    lst = LyapunovSpectrumTransformer(inputs, warmup=1, n_jobs=2, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # loky's warnings about its workers
+        lst.fit_transform(systems)
+    lines = [line.split() for p in records for line in p.read_text().splitlines()]
+    assert {pid for pid, _ in lines} - {str(os.getpid())}, "ran in worker processes"
+    cap = max(1, (os.cpu_count() or 1) // 2)
+    assert {int(count) for _, count in lines} == {cap}
