@@ -18,13 +18,9 @@ It prints a table and writes JSON (default ``benchmarks/results/bench_spectrum.j
 """
 
 import argparse
-import json
-import math
-import platform
-import time
-from pathlib import Path
 
 import torch
+from _common import RESULTS, best_of, write_report
 from torch import nn
 
 from sklyap import as_dynamics, lyapunov_spectrum
@@ -37,27 +33,8 @@ def _module(kind, n, input_size, seed=0):
     return getattr(nn, kind)(input_size, n).double()
 
 
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _best_of(fn, repeats):
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def time_sklyap(module, inputs, repeats):
-    return _best_of(
+    return best_of(
         lambda: lyapunov_spectrum(module, inputs, warmup=0, device="cpu", num_threads=None),
         repeats,
     ) / inputs.shape[1]
@@ -76,7 +53,7 @@ def time_floor(module, B, steps, repeats):
             q, _ = torch.linalg.qr(V.mT)
             V = q.mT
 
-    return _best_of(run, repeats) / steps
+    return best_of(run, repeats) / steps
 
 
 def time_naive(module, inputs, repeats):
@@ -108,14 +85,14 @@ def time_naive(module, inputs, repeats):
                 log_sums += torch.log(torch.diagonal(R, dim1=-2, dim2=-1).abs())
         return log_sums
 
-    return _best_of(run, repeats) / T
+    return best_of(run, repeats) / T
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 32, 128 only, fewer steps")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_spectrum.json"))
+    parser.add_argument("--out", default=str(RESULTS / "bench_spectrum.json"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,20 +125,7 @@ def main(argv=None):
             print(f"{kind:5} {N:>4} {n:>5} {1e3 * t_sklyap:>15.2f} {1 / t_sklyap:>8.1f} "
                   f"{1e3 * t_floor:>14.2f} {t_sklyap / t_floor:>8.2f} {1e3 * t_naive:>14.2f} "
                   f"{t_naive / t_sklyap:>9.1f}", flush=True)  # fmt: skip
-    report = dict(
-        benchmark="bench_spectrum",
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
-        machine=platform.machine(),
-        processor=_cpu_name(),
-        python=platform.python_version(),
-        time=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        rows=rows,
-    )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_report("bench_spectrum", args.out, rows, batch=B, dtype="float64")
 
 
 if __name__ == "__main__":
