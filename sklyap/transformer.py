@@ -12,7 +12,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from ._validation import batch_of_sequences, check_device, check_dtype, check_int
+from ._validation import (
+    batch_of_sequences,
+    check_device,
+    check_dtype,
+    check_int,
+    check_num_threads,
+)
 from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import (
@@ -125,6 +131,14 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Number of batches of models computed in parallel through joblib;
         ``None`` means 1 unless in a ``joblib.parallel_config`` context,
         ``-1`` all cores.
+    num_threads : "auto", int or None, default="auto"
+        Torch CPU threads per batch. ``"auto"`` computes each batch on one
+        thread: models are parallelised with ``n_jobs`` instead, the result
+        is then the same bit for bit whatever ``n_jobs`` (the rounding of
+        matrix products depends on the number of threads), and a busy
+        machine cannot stall the many small operations of a step. An int
+        sets the count; ``None`` keeps torch's setting (in joblib's worker
+        processes, the cores divided by ``n_jobs``). Ignored on CUDA.
     random_state : int, RandomState instance or None, default=None
         Seeds the Gaussian inputs.
     verbose : int, default=0
@@ -190,6 +204,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         memory_budget="auto",
         on_error="raise",
         n_jobs=None,
+        num_threads="auto",
         random_state=None,
         verbose=0,
     ):
@@ -208,6 +223,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         self.memory_budget = memory_budget
         self.on_error = on_error
         self.n_jobs = n_jobs
+        self.num_threads = num_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -222,6 +238,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_qr_interval(self.qr_interval)
         check_memory_budget(self.memory_budget)
         check_on_error(self.on_error)
+        check_num_threads(self.num_threads)
         check_int(self.verbose, "verbose", minimum=0)
         if (
             isinstance(self.input_scale, bool)
@@ -414,6 +431,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             device=device,
             memory_budget=self.memory_budget,
             on_error=self.on_error,
+            num_threads=1 if self.num_threads == "auto" else self.num_threads,
         )
         n_trajectories, n_time_steps = self.inputs_.shape[:2]
         if self.input_encoder is None:

@@ -239,18 +239,34 @@ class _ThreadRecorder:
         return 0.5 * state
 
 
-def test_workers_cap_their_threads(tmp_path):
-    # A frame above the single-thread threshold (B * n * k > 2**18), so that
-    # the library leaves the thread count to the worker's process.
+@pytest.mark.parametrize("num_threads", ["auto", None])
+def test_workers_cap_their_threads(tmp_path, num_threads):
+    # A frame above lyapunov_spectrum's single-thread threshold (B * n * k > 2**18).
     n, B = 64, 65
     records = [tmp_path / f"threads{i}.txt" for i in range(2)]
     systems = [from_step(_ThreadRecorder(str(p)), n, input_size=1) for p in records]
     inputs = np.zeros((B, 3, 1))
-    lst = LyapunovSpectrumTransformer(inputs, warmup=1, n_jobs=2, device="cpu")
+    lst = LyapunovSpectrumTransformer(inputs, warmup=1, n_jobs=2, num_threads=num_threads,
+                                      device="cpu")  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # loky's warnings about its workers
         lst.fit_transform(systems)
     lines = [line.split() for p in records for line in p.read_text().splitlines()]
     assert {pid for pid, _ in lines} - {str(os.getpid())}, "ran in worker processes"
-    cap = max(1, (os.cpu_count() or 1) // 2)
+    # "auto": one thread per batch; None: joblib's cap, the cores over n_jobs.
+    cap = 1 if num_threads == "auto" else max(1, (os.cpu_count() or 1) // 2)
     assert {int(count) for _, count in lines} == {cap}
+
+
+def test_parallel_jobs_give_identical_rows_for_large_frames():
+    # Frames of 8 * 160 * 160 numbers: lyapunov_spectrum alone would use all
+    # threads there, and the rounding of matrix products depends on their number.
+    torch.manual_seed(5)
+    models = [nn.GRU(2, 160) for _ in range(2)]
+    lst = LyapunovSpectrumTransformer(n_trajectories=8, n_steps=3, warmup=1, device="cpu",
+                                      memory_budget=1, random_state=0)  # fmt: skip
+    serial = lst.fit_transform(models)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
+    np.testing.assert_array_equal(parallel, serial)
