@@ -121,7 +121,13 @@ def resample_spectra(X, n_features):
             right = np.clip(np.searchsorted(source, grid, side="right"), 1, k - 1)
             left = right - 1
             weight = (grid - source[left]) / (source[right] - source[left])
-            out[rows] = block[:, left] * (1.0 - weight) + block[:, right] * weight
+            a, b = block[:, left], block[:, right]
+            # a + (b - a) w is monotone in w and exact on a plateau; clipping
+            # to [min(a, b), max(a, b)] keeps rounding from crossing the next
+            # source point, so a non-increasing row stays non-increasing
+            # exactly, and w = 1 gives b itself.
+            value = np.clip(a + (b - a) * weight, np.minimum(a, b), np.maximum(a, b))
+            out[rows] = np.where(weight == 1.0, b, value)
     return out[0] if one_d else out
 
 
