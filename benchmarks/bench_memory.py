@@ -30,9 +30,12 @@ parameter bytes; ``rss_before_kib`` (resident memory just before
 ``ru_maxrss_kib`` (the process's peak over the whole run, from getrusage);
 ``output_kib``; ``seconds`` (the transform's wall time); ``batches`` (the
 batch sizes the transformer plans); and two diagnostics of what ``transform``
-holds for its whole duration: ``dynamics_kib``, the resident memory of
-``as_dynamics`` of every model (built up front), and ``results_kib``, what the
-per-model ``LyapunovResult`` objects of ``compute_spectra`` hold (tracemalloc).
+avoids holding for its whole duration: ``dynamics_kib``, the resident memory
+of ``as_dynamics`` of every model at once (``transform`` checks each model,
+keeps a few numbers of it, and copies its weights only when its batch is
+computed), and ``results_kib``, what the per-model ``LyapunovResult`` objects
+of ``compute_spectra`` hold (tracemalloc; ``transform`` keeps only each
+model's resampled row).
 
     python benchmarks/bench_memory.py [--out PATH]
 

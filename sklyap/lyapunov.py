@@ -373,7 +373,7 @@ _SMALL_FRAME = 2**18
 # the products of the frame with W_hh and W_ih.
 def _numbers_per_trajectory(dynamics, k):
     n = dynamics.state_size
-    if isinstance(dynamics, TorchRNNDynamics):
+    if signature_of(dynamics) is not None:  # a recurrent network, or its shell
         wide = 2 * _GATES[dynamics.kind] * dynamics.hidden_size
     else:  # vmap(jvp) of a step function: the tangent of every intermediate
         wide = 4 * n

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -19,7 +19,7 @@ from ._validation import (
     check_int,
     check_num_threads,
 )
-from .dynamics import as_dynamics, torch_module_of
+from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import (
     LyapunovResult,
@@ -35,6 +35,19 @@ __all__ = ["LyapunovSpectrumTransformer"]
 
 def _batch_spectra(dynamics, inputs, names, kwargs):
     return compute_spectra(dynamics, inputs, names=names, **kwargs)
+
+
+def _split_for_workers(batches, n_workers):
+    """Halve the largest batches until there are two per worker (or one per model)."""
+    batches = [list(b) for b in batches]
+    while n_workers > 1 and len(batches) < 2 * n_workers:
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
+        batch = batches[largest]
+        if len(batch) == 1:
+            break
+        half = (len(batch) + 1) // 2
+        batches[largest : largest + 1] = [batch[:half], batch[half:]]
+    return batches
 
 
 def _eval_copy(model):
@@ -130,7 +143,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
     n_jobs : int, default=None
         Number of batches of models computed in parallel through joblib;
         ``None`` means 1 unless in a ``joblib.parallel_config`` context,
-        ``-1`` all cores.
+        ``-1`` all cores. Batches are split so that each worker gets at least
+        two. Under joblib's Dask backend the cluster decides instead: every
+        batch is sent to it (see ``docs/distributed.md``).
     num_threads : "auto", int or None, default="auto"
         Torch CPU threads per batch. ``"auto"`` computes each batch on one
         thread: models are parallelised with ``n_jobs`` instead, the result
@@ -271,14 +286,15 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             )
         if len(X) == 0:
             raise ValueError("X is an empty list; expected at least one model")
+        # Every model is read once to check it; only its description is kept
+        # (no weights), so memory does not grow with the number of models.
         dynamics = []
         for index, model in enumerate(X):
             try:
-                dynamics.append(
-                    as_dynamics(model, rnn=self.rnn, check_finite=self.on_error == "raise")
-                )
+                dyn = self._dynamics(model)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"model {index}: {exc}") from None
+            dynamics.append(dyn.shell() if isinstance(dyn, TorchRNNDynamics) else dyn)
         if self.n_exponents is not None:
             too_small = [i for i, d in enumerate(dynamics) if d.state_size < self.n_exponents]
             if too_small:
@@ -288,6 +304,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                     f"{[dynamics[i].state_size for i in too_small[:5]]})"
                 )
         return list(X), dynamics
+
+    def _dynamics(self, model):
+        return as_dynamics(model, rnn=self.rnn, check_finite=self.on_error == "raise")
 
     def _raw_inputs(self):
         raw = self.inputs
@@ -446,6 +465,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             input_numbers=input_numbers,
         )
         batches = [[todo[j] for j in batch] for batch in batches]
+        batches = _split_for_workers(batches, effective_n_jobs(self.n_jobs))
 
         def batch_inputs(batch):
             if self.input_encoder is None:
@@ -454,7 +474,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
 
         tasks = (
             delayed(_batch_spectra)(
-                [dynamics[i] for i in batch], batch_inputs(batch), batch, kwargs
+                [self._dynamics(models[i]) for i in batch], batch_inputs(batch), batch, kwargs
             )
             for batch in batches
         )
@@ -523,15 +543,14 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             ``on_error="nan"``, a row of NaN for each model that could not be
             measured.
         """
-        rows = {}
-        for index, result in self._spectra(X):
-            # Kept: the exponents, resampled; the rest of the result is freed.
-            rows[index] = (
-                np.full(self.n_features_out_, np.nan)
-                if result.error is not None
-                else resample_spectra(result.exponents, self.n_features_out_)
-            )
-        return np.array([rows[i] for i in range(len(rows))])
+        out = None
+        for index, result in self._spectra(X):  # X is checked at the first result
+            if out is None:
+                out = np.full((len(X), self.n_features_out_), np.nan)
+            if result.error is None:
+                # Kept: the exponents, resampled; the rest of the result is freed.
+                out[index] = resample_spectra(result.exponents, self.n_features_out_)
+        return out
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``lyapunov0``, ``lyapunov1``, ...

@@ -270,3 +270,35 @@ def test_parallel_jobs_give_identical_rows_for_large_frames():
         warnings.simplefilter("ignore", UserWarning)
         parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
     np.testing.assert_array_equal(parallel, serial)
+
+
+def test_batches_are_split_for_the_workers_without_changing_a_bit():
+    from sklyap.transformer import _split_for_workers
+
+    assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 1) == [[0, 1, 2, 3, 4, 5, 6, 7], [8]]
+    assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 2) == [
+        [0, 1], [2, 3], [4, 5, 6, 7], [8]
+    ]  # fmt: skip
+    assert _split_for_workers([[0], [1]], 4) == [[0], [1]]
+    # One batch of 8 GRUs with n_jobs=1; four batches of 2 with n_jobs=2.
+    torch.manual_seed(6)
+    models = [nn.GRU(2, 8) for _ in range(8)]
+    lst = LyapunovSpectrumTransformer(**FAST)
+    serial = lst.fit_transform(models)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
+    np.testing.assert_array_equal(parallel, serial)
+
+
+def test_checked_models_are_described_without_their_weights():
+    # transform holds a few numbers per model, not a copy of every model's
+    # weights (benchmarks/bench_memory.py measures the memory).
+    from sklyap.dynamics._torch_rnn import RNNShell
+
+    models = [nn.LSTM(2, 64), nn.GRU(2, 8)]
+    _, described = LyapunovSpectrumTransformer(**FAST)._check_models(models)
+    assert all(isinstance(d, RNNShell) for d in described)
+    assert not any(isinstance(getattr(d, slot), torch.Tensor)
+                   for d in described for slot in RNNShell.__slots__)  # fmt: skip
+    assert [d.state_size for d in described] == [128, 8]

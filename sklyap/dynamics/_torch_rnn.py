@@ -74,10 +74,31 @@ def signature_of(dynamics):
     layers, input and hidden sizes and bias share a signature, and the
     sklyap algorithm advances them together as one batched system.
     """
+    if isinstance(dynamics, RNNShell):
+        return dynamics.signature
     if not isinstance(dynamics, TorchRNNDynamics):
         return None
     return (dynamics.kind, dynamics.num_layers, dynamics.input_size, dynamics.hidden_size,
             dynamics.bias)
+
+
+class RNNShell:
+    """What planning needs of a :class:`TorchRNNDynamics`, without its weights.
+
+    A few numbers per model, so that many models can be checked up front
+    without holding a copy of all their weights. It cannot step.
+    """
+
+    __slots__ = ("signature", "kind", "hidden_size", "input_size", "state_size",
+                 "nonfinite_parameters")  # fmt: skip
+
+    def __init__(self, dynamics):
+        self.signature = signature_of(dynamics)
+        self.kind = dynamics.kind
+        self.hidden_size = dynamics.hidden_size
+        self.input_size = dynamics.input_size
+        self.state_size = dynamics.state_size
+        self.nonfinite_parameters = dynamics.nonfinite_parameters
 
 
 class TorchRNNDynamics(Dynamics):
@@ -178,6 +199,10 @@ class TorchRNNDynamics(Dynamics):
             for layer in self.layers
         ]
         return self._with_layers(layers, self.n_models)
+
+    def shell(self):
+        """The signature and sizes without the weights (an :class:`RNNShell`)."""
+        return RNNShell(self)
 
     @classmethod
     def stack(cls, systems):
