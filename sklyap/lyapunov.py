@@ -646,8 +646,12 @@ def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose, n_mo
     groups = {warmup_interval: None}
     intervals = [1 if auto else qr_interval] * n_models
 
-    def reorthonormalise(rows, block):
-        """QR of the frames of ``rows`` (None: all) after ``block`` steps; their log |R_ii|."""
+    def reorthonormalise(rows, block, probe=False):
+        """QR of the frames of ``rows`` (None: all) after ``block`` steps.
+
+        Returns their log |R_ii|, which rows lost precision, and (when
+        probing) which rows had a direction annihilated.
+        """
         nonlocal frames
         sub = frames if rows is None else frames[rows]
         # sub.mT is the column frame (., n, k), already column-major.
@@ -662,7 +666,8 @@ def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose, n_mo
         # lyapunov_spectrum); after several it may be underflow.
         small = growth < tiny
         lost = small & (growth > 0) if block == 1 else small
-        return torch.log(growth.clamp_min(tiny).to(torch.float64)), lost.any(dim=1), small.any(dim=1)
+        logs = torch.log(growth.clamp_min(tiny).to(torch.float64))
+        return logs, lost.any(dim=1), small.any(dim=1) if probe else None
 
     steps = range(T)
     if verbose:
@@ -672,7 +677,7 @@ def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose, n_mo
         if t < warmup:
             if (t + 1) % warmup_interval and t + 1 != warmup:
                 continue
-            logs, _, small = reorthonormalise(None, warmup_interval)
+            logs, _, small = reorthonormalise(None, warmup_interval, probe=t >= probe_from)
             if t >= probe_from:
                 spread = logs.max(dim=1).values - logs.min(dim=1).values
                 # A direction annihilated (or nearly) in one step: an unbounded spread.

@@ -186,6 +186,7 @@ class TorchRNNDynamics(Dynamics):
     def _with_layers(self, layers, n_models):
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_single_layers", None)
         new.layers = layers
         new.n_models = n_models
         return new
@@ -286,12 +287,30 @@ class TorchRNNDynamics(Dynamics):
 
     @staticmethod
     def _affine(u, weight, bias):
-        """``u @ weight^T + bias`` for each model: ``(M, B, d)`` or shared ``(B, d)`` rows."""
+        """``u @ weight^T + bias``.
+
+        One model: ``u`` (B, d), ``weight`` (g, d), ``bias`` (g,). A stack:
+        ``weight`` (M, g, d), ``bias`` (M, g), and ``u`` (M, B, d) or rows
+        ``(B, d)`` shared by all models.
+        """
         if bias is None:
             return torch.matmul(u, weight.mT)
+        if weight.ndim == 2:
+            return torch.addmm(bias, u, weight.mT)
         if u.ndim == 3:
             return torch.baddbmm(bias[:, None, :], u, weight.mT)
         return torch.matmul(u, weight.mT).add_(bias[:, None, :])
+
+    def _step_layers(self):
+        """The layers' weights as used by a step: without the model axis for one model."""
+        if self.n_models > 1:
+            return self.layers
+        single = self.__dict__.get("_single_layers")
+        if single is None:
+            single = [{k: None if v is None else v[0] for k, v in layer.items()}
+                      for layer in self.layers]  # fmt: skip
+            self.__dict__["_single_layers"] = single
+        return single
 
     def step(self, state, x):
         return self._advance(state, x, None)[0]
@@ -308,31 +327,33 @@ class TorchRNNDynamics(Dynamics):
                 f"a stack of {M} models needs a batch of M * B states, got {MB} states"
             )
         lstm = self.kind == "lstm"
-        S = state.view(M, B, n)
+        # A stack has a leading model axis; a single model computes without it.
+        lead = (M,) if M > 1 else ()
+        S = state.view(*lead, B, n)
         new_state = torch.empty_like(state)
-        NS = new_state.view(M, B, n)
+        NS = new_state.view(*lead, B, n)
         # Layer input: per trajectory (M, B, d), or shared by all models (B, d).
-        u = x.reshape(M, B, -1) if x.shape[0] == MB else x
+        u = x.view(*lead, B, -1) if x.shape[0] == MB else x
         du = None  # its tangent; zero for the driving input
         if frames is not None:
             k = frames.shape[1]
             frames = frames.contiguous()  # a no-op for the frames of the QR algorithm
             new_frames = torch.empty_like(frames)
-            F, NF = frames.view(M, B, k, n), new_frames.view(M, B, k, n)
-            # The frames as (M, B*k, n) rows: one batched GEMM per weight matrix.
-            Fr, NFr = frames.view(M, B * k, n), new_frames.view(M, B * k, n)
+            F, NF = frames.view(*lead, B, k, n), new_frames.view(*lead, B, k, n)
+            # The frames as (M, B*k, n) rows: one (batched) GEMM per weight matrix.
+            Fr, NFr = frames.view(*lead, B * k, n), new_frames.view(*lead, B * k, n)
         else:
             new_frames = None
 
         def rows(tangent_rows, weight):
             # (M, B*k, N) @ (M, N, gates*N) -> (M, B, k, gates*N)
-            return torch.matmul(tangent_rows, weight.mT).view(M, B, k, -1)
+            return torch.matmul(tangent_rows, weight.mT).view(*lead, B, k, -1)
 
         def col(coef):
             # Per-trajectory coefficients (M, B, N), broadcast over the k rows.
-            return coef[:, :, None, :]
+            return coef.unsqueeze(-2)
 
-        for layer, p in enumerate(self.layers):
+        for layer, p in enumerate(self._step_layers()):
             base = layer * (2 if lstm else 1) * N
             hs = slice(base, base + N)
             h = S[..., hs]
