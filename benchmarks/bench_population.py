@@ -104,7 +104,7 @@ def _trained_networks(quick):
 
     population = train_rnn_population(
         "digits", 8 if quick else 16, n_epochs=5, learning_rate_range=(3e-3, 1e-2),
-        random_state=0,
+        random_state=0, verbose=0,
     )  # fmt: skip
     return population.models()
 
