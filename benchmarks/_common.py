@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: timing, machine description, JSON report."""
 
+import argparse
 import json
 import math
 import platform
@@ -51,3 +52,15 @@ def write_report(name, out, rows, **extra):
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
     return out
+
+
+def parse_args(doc, quick_help, out_name, argv=None):
+    """The benchmarks' command line: --quick, --threads (applied here) and --out."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--out", default=str(RESULTS / out_name))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args

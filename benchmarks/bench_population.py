@@ -24,13 +24,12 @@ path on the GPU at N = 128 and 512 against the CPU.
     python benchmarks/bench_population.py [--quick] [--threads T] [--out PATH]
 """
 
-import argparse
 import time
 import warnings
 
 import numpy as np
 import torch
-from _common import RESULTS, best_of, write_report
+from _common import best_of, parse_args, write_report
 from torch import nn
 
 from sklyap import lyapunov_spectrum
@@ -198,13 +197,7 @@ def gpu_against_cpu(quick):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 16, 32 only; fewer networks")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--out", default=str(RESULTS / "bench_population.json"))
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_args(__doc__, "N = 16, 32 only; fewer networks", "bench_population.json", argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     rows = stacked_vs_loop(QUICK if args.quick else SIZES, "cpu")
     settings = interval_and_precision(args.quick, "cpu")

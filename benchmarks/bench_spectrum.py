@@ -17,10 +17,9 @@ It prints a table and writes JSON (default ``benchmarks/results/bench_spectrum.j
     python benchmarks/bench_spectrum.py [--quick] [--threads T] [--out PATH]
 """
 
-import argparse
 
 import torch
-from _common import RESULTS, best_of, write_report
+from _common import best_of, parse_args, write_report
 from torch import nn
 
 from sklyap import as_dynamics, lyapunov_spectrum
@@ -89,13 +88,7 @@ def time_naive(module, inputs, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 32, 128 only, fewer steps")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--out", default=str(RESULTS / "bench_spectrum.json"))
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_args(__doc__, "N = 32, 128 only, fewer steps", "bench_spectrum.json", argv)
     B, input_size = 16, 8
     sizes = (32, 128) if args.quick else (32, 128, 512)
     # Steps per size, so each measurement takes seconds, not minutes.

@@ -258,6 +258,14 @@ def test_workers_cap_their_threads(tmp_path, num_threads):
     assert {int(count) for _, count in lines} == {cap}
 
 
+def _assert_parallel_equals_serial(lst, models):
+    serial = lst.fit_transform(models)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # loky's warnings about its workers
+        parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
+    np.testing.assert_array_equal(parallel, serial)
+
+
 def test_parallel_jobs_give_identical_rows_for_large_frames():
     # Frames of 8 * 160 * 160 numbers: lyapunov_spectrum alone would use all
     # threads there, and the rounding of matrix products depends on their number.
@@ -265,11 +273,7 @@ def test_parallel_jobs_give_identical_rows_for_large_frames():
     models = [nn.GRU(2, 160) for _ in range(2)]
     lst = LyapunovSpectrumTransformer(n_trajectories=8, n_steps=3, warmup=1, device="cpu",
                                       memory_budget=1, random_state=0)  # fmt: skip
-    serial = lst.fit_transform(models)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
-    np.testing.assert_array_equal(parallel, serial)
+    _assert_parallel_equals_serial(lst, models)
 
 
 def test_batches_are_split_for_the_workers_without_changing_a_bit():
@@ -284,11 +288,7 @@ def test_batches_are_split_for_the_workers_without_changing_a_bit():
     torch.manual_seed(6)
     models = [nn.GRU(2, 8) for _ in range(8)]
     lst = LyapunovSpectrumTransformer(**FAST)
-    serial = lst.fit_transform(models)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
-    np.testing.assert_array_equal(parallel, serial)
+    _assert_parallel_equals_serial(lst, models)
 
 
 def test_checked_models_are_described_without_their_weights():
