@@ -1,6 +1,8 @@
 """Checks and conversions shared by the public functions and estimators."""
 
 import contextlib
+import os
+import sys
 import numbers
 
 import numpy as np
@@ -156,3 +158,22 @@ def torch_threads(n):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` for ``warnings.warn`` that points at the user's code.
+
+    Called from the function that warns; skips the frames of sklyap and of
+    scikit-learn's wrappers (``fit_transform``, ``set_output``), whose depth
+    varies with the path a call takes.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+        or f"{os.sep}sklearn{os.sep}" in frame.f_code.co_filename
+    ):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ._validation import (
     as_float_tensor,
+    caller_stacklevel,
     batch_of_sequences,
     check_device,
     check_dtype,
@@ -31,7 +32,7 @@ from ._validation import (
     threads_for,
     torch_threads,
 )
-from .dynamics import TorchRNNDynamics, as_dynamics, signature_of
+from .dynamics import NonFiniteParameterError, TorchRNNDynamics, as_dynamics, signature_of
 from .dynamics._torch_rnn import _GATES
 
 __all__ = ["LyapunovResult", "initial_frame", "lyapunov_spectrum", "plan_batches"]
@@ -83,6 +84,18 @@ class LyapunovResult:
     device: str
     final_state: np.ndarray = field(default=None)
     error: str = None
+
+    @classmethod
+    def failed(cls, error, *, n_exponents, n_trajectories, state_size, n_steps, warmup,
+               qr_interval, dtype, device):
+        """The result of a model that could not be measured: NaN arrays, and why."""
+        k, B = n_exponents, n_trajectories
+        return cls(
+            exponents=np.full(k, np.nan), per_trajectory=np.full((B, k), np.nan),
+            stderr=np.full(k, np.nan), state_size=state_size, n_steps=n_steps, warmup=warmup,
+            qr_interval=qr_interval, dtype=str(dtype).replace("torch.", ""), device=str(device),
+            final_state=np.full((B, state_size), np.nan), error=error,
+        )  # fmt: skip
 
     @property
     def n_exponents(self):
@@ -220,10 +233,11 @@ def lyapunov_spectrum(
         step over the second half of the warm-up, and then uses the longest
         interval (at most 16) over which that spread stays below half the
         digits of the dtype (``-log(eps) / 2``: 18 in float64, 8 in float32),
-        so that the weakest direction keeps full precision. A warm-up
-        shorter than 2 steps leaves nothing to observe and gives 1. The
-        interval used is reported in ``LyapunovResult.qr_interval``; models
-        stacked together share the shortest.
+        so that the weakest direction keeps full precision, and over which
+        the frame stays within half the exponent range of the dtype. A
+        warm-up shorter than 2 steps leaves nothing to observe and gives 1.
+        Each model gets its own interval, also in a stack; it is reported in
+        ``LyapunovResult.qr_interval``.
     dtype : torch.dtype or str, default=torch.float64
         Compute dtype, float64 or float32; log sums are accumulated in float64
         either way. In float32 the ``j``-th direction keeps a relative
@@ -257,10 +271,11 @@ def lyapunov_spectrum(
         preempted thread; 50x slower was measured). Larger problems keep
         torch's setting, as does ``None``. Ignored on CUDA.
     on_error : {"raise", "nan"}, default="raise"
-        What a trajectory that diverges, or a frame that over- or underflows,
-        does: raise ``FloatingPointError`` (naming the model's index in a
-        list), or give a result whose arrays are NaN and whose ``error``
-        says what went wrong, so that the other models of a list are kept.
+        What weights holding NaN or inf, a trajectory that diverges, or a
+        frame that over- or underflows do: raise (``NonFiniteParameterError``
+        or ``FloatingPointError``, naming the model's index in a list), or
+        give a result whose arrays are NaN and whose ``error`` says what went
+        wrong, so that the other models of a list are kept.
     verbose : int, default=0
         ``1`` shows a progress bar over time steps, or over models for a list.
 
@@ -290,7 +305,13 @@ def lyapunov_spectrum(
     results finite, such a step contributes the logarithm of the smallest
     positive normal number of the compute dtype instead (about -708 in
     float64, -87 in float32). With ``qr_interval > 1`` an exact zero cannot
-    be told from underflow and raises ``FloatingPointError``.
+    be told from underflow and raises ``FloatingPointError``. Often, though,
+    rounding leaves such a direction a tiny nonzero ``R_ii`` (about ``eps``
+    times the largest), whose logarithm (about -36 in float64) then depends
+    on rounding: any exponent more than ``-log(eps)`` below the leading one
+    within one step only says "below resolution", and two runs that round
+    differently (a stack and a single model, say) may give different values
+    for it.
 
     Examples
     --------
@@ -327,7 +348,7 @@ def lyapunov_spectrum(
     dynamics = []
     for index, obj in enumerate(models):
         try:
-            dynamics.append(as_dynamics(obj, rnn=rnn))
+            dynamics.append(as_dynamics(obj, rnn=rnn, check_finite=on_error == "raise"))
         except (TypeError, ValueError) as exc:
             if single:
                 raise
@@ -362,6 +383,8 @@ def lyapunov_spectrum(
         step_progress=bool(verbose) and single,
         names=None if single else list(range(len(dynamics))),
     )
+    if dtype == torch.float32:
+        warn_float32([(None if single else i, float32_span(r)) for i, r in enumerate(results)])
     return results[0] if single else results
 
 
@@ -442,18 +465,38 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
 
     ``inputs`` is one tensor ``(B, T, d)`` shared by all systems, or a list
     of such tensors, one per system. ``names`` (indices, usually) prefix the
-    error messages.
+    error messages. Systems whose weights hold NaN or inf (listed in their
+    ``nonfinite_parameters``, see ``as_dynamics(check_finite=False)``) are
+    not computed: they raise, or give a failed result with ``on_error="nan"``.
     """
     per_model = isinstance(inputs, (list, tuple))
     B, T = (inputs[0] if per_model else inputs).shape[:2]
+    results = [None] * len(dynamics)
+    todo = []
+    for i, dyn in enumerate(dynamics):
+        bad = getattr(dyn, "nonfinite_parameters", ())
+        if not bad:
+            todo.append(i)
+            continue
+        error = f"parameters {list(bad)} hold NaN or infinite values"
+        if on_error == "raise":
+            where = "" if names is None else f"model {names[i]}: "
+            raise NonFiniteParameterError(where + error)
+        results[i] = LyapunovResult.failed(
+            error, n_exponents=dyn.state_size if n_exponents is None else n_exponents,
+            n_trajectories=B, state_size=dyn.state_size, n_steps=T - warmup, warmup=warmup,
+            qr_interval=1 if qr_interval == "auto" else qr_interval, dtype=dtype, device=device,
+        )  # fmt: skip
     batches = plan_batches(
-        dynamics, B, n_exponents=n_exponents, dtype=dtype, memory_budget=memory_budget,
-        device=device, input_numbers=inputs[0].numel() if per_model else 0,
+        [dynamics[i] for i in todo], B, n_exponents=n_exponents, dtype=dtype,
+        memory_budget=memory_budget, device=device,
+        input_numbers=inputs[0].numel() if per_model else 0,
     )
+    batches = [[todo[j] for j in batch] for batch in batches]
     bar = None
     if progress:
         bar = tqdm(total=len(dynamics), desc="Lyapunov spectra", unit="model", leave=False)
-    results = [None] * len(dynamics)
+        bar.update(len(dynamics) - len(todo))
     try:
         for batch in batches:
             # Each on the device and in the dtype of the computation (models may
@@ -474,8 +517,6 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
     finally:
         if bar is not None:
             bar.close()
-    if dtype == torch.float32:
-        _warn_float32(results, names)
     return results
 
 
@@ -484,18 +525,20 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
 _FLOAT32_SPREAD = -0.5 * math.log(torch.finfo(torch.float32).eps)
 
 
-def _warn_float32(results, names):
-    """Warn once when float32 cannot resolve a computed spectrum."""
-    spans = [
-        (i if names is None else names[i], (r.exponents[0] - r.exponents[-1]) * r.qr_interval)
-        for i, r in enumerate(results)
-        if r.error is None
-    ]
+def float32_span(result):
+    """Nats between the leading and the weakest direction per re-orthonormalisation."""
+    if result.error is not None or result.dtype != "float32":
+        return 0.0
+    return (result.exponents[0] - result.exponents[-1]) * result.qr_interval
+
+
+def warn_float32(spans):
+    """Warn once when float32 cannot resolve spectra: ``spans`` are (index or None, span)."""
     wide = [(name, span) for name, span in spans if span > _FLOAT32_SPREAD]
     if not wide:
         return
     worst = max(span for _, span in wide)
-    which = "the spectrum spans" if names is None else (
+    which = "the spectrum spans" if wide[0][0] is None else (
         f"the spectra of {len(wide)} model(s) (indices {[name for name, _ in wide][:10]}) span"
     )
     warnings.warn(
@@ -504,7 +547,7 @@ def _warn_float32(results, names):
         f"{_FLOAT32_SPREAD:.0f}): the most negative exponents are unreliable. Use "
         "dtype=float64, fewer n_exponents, or a smaller qr_interval.",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=caller_stacklevel(),
     )
 
 
@@ -552,17 +595,15 @@ def _run_batch(system, M, B, inputs, k, warmup, qr_interval, dtype, device, init
             error = (
                 f"the tangent frame underflowed below the smallest normal {dtype_name} "
                 "number between re-orthonormalisations, so the most negative exponents "
-                f"would be biased; use a smaller qr_interval than {interval}, or float64"
+                f"would be biased; use a smaller qr_interval than {interval}"
+                + (", or float64" if dtype == torch.float32 else "")
             )
         if error is not None:
             if on_error == "raise":
                 raise FloatingPointError(where + error)
-            nan = np.full(k, np.nan)
-            results.append(LyapunovResult(
-                exponents=nan, per_trajectory=np.full((B, k), np.nan), stderr=nan.copy(),
-                state_size=n, n_steps=n_steps, warmup=warmup, qr_interval=interval,
-                dtype=dtype_name, device=str(device), final_state=np.full((B, n), np.nan),
-                error=error,
+            results.append(LyapunovResult.failed(
+                error, n_exponents=k, n_trajectories=B, state_size=n, n_steps=n_steps,
+                warmup=warmup, qr_interval=interval, dtype=dtype, device=device,
             ))  # fmt: skip
             continue
         traj = -np.sort(-per_trajectory[m], axis=1)
@@ -607,15 +648,23 @@ def initial_frame(n, k, *, dtype=torch.float64, device="cpu"):
 _MAX_AUTO_INTERVAL = 16
 
 
-def _auto_interval(widest_step_spread, largest_rate, dtype):
-    """The interval over which the weakest direction keeps half the digits of ``dtype``."""
+def _auto_interval(widest_step_spread, largest_rate, smallest_rate, dtype):
+    """The longest interval that keeps the weakest direction at half the digits of
+    ``dtype`` and the frame within half the exponent range of ``dtype``.
+
+    ``widest_step_spread`` is the widest ``max_i log R_ii - min_i log R_ii``
+    of one step, ``largest_rate`` and ``smallest_rate`` the largest and
+    smallest ``log R_ii`` of one step, all observed during the warm-up.
+    """
     finfo = torch.finfo(dtype)
     digits = -0.5 * math.log(finfo.eps)
     interval = _MAX_AUTO_INTERVAL
     if widest_step_spread > 0:
         interval = min(interval, int(digits / widest_step_spread))  # 0 for an infinite spread
-    if largest_rate > 0:  # keep the frame well inside the range of the dtype
+    if largest_rate > 0:  # no overflow between re-orthonormalisations
         interval = min(interval, int(0.5 * math.log(finfo.max) / largest_rate))
+    if smallest_rate < 0:  # no underflow either
+        interval = min(interval, int(0.5 * math.log(finfo.tiny) / smallest_rate))
     return max(1, interval)
 
 
@@ -640,6 +689,7 @@ def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose, n_mo
     probe_from = warmup // 2 if auto and warmup >= 2 else T
     widest = torch.zeros(MB, dtype=torch.float64, device=device)
     largest = torch.zeros(MB, dtype=torch.float64, device=device)
+    smallest = torch.zeros(MB, dtype=torch.float64, device=device)
     # After the warm-up, models re-orthonormalise in groups of one interval:
     # {interval: the rows of its models, or None for all rows}.
     warmup_interval = 1 if auto else qr_interval
@@ -684,13 +734,15 @@ def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose, n_mo
                 spread = spread.masked_fill(small, math.inf)
                 widest = torch.maximum(widest, spread)
                 largest = torch.maximum(largest, logs.max(dim=1).values)
+                smallest = torch.minimum(smallest, logs.min(dim=1).values)
             if t + 1 == warmup and probe_from < T:
                 # The one read of device values in the loop.
                 per_model = zip(
                     widest.view(n_models, B).max(dim=1).values.tolist(),
                     largest.view(n_models, B).max(dim=1).values.tolist(),
+                    smallest.view(n_models, B).min(dim=1).values.tolist(),
                 )
-                intervals = [_auto_interval(w, top, dtype) for w, top in per_model]
+                intervals = [_auto_interval(w, top, low, dtype) for w, top, low in per_model]
                 groups = _interval_groups(intervals, B, device)
             continue
         since = t + 1 - warmup  # steps since the warm-up's closing QR

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ._validation import (
     batch_of_sequences,
+    caller_stacklevel,
     check_device,
     check_dtype,
     check_int,
@@ -27,7 +28,9 @@ from .lyapunov import (
     check_on_error,
     check_qr_interval,
     compute_spectra,
+    float32_span,
     plan_batches,
+    warn_float32,
 )
 
 __all__ = ["LyapunovSpectrumTransformer"]
@@ -40,7 +43,7 @@ def _batch_spectra(dynamics, inputs, names, kwargs):
 def _split_for_workers(batches, n_workers):
     """Halve the largest batches until there are two per worker (or one per model)."""
     batches = [list(b) for b in batches]
-    while n_workers > 1 and len(batches) < 2 * n_workers:
+    while n_workers > 1 and batches and len(batches) < 2 * n_workers:
         largest = max(range(len(batches)), key=lambda i: len(batches[i]))
         batch = batches[largest]
         if len(batch) == 1:
@@ -59,14 +62,8 @@ def _eval_copy(model):
     return model
 
 
-def _failed(dynamics, error):
-    """The result of a model that could not be computed: NaN arrays and the reason."""
-    n = dynamics.state_size
-    nan = np.full(n, np.nan)
-    return LyapunovResult(
-        exponents=nan, per_trajectory=nan[None], stderr=nan.copy(), state_size=n, n_steps=0,
-        warmup=0, qr_interval=1, dtype="", device="", final_state=nan[None].copy(), error=error,
-    )  # fmt: skip
+class _NonFiniteInputs(ValueError):
+    """An input encoder returned NaN or infinite values."""
 
 
 class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -121,9 +118,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
     input_scale : float, default=1.0
         Standard deviation of the Gaussian inputs.
     qr_interval : int or "auto", default=1
-        Steps between re-orthonormalisations; ``"auto"`` chooses, per batch
-        of models, the longest interval that keeps the weakest exponent at
-        full precision (see :func:`sklyap.lyapunov_spectrum`).
+        Steps between re-orthonormalisations; ``"auto"`` chooses, for each
+        model, the longest interval that keeps its weakest exponent at full
+        precision (see :func:`sklyap.lyapunov_spectrum`).
     dtype : {"float64", "float32"}, default="float64"
         Compute dtype; log sums are accumulated in float64 either way.
     device : str, default="auto"
@@ -134,8 +131,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         together, in batches that fit this budget; ``"auto"`` is half the
         free memory of a CUDA device, and 32 MiB on the CPU.
     on_error : {"raise", "nan"}, default="raise"
-        What a network that misbehaves does: weights holding NaN or inf, a
-        trajectory that diverges, a tangent frame that over- or underflows.
+        What a network that misbehaves does: weights holding NaN or inf (or
+        an ``input_encoder`` returning them), a trajectory that diverges, a
+        tangent frame that over- or underflows.
         ``"raise"`` stops with an error naming the model's index; ``"nan"``
         gives that model a row of NaN, warns once with the indices and the
         reasons, and computes the others. Estimators downstream refuse NaN
@@ -370,6 +368,16 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
 
     def _core_inputs(self, model, dynamics, index):
         inputs = self._encode(model, index)
+        expected = tuple(self.inputs_.shape[:2])
+        if tuple(inputs.shape[:2]) != expected:
+            raise ValueError(
+                f"model {index}: input_encoder returned inputs of shape {tuple(inputs.shape)}; "
+                f"it must keep the trajectories and time steps of the inputs, {expected}"
+            )
+        if not bool(torch.isfinite(inputs).all()):
+            raise _NonFiniteInputs(
+                f"model {index}: input_encoder returned NaN or infinite values"
+            )
         if dynamics.input_size is not None and inputs.shape[-1] != dynamics.input_size:
             raise ValueError(
                 f"model {index}: the inputs have {inputs.shape[-1]} features per step "
@@ -430,18 +438,21 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         device = self._check_params()
         models, dynamics = self._check_models(X)
-        failed = {}
-        for index, dyn in enumerate(dynamics):
-            bad = getattr(dyn, "nonfinite_parameters", ())
-            if bad:  # only listed with on_error="nan"; refused otherwise
-                failed[index] = f"parameters {list(bad)} hold NaN or infinite values"
-        todo = [i for i in range(len(models)) if i not in failed]
+        dtype = check_dtype(self.dtype)
         # Check every model's encoded inputs before any spectrum is computed;
         # they are encoded again, one batch at a time, when computed, so that
-        # memory does not grow with the number of models.
-        for index in todo:
-            self._core_inputs(models[index], dynamics[index], index)
-        dtype = check_dtype(self.dtype)
+        # memory does not grow with the number of models. Weights holding
+        # NaN or inf were refused by _check_models, or (on_error="nan") give
+        # failed results in compute_spectra.
+        failed = {}
+        for index, dyn in enumerate(dynamics):
+            try:
+                self._core_inputs(models[index], dyn, index)
+            except _NonFiniteInputs as exc:
+                if self.on_error == "raise":
+                    raise
+                failed[index] = str(exc).split(": ", 1)[1]
+        todo = [i for i in range(len(models)) if i not in failed]
         kwargs = dict(
             n_exponents=self.n_exponents,
             warmup=self.warmup,
@@ -481,9 +492,16 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         bar = None
         if self.verbose:
             bar = tqdm(total=len(models), desc="Lyapunov spectra", unit="model")
+        spans = []  # for the float32 warning, given once, here in the calling process
         try:
             for index, error in failed.items():
-                yield index, _failed(dynamics[index], error)
+                n = dynamics[index].state_size
+                yield index, LyapunovResult.failed(
+                    error, n_exponents=self.n_exponents or n, n_trajectories=n_trajectories,
+                    state_size=n, n_steps=n_time_steps - self.warmup, warmup=self.warmup,
+                    qr_interval=1 if self.qr_interval == "auto" else self.qr_interval,
+                    dtype=dtype, device=device,
+                )  # fmt: skip
             if bar is not None:
                 bar.update(len(failed))
             outputs = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
@@ -491,12 +509,14 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 for index, result in zip(batch, batch_results):
                     if result.error is not None:
                         failed[index] = result.error
+                    spans.append((index, float32_span(result)))
                     yield index, result
                 if bar is not None:
                     bar.update(len(batch))
         finally:
             if bar is not None:
                 bar.close()
+        warn_float32(spans)
         if failed:
             shown = "; ".join(f"model {i}: {failed[i]}" for i in sorted(failed)[:5])
             more = "" if len(failed) <= 5 else f"; and {len(failed) - 5} more"
@@ -506,7 +526,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 "Drop their rows before fitting estimators: "
                 "X[np.isfinite(X).all(axis=1)].",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
 
     def compute_spectra(self, X):

@@ -81,6 +81,7 @@ def test_on_error_nan_gives_nan_rows_warns_once_and_keeps_the_others():
     messages = [str(w.message) for w in caught if "could not be measured" in str(w.message)]
     assert len(messages) == 1
     assert "2 of 6 models" in messages[0] and "indices [1, 3]" in messages[0]
+    assert [w.filename for w in caught if "could not be measured" in str(w.message)] == [__file__]
     assert "model 1: the network's state became NaN" in messages[0]
     assert "model 3: parameters ['weight_hh_l0'] hold NaN" in messages[0]
     assert np.isnan(X[[1, 3]]).all()
@@ -302,3 +303,110 @@ def test_checked_models_are_described_without_their_weights():
     assert not any(isinstance(getattr(d, slot), torch.Tensor)
                    for d in described for slot in RNNShell.__slots__)  # fmt: skip
     assert [d.state_size for d in described] == [128, 8]
+
+
+def test_a_stacked_system_is_refused_as_one_model():
+    from sklyap.dynamics import TorchRNNDynamics, as_dynamics
+
+    stack = TorchRNNDynamics.stack([as_dynamics(nn.GRU(2, 3)) for _ in range(3)])
+    with pytest.raises(ValueError, match="obj is a stack of 3 models; pass the models as a list"):
+        lyapunov_spectrum(stack, torch.randn(3, 40, 2), warmup=5, device="cpu")
+    results = lyapunov_spectrum(stack.unstack(), torch.randn(3, 40, 2), warmup=5, device="cpu")
+    assert len(results) == 3
+
+
+class _Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(5, 2)
+        self.rnn = nn.GRU(2, 3, batch_first=True)
+
+
+def test_encoded_inputs_are_checked_before_any_spectrum():
+    torch.manual_seed(7)
+    models = [_Tokens() for _ in range(3)]
+    tokens = np.random.RandomState(0).randint(0, 5, size=(2, 30))
+    cases = [
+        (lambda m, x: m.embedding(x)[:, ::3], r"model 0: input_encoder returned inputs of shape "
+                                              r"\(2, 10, 2\); it must keep .* \(2, 30\)"),
+        # 1, 2 and 3 trajectories: 6 rows in all, as 3 models of 2 would give.
+        (lambda m, x: m.embedding(x[[0, 1, 1][: 1 + int(m.tag)]]),
+         r"model 0: input_encoder returned inputs of shape \(1, 30, 2\)"),
+    ]  # fmt: skip
+    for i, model in enumerate(models):
+        model.tag = torch.tensor(i)
+    for encoder, match in cases:
+        lst = LyapunovSpectrumTransformer(tokens, input_encoder=encoder, warmup=10, device="cpu")
+        with pytest.raises(ValueError, match=match):
+            lst.fit(models).transform(models)
+
+
+def test_non_finite_encoded_inputs_raise_or_give_a_nan_row():
+    torch.manual_seed(8)
+    models = [_Tokens() for _ in range(3)]
+    with torch.no_grad():
+        models[1].embedding.weight[2] = float("inf")
+    tokens = np.full((2, 30), 2)
+    lst = LyapunovSpectrumTransformer(tokens, input_encoder="embedding", warmup=10, device="cpu")
+    with pytest.raises(ValueError, match="model 1: input_encoder returned NaN or infinite values"):
+        lst.fit_transform(models)
+    with pytest.warns(RuntimeWarning, match="model 1: input_encoder returned NaN or infinite"):
+        X = lst.set_params(on_error="nan").fit_transform(models)
+    assert np.isnan(X[1]).all() and np.isfinite(X[[0, 2]]).all()
+
+
+def test_every_model_failing_gives_nan_rows_with_workers_too():
+    models = [_nan_weights(), _nan_weights()]
+    lst = LyapunovSpectrumTransformer(on_error="nan", n_jobs=2, **FAST)
+    with pytest.warns(RuntimeWarning, match="2 of 2 models could not be measured"):
+        X = lst.fit_transform(models)
+    assert X.shape == (2, 4) and np.isnan(X).all()
+
+
+def test_failed_results_have_the_shapes_and_settings_of_the_others():
+    models = [nn.GRU(2, 3), _diverging(), _nan_weights()]
+    lst = LyapunovSpectrumTransformer(on_error="nan", n_exponents=2, **FAST).fit(models)
+    with pytest.warns(RuntimeWarning, match="2 of 3 models"):
+        good, diverged, nan_weights = lst.compute_spectra(models)
+    for failed in (diverged, nan_weights):
+        assert failed.exponents.shape == good.exponents.shape == (2,)
+        assert failed.per_trajectory.shape == good.per_trajectory.shape == (2, 2)
+        assert failed.final_state.shape == (2, failed.state_size)
+        assert (failed.n_steps, failed.warmup, failed.qr_interval, failed.dtype, failed.device) == (
+            good.n_steps, good.warmup, good.qr_interval, good.dtype, good.device
+        )  # fmt: skip
+    assert "weight_hh_l0" in nan_weights.error and "diverged" in diverged.error
+
+
+def test_lyapunov_spectrum_lists_keep_going_past_nan_weights():
+    inputs = torch.randn(2, 30, 2, generator=torch.Generator().manual_seed(1))
+    models = [nn.GRU(2, 3), _nan_weights()]
+    with pytest.raises(NonFiniteParameterError, match="model 1: .*'weight_hh_l0' holds NaN"):
+        lyapunov_spectrum(models, inputs, warmup=5, device="cpu")
+    good, bad = lyapunov_spectrum(models, inputs, warmup=5, on_error="nan", device="cpu")
+    assert good.error is None and np.isnan(bad.exponents).all()
+    assert bad.error == "parameters ['weight_hh_l0'] hold NaN or infinite values"
+
+
+def _wide_linear():
+    """Exponents ln 0.9 and ln 1e-5: a spread of 11.4 nats, more than float32 resolves."""
+    U = torch.linalg.qr(torch.randn(2, 2, generator=torch.Generator().manual_seed(3),
+                                    dtype=torch.float64))[0]  # fmt: skip
+    rnn = nn.RNN(2, 2, bias=False).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(U @ torch.diag(torch.tensor([0.9, 1e-5], dtype=torch.float64)) @ U.T)
+    return rnn
+
+
+@pytest.mark.parametrize("params", [{"memory_budget": 1}, {"n_jobs": 2}])
+def test_the_float32_warning_is_given_once_in_the_calling_process(params):
+    models = [_wide_linear() for _ in range(3)]
+    lst = LyapunovSpectrumTransformer(np.zeros((2, 40, 2)), warmup=10, dtype="float32",
+                                      device="cpu", **params)  # fmt: skip
+    lst.fit(models)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lst.transform(models)
+    found = [w for w in caught if "float32 resolves" in str(w.message)]
+    assert len(found) == 1 and "3 model(s) (indices [0, 1, 2])" in str(found[0].message)
+    assert found[0].filename == __file__  # it points at the caller's line

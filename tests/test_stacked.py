@@ -243,13 +243,34 @@ def test_transformer_stacks_models_with_inputs_of_their_own():
 
 def test_auto_interval_rule():
     digits64 = -0.5 * math.log(torch.finfo(F64).eps)  # 18.0
-    assert _auto_interval(0.0, 0.0, F64) == 16
-    assert _auto_interval(digits64 / 5 + 1e-9, 0.0, F64) == 4
-    assert _auto_interval(digits64 / 5 - 1e-9, 0.0, F64) == 5
-    assert _auto_interval(100.0, 0.0, F64) == 1
-    assert _auto_interval(1.0, 0.0, torch.float32) == 7  # -log(eps32)/2 = 7.97
-    # A fast-growing frame is kept well inside the range of the dtype.
-    assert _auto_interval(0.0, 100.0, F64) == 3
+    assert _auto_interval(0.0, 0.0, 0.0, F64) == 16
+    assert _auto_interval(digits64 / 5 + 1e-9, 0.0, 0.0, F64) == 4
+    assert _auto_interval(digits64 / 5 - 1e-9, 0.0, 0.0, F64) == 5
+    assert _auto_interval(100.0, 0.0, 0.0, F64) == 1
+    assert _auto_interval(math.inf, 0.0, 0.0, F64) == 1  # a direction annihilated
+    assert _auto_interval(1.0, 0.0, 0.0, torch.float32) == 7  # -log(eps32)/2 = 7.97
+    # The frame is kept within half the exponent range of the dtype, growing
+    # (709 / 2 / 100 = 3.5) or shrinking (-87.3 / 2 / -6.2 = 7.0 in float32).
+    assert _auto_interval(0.0, 100.0, 0.0, F64) == 3
+    assert _auto_interval(0.0, 0.0, -6.2, torch.float32) == 7
+    assert _auto_interval(0.0, 0.0, -50.0, F64) == 7
+
+
+@pytest.mark.parametrize("dtype,scale", [("float32", 0.002), ("float64", 1e-22)])
+def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale):
+    # Every exponent is ln(scale): -6.2 per step, or -50.7; 16 steps between
+    # QRs would take the frame below the smallest normal number.
+    rnn = _linear_rnn(scale * _orthogonal(6, seed=4))
+    inputs = torch.zeros(2, 120, 2)
+    exact = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, device="cpu")
+    auto = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, qr_interval="auto",
+                             device="cpu")  # fmt: skip
+    assert 1 < auto.qr_interval < 16
+    np.testing.assert_allclose(auto.exponents, exact.exponents, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(auto.exponents, math.log(scale), rtol=0, atol=1e-5)
+    with pytest.raises(FloatingPointError, match="underflowed") as info:
+        lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, qr_interval=16, device="cpu")
+    assert ("or float64" in str(info.value)) == (dtype == "float32")
 
 
 @pytest.mark.parametrize(
@@ -320,8 +341,9 @@ def test_float32_warns_when_the_spread_exceeds_what_it_resolves():
     narrow = _linear_rnn(0.8 * _orthogonal(4, seed=3))
     inputs = torch.zeros(2, 60, 2)
     with pytest.warns(RuntimeWarning, match=r"spans up to 11\.4 nats .* more than float32 "
-                                            r"resolves \(about 8\)"):  # fmt: skip
+                                            r"resolves \(about 8\)") as caught:  # fmt: skip
         lyapunov_spectrum(wide, inputs, warmup=10, dtype="float32", device="cpu")
+    assert caught[0].filename == __file__  # it points at the caller's line
     with pytest.warns(RuntimeWarning, match=r"the spectra of 1 model\(s\) \(indices \[1\]\)"):
         lyapunov_spectrum([narrow, wide], inputs, warmup=10, dtype="float32", device="cpu")
     with warnings.catch_warnings():

@@ -103,6 +103,12 @@ def as_dynamics(obj, *, rnn=None, check_finite=True):
     if isinstance(obj, Dynamics):
         if rnn is not None:
             raise ValueError(f"rnn={rnn!r} was given but obj is already a Dynamics")
+        n_models = getattr(obj, "n_models", 1)
+        if n_models > 1:
+            raise ValueError(
+                f"obj is a stack of {n_models} models; pass the models as a list "
+                "(for instance obj.unstack()), so that each gets its own result"
+            )
         return obj
     obj = torch_module_of(obj)
     if not isinstance(obj, nn.Module):
