@@ -177,3 +177,28 @@ def caller_stacklevel():
     ):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _positive_int_or_auto(value, name, what):
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"{name} must be {what} or 'auto', got {value!r}")
+        return value
+    return check_int(value, name, minimum=1)
+
+
+def check_qr_interval(qr_interval):
+    """Accept a positive int or ``"auto"`` for a ``qr_interval`` parameter."""
+    return _positive_int_or_auto(qr_interval, "qr_interval", "a positive int")
+
+
+def check_on_error(on_error):
+    """Accept "raise" or "nan" for an ``on_error`` parameter."""
+    if not isinstance(on_error, str) or on_error not in ("raise", "nan"):
+        raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
+    return on_error
+
+
+def check_memory_budget(memory_budget):
+    """Accept ``"auto"`` or a positive number of bytes for a ``memory_budget`` parameter."""
+    return _positive_int_or_auto(memory_budget, "memory_budget", "a number of bytes")

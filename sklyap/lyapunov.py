@@ -24,6 +24,9 @@ from tqdm.auto import tqdm
 from ._validation import (
     as_float_tensor,
     caller_stacklevel,
+    check_memory_budget,
+    check_on_error,
+    check_qr_interval,
     batch_of_sequences,
     check_device,
     check_dtype,
@@ -147,33 +150,6 @@ def _check_initial_state(initial_state, n_trajectories, state_size, dtype, devic
             f"({n_trajectories}, {state_size}), got {tuple(state.shape)}"
         )
     return state.contiguous()
-
-
-def check_qr_interval(qr_interval):
-    """Accept a positive int or ``"auto"`` for a ``qr_interval`` parameter."""
-    if isinstance(qr_interval, str):
-        if qr_interval != "auto":
-            raise ValueError(f"qr_interval must be a positive int or 'auto', got {qr_interval!r}")
-        return qr_interval
-    return check_int(qr_interval, "qr_interval", minimum=1)
-
-
-def check_on_error(on_error):
-    """Accept "raise" or "nan" for an ``on_error`` parameter."""
-    if not isinstance(on_error, str) or on_error not in ("raise", "nan"):
-        raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
-    return on_error
-
-
-def check_memory_budget(memory_budget):
-    """Accept ``"auto"`` or a positive number of bytes for a ``memory_budget`` parameter."""
-    if isinstance(memory_budget, str):
-        if memory_budget != "auto":
-            raise ValueError(
-                f"memory_budget must be a number of bytes or 'auto', got {memory_budget!r}"
-            )
-        return memory_budget
-    return check_int(memory_budget, "memory_budget", minimum=1)
 
 
 def lyapunov_spectrum(

@@ -15,6 +15,9 @@ from tqdm.auto import tqdm
 from ._validation import (
     batch_of_sequences,
     caller_stacklevel,
+    check_memory_budget,
+    check_on_error,
+    check_qr_interval,
     check_device,
     check_dtype,
     check_int,
@@ -24,9 +27,6 @@ from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import (
     LyapunovResult,
-    check_memory_budget,
-    check_on_error,
-    check_qr_interval,
     compute_spectra,
     float32_span,
     plan_batches,
