@@ -9,10 +9,10 @@ Each run is a fresh Python process (one torch thread, CPU), so that its peak
 resident memory is its own. Two series:
 
 ``small``
-    1,000 seeded models (``nn.GRU(4, 8)``, ``nn.LSTM(4, 8)``, ``nn.RNN(4, 16)``
+    2,000 seeded models (``nn.GRU(4, 8)``, ``nn.LSTM(4, 8)``, ``nn.RNN(4, 16)``
     in turn) are built; a transformer (``n_trajectories=4, n_steps=100,
     warmup=20``) is fitted on the first ``m`` and transforms them, for
-    m = 100, 500, 1000, under the default ``memory_budget="auto"`` (32 MiB on
+    m = 100, 500, 1000 (and 2000), under the default ``memory_budget="auto"`` (8 MiB on
     the CPU) and under 1 MiB (batches of at most 13 to 42 models, full for
     the LSTMs and RNNs from m = 100 on).
 ``large``
@@ -58,11 +58,11 @@ import torch
 from _common import RESULTS, write_report
 from torch import nn
 
-N_SMALL = 1000
+N_SMALL = 2000
 SMALL = dict(n_trajectories=4, n_steps=100, warmup=20)
 LARGE = dict(n_exponents=2, n_trajectories=2, n_steps=10, warmup=2, memory_budget=2**20)
 SERIES = [
-    ("small", "auto", [100, 500, 1000]),
+    ("small", "auto", [100, 500, 1000, 2000]),
     ("small", 2**20, [100, 500, 1000]),
     ("large", 2**20, [10, 40, 80]),
 ]
@@ -90,7 +90,7 @@ def _trim():
 
 
 def build_models(series, m):
-    """The models of a run: all 1,000 small ones, or ``m`` large ones."""
+    """The models of a run: all 2,000 small ones, or ``m`` large ones."""
     models = []
     for i in range(N_SMALL if series == "small" else m):
         torch.manual_seed(i)

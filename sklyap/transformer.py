@@ -129,7 +129,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Bytes of working memory per batch of models. Models of one
         signature (kind, layers, sizes, bias) are stacked and advanced
         together, in batches that fit this budget; ``"auto"`` is half the
-        free memory of a CUDA device, and 32 MiB on the CPU.
+        free memory of a CUDA device, and 8 MiB on the CPU.
     on_error : {"raise", "nan"}, default="raise"
         What a network that misbehaves does: weights holding NaN or inf (or
         an ``input_encoder`` returning them), a trajectory that diverges, a

@@ -195,11 +195,11 @@ def test_plan_batches_groups_by_signature_within_the_budget():
     assert plan_batches(dynamics, B, memory_budget=2 * per_model, input_numbers=1)[0] == [0]
 
 
-def test_auto_budget_on_the_cpu_is_32_mib():
+def test_auto_budget_on_the_cpu_is_8_mib():
     dyn = [as_dynamics(nn.LSTM(4, 32)) for _ in range(64)]
     # One LSTM(4, 32) with B = 8: k = n = 64, 64 * (256 + 64 + 256) + 512 numbers per trajectory.
     per_model = 8 * 8 * (64 * (4 * 64 + 64 + 2 * 4 * 32) + 8 * 64)
-    expected = (32 * 2**20) // per_model
+    expected = (8 * 2**20) // per_model
     assert [len(b) for b in plan_batches(dyn, 8)][0] == expected
 
 
