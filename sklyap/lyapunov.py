@@ -459,11 +459,9 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
         if on_error == "raise":
             where = "" if names is None else f"model {names[i]}: "
             raise NonFiniteParameterError(where + error)
-        results[i] = LyapunovResult.failed(
-            error, n_exponents=dyn.state_size if n_exponents is None else n_exponents,
-            n_trajectories=B, state_size=dyn.state_size, n_steps=T - warmup, warmup=warmup,
-            qr_interval=1 if qr_interval == "auto" else qr_interval, dtype=dtype, device=device,
-        )  # fmt: skip
+        results[i] = unmeasured(error, dyn.state_size, n_exponents=n_exponents,
+                                n_trajectories=B, n_time_steps=T, warmup=warmup,
+                                qr_interval=qr_interval, dtype=dtype, device=device)  # fmt: skip
     batches = plan_batches(
         [dynamics[i] for i in todo], B, n_exponents=n_exponents, dtype=dtype,
         memory_budget=memory_budget, device=device,
@@ -495,6 +493,18 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
         if bar is not None:
             bar.close()
     return results
+
+
+def unmeasured(error, state_size, *, n_exponents, n_trajectories, n_time_steps, warmup,
+               qr_interval, dtype, device):
+    """The failed result of a model refused before its computation, with the
+    settings of the others (``qr_interval="auto"`` is reported as 1)."""
+    return LyapunovResult.failed(
+        error, n_exponents=state_size if n_exponents is None else n_exponents,
+        n_trajectories=n_trajectories, state_size=state_size,
+        n_steps=n_time_steps - warmup, warmup=warmup,
+        qr_interval=1 if qr_interval == "auto" else qr_interval, dtype=dtype, device=device,
+    )  # fmt: skip
 
 
 # Nats of spread between the leading and the weakest direction, per

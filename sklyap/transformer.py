@@ -26,10 +26,10 @@ from ._validation import (
 from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import (
-    LyapunovResult,
     compute_spectra,
     float32_span,
     plan_batches,
+    unmeasured,
     warn_float32,
 )
 
@@ -64,6 +64,8 @@ def _eval_copy(model):
 
 class _NonFiniteInputs(ValueError):
     """An input encoder returned NaN or infinite values."""
+
+    reason = "input_encoder returned NaN or infinite values"
 
 
 class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -375,9 +377,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 f"it must keep the trajectories and time steps of the inputs, {expected}"
             )
         if not bool(torch.isfinite(inputs).all()):
-            raise _NonFiniteInputs(
-                f"model {index}: input_encoder returned NaN or infinite values"
-            )
+            raise _NonFiniteInputs(f"model {index}: {_NonFiniteInputs.reason}")
         if dynamics.input_size is not None and inputs.shape[-1] != dynamics.input_size:
             raise ValueError(
                 f"model {index}: the inputs have {inputs.shape[-1]} features per step "
@@ -448,10 +448,10 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         for index, dyn in enumerate(dynamics):
             try:
                 self._core_inputs(models[index], dyn, index)
-            except _NonFiniteInputs as exc:
+            except _NonFiniteInputs:
                 if self.on_error == "raise":
                     raise
-                failed[index] = str(exc).split(": ", 1)[1]
+                failed[index] = _NonFiniteInputs.reason
         todo = [i for i in range(len(models)) if i not in failed]
         kwargs = dict(
             n_exponents=self.n_exponents,
@@ -495,12 +495,10 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         spans = []  # for the float32 warning, given once, here in the calling process
         try:
             for index, error in failed.items():
-                n = dynamics[index].state_size
-                yield index, LyapunovResult.failed(
-                    error, n_exponents=self.n_exponents or n, n_trajectories=n_trajectories,
-                    state_size=n, n_steps=n_time_steps - self.warmup, warmup=self.warmup,
-                    qr_interval=1 if self.qr_interval == "auto" else self.qr_interval,
-                    dtype=dtype, device=device,
+                yield index, unmeasured(
+                    error, dynamics[index].state_size, n_exponents=self.n_exponents,
+                    n_trajectories=n_trajectories, n_time_steps=n_time_steps,
+                    warmup=self.warmup, qr_interval=self.qr_interval, dtype=dtype, device=device,
                 )  # fmt: skip
             if bar is not None:
                 bar.update(len(failed))
