@@ -1,9 +1,10 @@
 """Checks and conversions shared by the public functions and estimators."""
 
 import contextlib
+import math
+import numbers
 import os
 import sys
-import numbers
 
 import numpy as np
 import torch
@@ -202,3 +203,124 @@ def check_on_error(on_error):
 def check_memory_budget(memory_budget):
     """Accept ``"auto"`` or a positive number of bytes for a ``memory_budget`` parameter."""
     return _positive_int_or_auto(memory_budget, "memory_budget", "a number of bytes")
+
+
+# -- declarative parameter checks ------------------------------------------------------
+
+
+class Interval:
+    """A real or integer range: ``Interval(int, 1, None)`` is "an int >= 1".
+
+    ``closed`` is one of "both", "left", "right", "neither"; ``None`` bounds are
+    open to infinity. Booleans are neither ints nor reals here.
+    """
+
+    def __init__(self, kind, low, high, *, closed="both"):
+        if kind not in (int, float):
+            raise ValueError(f"kind must be int or float, got {kind!r}")
+        if closed not in ("both", "left", "right", "neither"):
+            raise ValueError(f"closed must be 'both', 'left', 'right' or 'neither', got {closed!r}")
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def has_type(self, value):
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        base = numbers.Integral if self.kind is int else numbers.Real
+        return isinstance(value, base)
+
+    def holds(self, value):
+        if not self.has_type(value) or math.isnan(value):
+            return False
+        low_ok = (
+            self.low is None
+            or value > self.low
+            or (value == self.low and self.closed in ("both", "left"))
+        )
+        high_ok = (
+            self.high is None
+            or value < self.high
+            or (value == self.high and self.closed in ("both", "right"))
+        )
+        return low_ok and high_ok
+
+    def __str__(self):
+        what = "an int" if self.kind is int else "a float"
+        if self.low is not None and self.high is not None:
+            left = "[" if self.closed in ("both", "left") else "("
+            right = "]" if self.closed in ("both", "right") else ")"
+            return f"{what} in {left}{self.low}, {self.high}{right}"
+        if self.low is not None:
+            return f"{what} {'>=' if self.closed in ('both', 'left') else '>'} {self.low}"
+        if self.high is not None:
+            return f"{what} {'<=' if self.closed in ('both', 'right') else '<'} {self.high}"
+        return what
+
+
+class Options:
+    """One of a fixed set of values (strings, booleans, None): ``Options("auto", True, False)``."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def has_type(self, value):
+        return any(type(value) is type(v) or (v is True and isinstance(value, np.bool_)) for v in self.values)
+
+    def holds(self, value):
+        if isinstance(value, np.bool_):
+            value = bool(value)
+        return any(type(value) is type(v) and value == v for v in self.values)
+
+    def __str__(self):
+        if len(self.values) == 1:
+            return repr(self.values[0])
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class PositiveInts:
+    """A tuple (or other finite sequence) of ints >= 1, possibly empty."""
+
+    def has_type(self, value):
+        return not isinstance(value, (str, bytes)) and hasattr(value, "__len__")
+
+    def holds(self, value):
+        return self.has_type(value) and all(Interval(int, 1, None).holds(v) for v in value)
+
+    def __str__(self):
+        return "a tuple of ints >= 1"
+
+
+class RandomStates:
+    """An int, a numpy RandomState or None, as ``sklearn.utils.check_random_state`` takes."""
+
+    def has_type(self, value):
+        return True
+
+    def holds(self, value):
+        return (
+            value is None
+            or isinstance(value, np.random.RandomState)
+            or Interval(int, 0, 2**32 - 1).holds(value)
+        )
+
+    def __str__(self):
+        return "an int in [0, 2**32 - 1], a numpy RandomState or None"
+
+
+def validate_params(params, constraints):
+    """Check each parameter against its constraints; raise before any work.
+
+    ``constraints`` maps a name to a list of alternatives (:class:`Interval`,
+    :class:`Options`, ...); a value passes when one of them holds. A value of
+    none of the accepted types raises ``TypeError``, a value of an accepted
+    type outside the accepted range ``ValueError``; both name the value and
+    what was expected. A name mapped to ``"no_validation"`` is not checked.
+    """
+    for name, alternatives in constraints.items():
+        if alternatives == "no_validation":
+            continue
+        value = params[name]
+        if any(c.holds(value) for c in alternatives):
+            continue
+        expected = " or ".join(str(c) for c in alternatives)
+        error = ValueError if any(c.has_type(value) for c in alternatives) else TypeError
+        raise error(f"{name} must be {expected}, got {value!r}")

@@ -1,0 +1,64 @@
+"""The declarative parameter checks: which values pass, and the error each other value gets."""
+
+import numpy as np
+import pytest
+
+from sklyap._validation import Interval, Options, PositiveInts, RandomStates, validate_params
+
+
+@pytest.mark.parametrize(
+    "interval, inside, outside",
+    [
+        (Interval(int, 1, None), [1, 7, np.int64(3)], [0, -2]),
+        (Interval(float, 0, 1, closed="left"), [0, 0.0, 0.5, np.float32(0.99)], [1, 1.0, -1e-9]),
+        (Interval(float, 0, 1, closed="neither"), [1e-9, 0.5], [0.0, 1.0]),
+        (Interval(float, None, 2, closed="right"), [-1e300, 2.0], [2.5]),
+    ],
+)
+def test_interval_bounds(interval, inside, outside):
+    assert all(interval.holds(v) for v in inside)
+    assert not any(interval.holds(v) for v in outside)
+    assert not interval.holds(float("nan")) and not interval.holds(True)
+
+
+def test_interval_text():
+    assert str(Interval(int, 1, None)) == "an int >= 1"
+    assert str(Interval(float, 0, 1, closed="left")) == "a float in [0, 1)"
+    assert str(Interval(float, 0, None, closed="neither")) == "a float > 0"
+    assert str(Interval(float, None, 3)) == "a float <= 3"
+    with pytest.raises(ValueError, match="closed must be"):
+        Interval(int, 0, 1, closed="open")
+
+
+def test_options_compare_types_not_just_values():
+    auto = Options("auto", True, False)
+    assert auto.holds("auto") and auto.holds(True) and auto.holds(np.bool_(False))
+    # 1 == True in Python; here the int is not the boolean.
+    assert not auto.holds(1) and not auto.holds(0) and not auto.holds("Auto")
+    assert str(auto) == "one of 'auto', True, False" and str(Options(None)) == "None"
+
+
+def test_sequences_and_random_states():
+    assert PositiveInts().holds((64, 32)) and PositiveInts().holds(())
+    assert not PositiveInts().holds((64, 0)) and not PositiveInts().holds("64")
+    rs = RandomStates()
+    assert rs.holds(None) and rs.holds(0) and rs.holds(np.random.RandomState(1))
+    assert not rs.holds(-1) and not rs.holds(2**32) and not rs.holds(1.5)
+
+
+def test_validate_params_names_the_value_and_what_was_expected():
+    constraints = {
+        "n": [Interval(int, 1, None)],
+        "size": [Interval(int, 1, None), Options("auto")],
+        "anything": "no_validation",
+    }
+    validate_params({"n": 3, "size": "auto", "anything": object()}, constraints)
+    with pytest.raises(ValueError, match=r"^n must be an int >= 1, got 0$"):
+        validate_params({"n": 0, "size": 4, "anything": None}, constraints)
+    with pytest.raises(TypeError, match=r"^n must be an int >= 1, got 2.5$"):
+        validate_params({"n": 2.5, "size": 4, "anything": None}, constraints)
+    # A string of the wrong value is the right type (ValueError); a list is not (TypeError).
+    with pytest.raises(ValueError, match=r"size must be an int >= 1 or 'auto', got 'big'"):
+        validate_params({"n": 1, "size": "big", "anything": None}, constraints)
+    with pytest.raises(TypeError, match=r"size must be an int >= 1 or 'auto', got \[4\]"):
+        validate_params({"n": 1, "size": [4], "anything": None}, constraints)
