@@ -10,6 +10,7 @@ from .features import (
 )
 from .lyapunov import LyapunovResult, lyapunov_spectrum
 from .transformer import LyapunovSpectrumTransformer
+from .weights import WeightStatistics
 
 __version__ = "0.1.0.dev0"
 
@@ -20,6 +21,7 @@ __all__ = [
     "LyapunovSpectrumTransformer",
     "SpectrumResampler",
     "SpectrumStatistics",
+    "WeightStatistics",
     "__version__",
     "as_dynamics",
     "from_step",

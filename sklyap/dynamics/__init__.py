@@ -23,6 +23,7 @@ __all__ = [
     "TorchRNNDynamics",
     "as_dynamics",
     "from_step",
+    "recurrent_module",
     "signature_of",
 ]
 
@@ -110,6 +111,37 @@ def as_dynamics(obj, *, rnn=None, check_finite=True):
                 "(for instance obj.unstack()), so that each gets its own result"
             )
         return obj
+    name, target = recurrent_module(obj, rnn=rnn)
+    return TorchRNNDynamics(target, name=name, check_finite=check_finite)
+
+
+def recurrent_module(obj, *, rnn=None):
+    """The recurrent module of a model, and its attribute path.
+
+    Parameters
+    ----------
+    obj : nn.Module or fitted skorch net
+        A recurrent module (``nn.RNN``, ``nn.GRU``, ``nn.LSTM`` or their
+        ``*Cell``), or a module containing exactly one (or several, with
+        ``rnn`` naming one).
+    rnn : str, default=None
+        Attribute path of the recurrent module inside ``obj``.
+
+    Returns
+    -------
+    name : str or None
+        The attribute path (None when ``obj`` is the recurrent module).
+    module : nn.Module
+        The recurrent module itself (not a copy).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`as_dynamics`, for objects that hold no recurrent module or
+        several without ``rnn``.
+    """
+    if rnn is not None and not isinstance(rnn, str):
+        raise TypeError(f"rnn must be an attribute path such as 'encoder.rnn', got {rnn!r}")
     obj = torch_module_of(obj)
     if not isinstance(obj, nn.Module):
         raise TypeError(
@@ -129,9 +161,9 @@ def as_dynamics(obj, *, rnn=None, check_finite=True):
                 f"submodule {rnn!r} is a {type(target).__name__}; expected one of "
                 f"{_SUPPORTED_NAMES}"
             )
-        return TorchRNNDynamics(target, name=rnn, check_finite=check_finite)
+        return rnn, target
     if isinstance(obj, SUPPORTED_MODULES):
-        return TorchRNNDynamics(obj, check_finite=check_finite)
+        return None, obj
     candidates = _recurrent_candidates(obj)
     if not candidates:
         raise TypeError(
@@ -144,5 +176,4 @@ def as_dynamics(obj, *, rnn=None, check_finite=True):
             f"{type(obj).__name__} contains {len(candidates)} recurrent modules: "
             f"{_describe(candidates)}; choose one with rnn='<path>'"
         )
-    name, target = candidates[0]
-    return TorchRNNDynamics(target, name=name, check_finite=check_finite)
+    return candidates[0]
