@@ -45,7 +45,7 @@ def main(argv=None):
     # whose input is the list of trained networks.
     pipeline = make_pipeline(
         LyapunovSpectrumTransformer(streams, warmup=8 * data.n_steps, n_features=32),
-        AeLLERegressor(latent_dim=4, hidden_dims=(64, 32), max_epochs=300, random_state=0),
+        AeLLERegressor(random_state=0),
     )
     models = population.models()
     spectra = pipeline[0].fit_transform(models)

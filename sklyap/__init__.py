@@ -1,6 +1,6 @@
 """sklyap: Lyapunov spectra of trained recurrent networks, as scikit-learn estimators."""
 
-from .aelle import AeLLERegressor
+from .aelle import AeLLEClassifier, AeLLERegressor
 from .dynamics import Dynamics, as_dynamics, from_step
 from .features import (
     SpectrumResampler,
@@ -15,6 +15,7 @@ from .weights import WeightStatistics
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AeLLEClassifier",
     "AeLLERegressor",
     "Dynamics",
     "LyapunovResult",

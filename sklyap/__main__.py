@@ -1,6 +1,7 @@
 """Command line: ``python -m sklyap demo``."""
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -27,39 +28,47 @@ def _demo_models(hidden_size, input_size, gains, seed):
     return models, labels
 
 
-def demo(args):
-    """The AeLLE study on sequential digits; see :func:`sklyap.study.run_aelle_study`."""
-    from .study import run_aelle_study
+def study(args):
+    """The AeLLE study on one or all tasks; see :func:`sklyap.study.run_study`."""
+    from .study import TASKS, run_study
 
-    print(
-        f"AeLLE study: {args.n_models} RNN/GRU/LSTM networks on sequential digits, "
-        f"{args.epochs} epochs; predicting each network's final test accuracy from its "
-        f"Lyapunov spectrum (final epoch, and epoch {args.early_epoch}).",
-        flush=True,
-    )
-    result = run_aelle_study(
-        n_models=args.n_models, n_epochs=args.epochs, early_epoch=args.early_epoch,
-        n_splits=args.n_splits, learning_rate_range=tuple(args.learning_rate_range),
-        max_train=args.max_train, device=args.device,
-        random_state=args.seed, n_jobs=args.n_jobs,
-        cache_dir=False if args.no_cache else args.cache_dir, verbose=int(not args.quiet),
-    )  # fmt: skip
-    print()
-    print(result.table())
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(result.to_json())
-    try:
-        paths = result.save_figures(out)
-    except ImportError:
-        paths = []
-        print("\n(matplotlib is not installed: no figures; pip install 'sklyap[plot]')")
-    t = result.timings
-    print(
-        f"\nTraining or loading {t['train_or_load_s']:.0f} s, spectra {t['spectra_s']:.0f} s, "
-        f"cross-validation {t['cross_validation_s']:.0f} s. Wrote {out / 'results.json'}"
-        + "".join(f", {p}" for p in paths)
-    )
+    names = list(TASKS) if args.task == "all" else [args.task]
+    for name in names:
+        task = TASKS[name]
+        overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides:
+            task = dataclasses.replace(task, population={**task.population, **overrides})
+        n_models = args.n_models or task.n_models
+        print(
+            f"AeLLE study on {task.title}: {n_models} trained networks; predicting each "
+            f"network's final test accuracy from its Lyapunov spectrum (after epoch "
+            f"{task.early_epoch} and after the last), against other predictors, with "
+            f"{args.n_repeats} x {args.n_splits}-fold cross-validation.",
+            flush=True,
+        )
+        result = run_study(
+            task, n_models=args.n_models, n_repeats=args.n_repeats, n_splits=args.n_splits,
+            device=args.device, random_state=args.seed, n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else args.cache_dir, verbose=int(not args.quiet),
+        )  # fmt: skip
+        print()
+        print(result.table())
+        out = Path(args.output) if len(names) == 1 else Path(args.output) / name
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(result.to_json())
+        try:
+            paths = result.save_figures(out)
+        except ImportError:
+            paths = []
+            print("\n(matplotlib is not installed: no figures; pip install 'sklyap[plot]')")
+        t = result.timings
+        print(
+            f"\nPopulation and spectra {t['population_and_spectra_s']:.0f} s, cross-validation "
+            f"{t['cross_validation_s']:.0f} s. Wrote {out / 'results.json'}"
+            + "".join(f", {p}" for p in paths),
+            end="\n\n",
+        )
     return 0
 
 
@@ -102,29 +111,44 @@ def spectra(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m sklyap",
+        prog="python -m sklyap" if sys.argv[0].endswith("__main__.py") else "sklyap",
         description="Lyapunov spectra of trained recurrent networks.",
     )
     parser.add_argument("--version", action="version", version=f"sklyap {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    def add_study_arguments(d, output, n_repeats):
+        d.add_argument("--n-models", type=int, default=None,
+                       help="networks in the population (default: the task's, 200)")  # fmt: skip
+        d.add_argument("--n-repeats", type=int, default=n_repeats,
+                       help=f"repeats of the cross-validation (default {n_repeats})")  # fmt: skip
+        d.add_argument("--n-splits", type=int, default=5, help="cross-validation folds (default 5)")
+        d.add_argument("--epochs", type=int, default=None,
+                       help="training epochs (default: the task's)")  # fmt: skip
+        d.add_argument("--max-train", type=int, default=None,
+                       help="train on fewer sequences, for quick runs")  # fmt: skip
+        d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+        d.add_argument("--n-jobs", type=int, default=-1,
+                       help="parallel workers (default -1: all cores)")  # fmt: skip
+        d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        d.add_argument("--output", default=output, help=f"folder for figures and JSON ({output})")
+        d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
+        d.add_argument("--no-cache", action="store_true", help="always retrain")
+        d.add_argument("--quiet", action="store_true", help="no progress bars")
+        d.set_defaults(func=study)
+
     d = commands.add_parser(
-        "demo", help="the AeLLE study: predict trained RNNs' accuracy from their spectra"
+        "demo",
+        help="the main job: the AeLLE study on sequential digits, 3 repeats "
+        "(study --task digits --n-repeats 3)",
     )
-    d.add_argument("--n-models", type=int, default=60, help="networks to train (default 60)")
-    d.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    d.add_argument("--early-epoch", type=int, default=1, help="early spectra after (default 1)")
-    d.add_argument("--n-splits", type=int, default=5, help="cross-validation folds (default 5)")
-    d.add_argument("--max-train", type=int, default=None, help="use fewer training sequences")
-    d.add_argument("--learning-rate-range", type=float, nargs=2, default=[3e-3, 1e-2],
-                   metavar=("LOW", "HIGH"), help="Adam learning rates (default 3e-3 1e-2)")  # fmt: skip
-    d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    d.add_argument("--n-jobs", type=int, default=None, help="parallel workers (default 1)")
-    d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    d.add_argument("--output", default="sklyap_demo", help="folder for figures and JSON")
-    d.add_argument("--cache-dir", default=None, help="cache of trained networks")
-    d.add_argument("--no-cache", action="store_true", help="always retrain")
-    d.add_argument("--quiet", action="store_true", help="no progress bars")
-    d.set_defaults(func=demo)
+    add_study_arguments(d, "sklyap_demo", n_repeats=3)
+    d.set_defaults(task="digits")
+    d = commands.add_parser(
+        "study", help="the AeLLE study on one task, or all: predict trained RNNs' accuracy"
+    )
+    d.add_argument("--task", default="digits", choices=["digits", "digits_pixel", "char_text", "all"],
+                   help="the task (default digits)")  # fmt: skip
+    add_study_arguments(d, "sklyap_study", n_repeats=5)
 
     d = commands.add_parser("spectra", help="spectra of freshly initialised RNN/GRU/LSTM networks")
     d.add_argument("--hidden-size", type=int, default=16, help="hidden units (default 16)")

@@ -6,7 +6,13 @@ given axes (a new figure when ``ax`` is None) and returns the axes.
 
 import numpy as np
 
-__all__ = ["plot_embedding", "plot_predicted_vs_true", "plot_spectra"]
+__all__ = [
+    "plot_embedding",
+    "plot_predicted_vs_true",
+    "plot_roc",
+    "plot_scores",
+    "plot_spectra",
+]
 
 
 def _axes(ax):
@@ -98,12 +104,15 @@ def plot_embedding(Z, color_by, *, ax=None, label="accuracy", cmap="viridis"):
     return ax
 
 
-def plot_predicted_vs_true(y_true, y_pred, *, ax=None, label="accuracy"):
+def plot_predicted_vs_true(y_true, y_pred, *, y_err=None, ax=None, label="accuracy"):
     """Predictions against true values, with the identity line and R^2.
 
     Parameters
     ----------
     y_true, y_pred : array-like of shape (n_networks,)
+    y_err : array-like of shape (n_networks,), default=None
+        Error bars on the predictions, e.g. the spread of an ensemble
+        (``AeLLERegressor.predict(X, return_std=True)``).
     ax : matplotlib Axes, default=None
     label : str, default="accuracy"
 
@@ -116,11 +125,80 @@ def plot_predicted_vs_true(y_true, y_pred, *, ax=None, label="accuracy"):
     ax = _axes(ax)
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
-    ax.scatter(y_true, y_pred, s=20, edgecolor="k", lw=0.3)
+    if y_err is not None:
+        y_err = np.asarray(y_err, dtype=float)
+        if y_err.shape != y_pred.shape:
+            raise ValueError(
+                f"y_err must have the shape of y_pred {y_pred.shape}, got {y_err.shape}"
+            )
+        ax.errorbar(y_true, y_pred, yerr=y_err, fmt="none", ecolor="0.6", lw=0.8, zorder=1)
+    ax.scatter(y_true, y_pred, s=20, edgecolor="k", lw=0.3, zorder=2)
     low = min(y_true.min(), y_pred.min())
     high = max(y_true.max(), y_pred.max())
     ax.plot([low, high], [low, high], color="0.4", lw=0.8, ls="--")
     ax.set_xlabel(f"true {label}")
     ax.set_ylabel(f"predicted {label}")
     ax.set_title(f"$R^2$ = {r2_score(y_true, y_pred):.2f}")
+    return ax
+
+
+def plot_roc(y_true, scores, *, ax=None):
+    """ROC curves of one or more scores against binary labels, with their AUC.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_networks,)
+        Binary labels (e.g. ``accuracy >= threshold``).
+    scores : dict of str to array-like of shape (n_networks,)
+        Scores that rank the networks (a predicted accuracy, a probability),
+        by name; one curve each.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    ax = _axes(ax)
+    y_true = np.asarray(y_true)
+    for name, score in scores.items():
+        fpr, tpr, _ = roc_curve(y_true, score)
+        ax.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {roc_auc_score(y_true, score):.2f})")
+    ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_scores(rows, *, metric="spearman", labels=None, ax=None):
+    """Mean and standard deviation of a score per predictor, one line each.
+
+    Parameters
+    ----------
+    rows : list of dict
+        With ``predictor``, ``<metric>`` and ``<metric>_std`` (the rows of
+        :class:`sklyap.study.StudyResult`); rows whose score is NaN are skipped.
+    metric : str, default="spearman"
+    labels : list of str, default=None
+        A prefix per row (e.g. which spectra it reads).
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    ax = _axes(ax)
+    labels = [""] * len(rows) if labels is None else labels
+    kept = [(lab, r) for lab, r in zip(labels, rows) if np.isfinite(r[metric])]
+    y = np.arange(len(kept))[::-1]
+    means = [r[metric] for _, r in kept]
+    stds = [r[f"{metric}_std"] for _, r in kept]
+    colours = ["C3" if r["predictor"].startswith("AeLLE") else "C0" for _, r in kept]
+    ax.errorbar(means, y, xerr=stds, fmt="none", ecolor="0.4", lw=1, capsize=2)
+    ax.scatter(means, y, c=colours, s=25, zorder=3)
+    ax.set_yticks(y, [f"{lab}  {r['predictor']}".strip() for lab, r in kept], fontsize=7)
+    ax.set_xlabel(metric)
+    ax.grid(axis="x", lw=0.4, alpha=0.5)
     return ax

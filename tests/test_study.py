@@ -1,16 +1,39 @@
 """The AeLLE study and the command line that runs it, on a small population."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GroupKFold
 
 from sklyap.__main__ import main
-from sklyap.study import run_aelle_study, top_quartile_precision
+from sklyap.study import (
+    TASKS,
+    Predictor,
+    StudyResult,
+    make_predictors,
+    population_features,
+    run_study,
+    top_quartile_precision,
+)
+from sklyap.study._evaluation import cross_validate_predictors, scores
+from sklyap.study._result import _json_ready
 
-pytest.importorskip("matplotlib")
+SMALL = ["--n-models", "8", "--epochs", "2", "--max-train", "200", "--n-splits", "2",
+         "--n-repeats", "2", "--n-jobs", "1", "--quiet"]  # fmt: skip
 
-SMALL = ["--n-models", "8", "--epochs", "2", "--max-train", "200", "--n-splits", "2", "--quiet"]
+
+def tiny_task(name="digits"):
+    task = TASKS[name]
+    return dataclasses.replace(
+        task, population={**task.population, "n_epochs": 2, "max_train": 200}, n_units=6,
+        warmup_units=2, n_trajectories=2,
+    )  # fmt: skip
 
 
 def test_top_quartile_precision_counts_the_overlap():
@@ -20,23 +43,162 @@ def test_top_quartile_precision_counts_the_overlap():
     assert top_quartile_precision(y, np.array([1, 0, 0, 0, 0, 0, 0, 2.0])) == 0.5
 
 
-def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
-    result = run_aelle_study(n_models=8, n_epochs=2, max_train=200, n_splits=2, n_images=20,
-                             cache_dir=tmp_path, verbose=0)  # fmt: skip
-    predictors = [(r["spectra"], r["predictor"]) for r in result.rows]
-    assert len(predictors) == 9 and predictors[-1] == ("early (ep 1)", "validation accuracy at epoch 1")
-    assert result.spectra["final"].shape == result.spectra["early"].shape == (8, 32)
-    assert not np.array_equal(result.spectra["final"], result.spectra["early"])
-    assert not np.array_equal(result.spectra["final"], result.spectra["final_novel"])
-    from sklearn.metrics import r2_score
+def test_scores_known_answers():
+    y = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    top = y >= np.median(y)
+    perfect = scores(y, y, top_half=top)
+    assert perfect == {"spearman": 1.0, "r2": 1.0, "top_quartile": 1.0, "auc": 1.0}
+    reversed_ = scores(y, -y, top_half=top, has_r2=False)
+    assert reversed_["spearman"] == -1.0 and reversed_["auc"] == 0.0
+    assert np.isnan(reversed_["r2"]) and reversed_["top_quartile"] == 0.0
+    # A monotone transform keeps the ranks but not R^2.
+    squashed = scores(y, y**3, top_half=top)
+    assert squashed["spearman"] == 1.0 and squashed["r2"] == pytest.approx(r2_score(y, y**3))
 
-    aelle_final = result.rows[0]
-    assert aelle_final["predictor"] == "AeLLE"
-    assert aelle_final["r2"] == pytest.approx(r2_score(result.y, result.predictions["final"]))
-    assert result.generalisation["same_inputs_r2"] == pytest.approx(aelle_final["r2"])
-    assert result.embedding.shape == (8, 4)
-    assert "Generalisation to novel inputs" in result.table()
-    assert json.loads(result.to_json())["settings"]["n_models"] == 8
+
+def test_cross_validation_predicts_every_network_once_per_repeat_on_shared_splits():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    predictors = [
+        Predictor("final", "linear", LinearRegression(), "X"),
+        Predictor("final", "mean", DummyRegressor(), "X", novel_features="X2"),
+    ]
+    features = {"X": X, "X2": X + 1.0}
+    out = cross_validate_predictors(predictors, features, y, groups=np.arange(20), n_splits=4,
+                                    n_repeats=3, random_state=7)  # fmt: skip
+    # An exact linear relation is recovered out of fold.
+    assert out[("final", "linear")]["prediction"].shape == (3, 20)
+    assert_allclose(out[("final", "linear")]["prediction"], np.tile(y, (3, 1)))
+    # The mean predictor's out-of-fold value is the mean of the other folds,
+    # on the splits each repeat's seed gives; the novel inputs change nothing.
+    seeds = np.random.RandomState(7).randint(np.iinfo(np.int32).max, size=3)
+    for r, seed in enumerate(seeds):
+        expected = np.empty(20)
+        for train, test in GroupKFold(4, shuffle=True, random_state=int(seed)).split(
+            X, y, np.arange(20)
+        ):
+            expected[test] = y[train].mean()
+        assert_allclose(out[("final", "mean")]["prediction"][r], expected)
+        assert_allclose(out[("final", "mean")]["novel"][r], expected)
+    # Repeats differ, and parallel workers give the same numbers.
+    mean = out[("final", "mean")]["prediction"]
+    assert not np.allclose(mean[0], mean[1])
+    parallel = cross_validate_predictors(predictors, features, y, groups=np.arange(20),
+                                         n_splits=4, n_repeats=3, random_state=7, n_jobs=2)  # fmt: skip
+    assert_array_equal(parallel[("final", "mean")]["prediction"], mean)
+
+
+def _result_with(rows):
+    settings = {"title": "t", "n_models": 4, "n_repeats": 3, "n_splits": 2, "final_epoch": 5,
+                    "early_epoch": 1, "top_half_threshold": 0.5}  # fmt: skip
+    return StudyResult(settings=settings, rows=rows, y=np.linspace(0, 1, 4),
+                       early_accuracy=np.zeros(4), spectra={}, oof={}, embedding={},
+                       hyperparameters=[])  # fmt: skip
+
+
+def _row(spectra, name, spearman, spectrum_only=True):
+    row = {"spectra": spectra, "predictor": name, "spectrum_only": spectrum_only}
+    for metric in ("spearman", "r2", "top_quartile", "auc"):
+        values = np.asarray(spearman if metric == "spearman" else [np.nan] * 3)
+        row[metric], row[f"{metric}_std"] = float(values.mean()), float(values.std(ddof=1))
+        row[f"{metric}_per_repeat"] = list(values)
+    return row
+
+
+def test_comparisons_are_paired_against_the_best_spectrum_only_rival():
+    result = _result_with([
+        _row("final", "AeLLE", [0.70, 0.72, 0.71]),
+        _row("final", "ridge", [0.60, 0.60, 0.60]),
+        _row("final", "forest", [0.76, 0.71, 0.74]),  # the best rival
+        _row("final", "weights", [0.95, 0.95, 0.95], spectrum_only=False),  # not a rival
+        _row("early", "AeLLE", [0.50, 0.50, 0.50]),
+        _row("early", "ridge", [0.56, 0.53, 0.57]),
+        _row("early", "val. accuracy at epoch 1", [0.80, 0.80, 0.80], spectrum_only=False),
+        _row("early", "AeLLE on spectra + val. accuracy at epoch 1", [0.79, 0.80, 0.795],
+             spectrum_only=False),
+    ])  # fmt: skip
+    final, early, accuracy = result.comparisons()
+    assert final["against"] == "forest" and final["wins"] == 1 and final["n_repeats"] == 3
+    assert final["mean_difference"] == pytest.approx(-0.08 / 3)
+    assert final["std_difference"] == pytest.approx(np.std([-0.06, 0.01, -0.03], ddof=1))
+    assert final["leads"] is False  # 0.027 below: more than the 0.02 tolerance
+    assert early["against"] == "ridge" and early["wins"] == 0
+    assert early["mean_difference"] == pytest.approx(-0.0533333) and early["leads"] is False
+    # Adding the spectra to the learning curve must help, not merely keep up:
+    # 0.005 below, within the tolerance of the other comparisons, is not a lead.
+    assert accuracy["against"] == "val. accuracy at epoch 1" and accuracy["wins"] == 0
+    assert accuracy["mean_difference"] == pytest.approx(-0.005)
+    assert accuracy["leads"] is False and accuracy["criterion"] == "above"
+    assert final["criterion"] == "above, or within 0.02"
+    table = result.table()
+    assert "0.71 ± 0.01" in table and "does not lead: not above, or within" in table
+    assert "does not lead: not above" in table and " - " in table  # NaN R^2
+    payload = json.loads(result.to_json())
+    assert payload["rows"][0]["r2"] is None and payload["comparisons"][0]["wins"] == 1
+    with pytest.raises(KeyError, match="no row 'lasso'"):
+        result.row("final", "lasso")
+
+
+def test_json_ready_turns_numpy_and_nan_into_json():
+    assert _json_ready({"a": (np.float32(0.5), np.nan), "b": [np.int64(3), np.bool_(True)]}) == {
+        "a": [0.5, None],
+        "b": [3, True],
+    }
+
+
+def test_population_features_are_cached_and_consistent(tmp_path):
+    task = tiny_task()
+    spec, features, population = population_features(task, n_models=6, n_features=10,
+                                                     cache_dir=tmp_path, verbose=0)  # fmt: skip
+    assert spec is task
+    for key in ("final", "early", "final_novel"):
+        assert features[key].shape == (6, 10) and np.isfinite(features[key]).all()
+        # Spectra come sorted, largest exponent first.
+        assert (np.diff(features[key], axis=1) <= 1e-12).all()
+    assert not np.array_equal(features["final"], features["early"])
+    assert not np.array_equal(features["final"], features["final_novel"])
+    assert_array_equal(features["accuracy"][:, 0], population.val_accuracy[:, 0])
+    assert_array_equal(features["early+accuracy"][:, :10], features["early"])
+    assert_array_equal(features["early+accuracy"][:, 10], population.val_accuracy[:, 0])
+    assert features["weights_final"].shape == features["weights_early"].shape
+    # A second call loads from the cache: identical numbers.
+    _, again, _ = population_features(task, n_models=6, n_features=10, cache_dir=tmp_path,
+                                      verbose=0)  # fmt: skip
+    for key, value in features.items():
+        assert_array_equal(again[key], value)
+
+
+def test_population_features_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="unknown task 'mnist'"):
+        population_features("mnist")
+    with pytest.raises(ValueError, match="n_models"):
+        population_features("digits", n_models=2)
+    with pytest.raises(ValueError, match="n_splits=9 must be <= n_models=8"):
+        run_study(tiny_task(), n_models=8, n_splits=9)
+
+
+def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
+    result = run_study(tiny_task(), n_models=8, n_repeats=2, n_splits=2, n_features=12,
+                       cache_dir=tmp_path, verbose=0)  # fmt: skip
+    predictors = make_predictors(12)
+    names = [(r["spectra"], r["predictor"]) for r in result.rows]
+    assert len(names) == len(predictors) + 1  # AeLLE on final spectra also on novel inputs
+    assert ("final", "AeLLE, novel inputs") in names
+    # Every row's scores are those of its out-of-fold predictions.
+    aelle = result.row("final", "AeLLE")
+    oof = result.oof[("final", "AeLLE")]
+    assert oof["prediction"].shape == oof["std"].shape == (2, 8) and (oof["std"] >= 0).all()
+    r2 = [r2_score(result.y, oof["prediction"][r]) for r in range(2)]
+    assert aelle["r2_per_repeat"] == pytest.approx(r2) and aelle["r2"] == pytest.approx(np.mean(r2))
+    assert aelle["r2_std"] == pytest.approx(np.std(r2, ddof=1))
+    classifier = result.row("early", "AeLLEClassifier (top half)")
+    assert np.isnan(classifier["r2"]) and 0 <= classifier["auc"] <= 1
+    assert result.embedding["final"].shape == (8, 8)
+    assert [c["spectra"] for c in result.comparisons()] == ["final", "early", "early"]
+    assert "Paired comparisons" in result.table()
+    payload = json.loads(result.to_json())
+    assert payload["settings"]["n_models"] == 8 and len(payload["rows"]) == len(names)
 
 
 def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
@@ -44,9 +206,12 @@ def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
     assert main(["demo", *SMALL, "--output", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
     printed = capsys.readouterr().out
     assert "ridge on SpectrumStatistics" in printed and "AeLLE" in printed
-    for name in ("results.json", "spectra.png", "embedding.png", "predicted_vs_true.png"):
+    figures = ("spectra.png", "embedding.png", "predicted_vs_true.png", "roc.png", "scores.png")
+    for name in ("results.json", *figures):
         assert (out / name).stat().st_size > 100, name
-    assert len(json.loads((out / "results.json").read_text())["rows"]) == 9
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert len(rows) == len(make_predictors(32)) + 1
+    assert {"spectra", "predictor", "spearman", "spearman_std"} <= set(rows[0])
 
 
 def test_command_line_errors(capsys):
@@ -54,6 +219,9 @@ def test_command_line_errors(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--device", "tpu", *SMALL])
     assert "unknown device 'tpu'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["study", "--task", "mnist"])
+    assert "invalid choice: 'mnist'" in capsys.readouterr().err
 
 
 def test_spectra_command(capsys):

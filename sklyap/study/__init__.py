@@ -1,0 +1,24 @@
+"""The AeLLE study: do Lyapunov spectra predict how well trained RNNs perform?
+
+:func:`run_study` trains (or loads) a population of networks for one of the
+:data:`TASKS`, takes their spectra early and late in training, and compares
+predictors of each network's final accuracy with repeated, grouped
+cross-validation on identical splits. ``python -m sklyap demo`` and
+``python -m sklyap study --task ...`` run it.
+"""
+
+from ._evaluation import Predictor, top_quartile_precision
+from ._result import StudyResult
+from ._run import make_predictors, population_features, run_study
+from ._tasks import TASKS, StudyTask
+
+__all__ = [
+    "TASKS",
+    "Predictor",
+    "StudyResult",
+    "StudyTask",
+    "make_predictors",
+    "population_features",
+    "run_study",
+    "top_quartile_precision",
+]
