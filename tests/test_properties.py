@@ -10,7 +10,7 @@ here by ``torch.func.jacrev`` of PyTorch's own module.
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from test_lyapunov import _mean_log_abs_det
@@ -203,6 +203,16 @@ def _check_sum_identity(kind, hidden, num_layers, input_size, scale, seed, T, wa
     module = _random_module(kind, hidden, num_layers, input_size, scale, seed)
     gen = torch.Generator().manual_seed(seed + 1)
     inputs = torch.randn(2, T, input_size, generator=gen, dtype=F64)
+    # The reference differentiates PyTorch's own tanh and sigmoid, whose
+    # backward computes 1 - y**2 (or y * (1 - y)) from the rounded output y:
+    # for a unit driven to |y| = 1 - 1e-10 that loses 1e-6 of the derivative's
+    # relative precision, and the reference's log|det| is off by ~1e-8 (seen
+    # for an RNN with |a| = 11.8, where the engine's 1/cosh(a)**2 agrees with
+    # an exact log-det to 1e-15). Such saturated cases test the reference, not
+    # the engine; skip them.
+    with torch.no_grad():
+        states = module(inputs.transpose(0, 1))[0]
+    assume(float(states.abs().max()) < 1 - 1e-6)
     result = lyapunov_spectrum(module, inputs, warmup=warmup, device="cpu")
     expected = _mean_log_abs_det(module, inputs, warmup=warmup)
     assert_allclose(result.per_trajectory.sum(axis=1), expected, rtol=0, atol=1e-8)
