@@ -205,6 +205,23 @@ def check_memory_budget(memory_budget):
     return _positive_int_or_auto(memory_budget, "memory_budget", "a number of bytes")
 
 
+def check_model_list(X, kinds):
+    """``X`` as a list of models (a list, tuple or 1-D object array); raise before any work.
+
+    ``kinds`` names the accepted models in the error message.
+    """
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+        X = list(X)
+    if not isinstance(X, (list, tuple)):
+        raise TypeError(
+            f"X must be a list of models ({kinds}), got {type(X).__name__}; "
+            "wrap a single model as [model]"
+        )
+    if len(X) == 0:
+        raise ValueError("X is an empty list; expected at least one model")
+    return list(X)
+
+
 # -- declarative parameter checks ------------------------------------------------------
 
 

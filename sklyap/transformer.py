@@ -15,13 +15,14 @@ from tqdm.auto import tqdm
 from ._validation import (
     batch_of_sequences,
     caller_stacklevel,
-    check_memory_budget,
-    check_on_error,
-    check_qr_interval,
     check_device,
     check_dtype,
     check_int,
+    check_memory_budget,
+    check_model_list,
     check_num_threads,
+    check_on_error,
+    check_qr_interval,
 )
 from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
 from .features import resample_spectra
@@ -277,15 +278,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         return check_device(self.device)
 
     def _check_models(self, X):
-        if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
-            X = list(X)
-        if not isinstance(X, (list, tuple)):
-            raise TypeError(
-                "X must be a list of models (RNN modules or sklyap Dynamics), got "
-                f"{type(X).__name__}; wrap a single model as [model]"
-            )
-        if len(X) == 0:
-            raise ValueError("X is an empty list; expected at least one model")
+        X = check_model_list(X, "RNN modules or sklyap Dynamics")
         # Every model is read once to check it; only its description is kept
         # (no weights), so memory does not grow with the number of models.
         dynamics = []

@@ -15,7 +15,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import Options, validate_params
+from ._validation import Options, check_model_list, validate_params
 from .dynamics import recurrent_module, torch_module_of
 
 __all__ = ["WeightStatistics"]
@@ -92,17 +92,6 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
         self.parameters = parameters
         self.rnn = rnn
 
-    def _check_models(self, X):
-        if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
-            X = list(X)
-        if not isinstance(X, (list, tuple)):
-            raise TypeError(
-                f"X must be a list of models (nn.Module or fitted skorch nets), got "
-                f"{type(X).__name__}; wrap a single model as [model]"
-            )
-        if len(X) == 0:
-            raise ValueError("X is an empty list; expected at least one model")
-        return list(X)
 
     def _named_parameters(self, model, index):
         """{name: float64 array} of one model's parameters, checked."""
@@ -144,7 +133,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
         """
         validate_params(self.get_params(deep=False), self._parameter_constraints)
         names = {}
-        for index, model in enumerate(self._check_models(X)):
+        for index, model in enumerate(check_model_list(X, "nn.Module or fitted skorch nets")):
             names.update(dict.fromkeys(self._named_parameters(model, index)))
         self.parameter_names_ = list(names)
         self.n_features_out_ = len(STATISTICS) * len(self.parameter_names_)
@@ -163,7 +152,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
             Float64; NaN in the columns of a parameter the model lacks.
         """
         check_is_fitted(self, "parameter_names_")
-        models = self._check_models(X)
+        models = check_model_list(X, "nn.Module or fitted skorch nets")
         out = np.full((len(models), self.n_features_out_), np.nan)
         column = {name: i * len(STATISTICS) for i, name in enumerate(self.parameter_names_)}
         for index, model in enumerate(models):

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from sklyap._validation import Interval, Options, PositiveInts, RandomStates, validate_params
+from sklyap._validation import (
+    Interval,
+    Options,
+    PositiveInts,
+    RandomStates,
+    check_model_list,
+    validate_params,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +69,14 @@ def test_validate_params_names_the_value_and_what_was_expected():
         validate_params({"n": 1, "size": "big", "anything": None}, constraints)
     with pytest.raises(TypeError, match=r"size must be an int >= 1 or 'auto', got \[4\]"):
         validate_params({"n": 1, "size": [4], "anything": None}, constraints)
+
+
+def test_check_model_list():
+    models = [object(), object()]
+    assert check_model_list(models, "anything") == models
+    assert check_model_list(tuple(models), "anything") == models
+    assert check_model_list(np.array(models, dtype=object), "anything") == models
+    with pytest.raises(TypeError, match=r"X must be a list of models \(RNNs\), got dict; wrap"):
+        check_model_list({}, "RNNs")
+    with pytest.raises(ValueError, match="X is an empty list"):
+        check_model_list([], "RNNs")
