@@ -169,6 +169,23 @@ def test_population_features_are_cached_and_consistent(tmp_path):
         assert_array_equal(again[key], value)
 
 
+def test_population_features_without_a_cache_trains_once(monkeypatch):
+    from sklyap.study import _run
+
+    calls = []
+    train = _run.train_rnn_population
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["cache_dir"])
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(_run, "train_rnn_population", counting)
+    _, features, population = population_features(tiny_task(), n_models=4, n_features=6,
+                                                  cache_dir=False, verbose=0)  # fmt: skip
+    assert calls == [False]
+    assert features["final"].shape == (4, 6) and population.test_accuracy.shape[0] == 4
+
+
 def test_population_features_rejects_bad_arguments():
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
         population_features("mnist")

@@ -288,11 +288,8 @@ class BaseAeLLE(TransformerMixin, BaseEstimator):
         """
         n_samples, n_features = X.shape
         early, n_train = self._resolve_training(n_samples)
-        batch_size = (
-            (min(n_train, AUTO_BATCH_SIZE))
-            if self.batch_size == "auto"
-            else int(self.batch_size)
-        )
+        auto = self.batch_size == "auto"
+        batch_size = min(n_train, AUTO_BATCH_SIZE) if auto else int(self.batch_size)
         M = int(self.n_estimators)
         rng = check_random_state(self.random_state)
         init_seed, shuffle_seed, split_seed, bootstrap_seed = (

@@ -1,5 +1,6 @@
 """Repeated, grouped cross-validation of predictors on identical splits."""
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,22 +94,13 @@ def _fit_predict(predictor, features, y, top_half, train, test):
     out = {}
     if predictor.target == "top_half":
         out["prediction"] = est.predict_proba(X[test])[:, 1]
-    elif "return_std" in _signature(est.predict):
+    elif "return_std" in inspect.signature(est.predict).parameters:
         out["prediction"], out["std"] = est.predict(X[test], return_std=True)
     else:
         out["prediction"] = est.predict(X[test])
     if predictor.novel_features is not None:
         out["novel"] = est.predict(features[predictor.novel_features][test])
     return out
-
-
-def _signature(fn):
-    import inspect
-
-    try:
-        return inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins
-        return {}
 
 
 def cross_validate_predictors(predictors, features, y, *, groups, n_splits, n_repeats,

@@ -73,13 +73,16 @@ def make_predictors(n_features, *, early_epoch=1, random_state=0):
     return rows
 
 
-def _compute_spectra(task, n_models, population_seed, spectra_seed, n_features,
-                     device, n_jobs, cache_dir, verbose):  # fmt: skip
-    """Final, early and final-with-novel-inputs spectra, and weight statistics, of a population."""
-    population = train_rnn_population(
-        n_models=n_models, snapshot_epochs=(task.early_epoch,), random_state=population_seed,
+def _train(task, n_models, seed, n_jobs, cache_dir, verbose):
+    """The task's population (loaded from the cache when it is there)."""
+    return train_rnn_population(
+        n_models=n_models, snapshot_epochs=(task.early_epoch,), random_state=seed,
         n_jobs=n_jobs, cache_dir=cache_dir, verbose=verbose, **task.population,
     )  # fmt: skip
+
+
+def _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose):
+    """Final, early and final-with-novel-inputs spectra, and weight statistics, of a population."""
     rng = np.random.RandomState(spectra_seed)
     inputs, warmup = task.driving_inputs("val", rng)
     novel, _ = task.driving_inputs("test", rng)
@@ -96,6 +99,13 @@ def _compute_spectra(task, n_models, population_seed, spectra_seed, n_features,
         "weights_final": weights.fit_transform(final),
         "weights_early": weights.transform(early),
     }
+
+
+def _compute_spectra(task, n_models, population_seed, spectra_seed, n_features,
+                     device, n_jobs, cache_dir, verbose):  # fmt: skip
+    """:func:`_spectra` of the trained population: what the spectra cache keeps."""
+    population = _train(task, n_models, population_seed, n_jobs, cache_dir, verbose)
+    return _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose)
 
 
 def _task_spec(task):
@@ -144,18 +154,19 @@ def population_features(task="digits", *, n_models=None, n_features=32, device="
     n_features = check_int(n_features, "n_features", minimum=2)
     random_state = check_int(random_state, "random_state", minimum=0)
     check_device(device)
-    compute = _compute_spectra
-    if cache_dir is not False:
+    if cache_dir is False:
+        # Nothing is cached: train once, and take the spectra of that population.
+        population = _train(spec, n_models, random_state, n_jobs, False, verbose)
+        features = _spectra(spec, population, random_state, n_features, device, n_jobs, verbose)
+    else:
         location = default_cache_dir() if cache_dir is None else Path(cache_dir)
         compute = Memory(location, verbose=0).cache(
             _compute_spectra, ignore=["device", "n_jobs", "cache_dir", "verbose"]
         )
-    features = dict(compute(spec, n_models, random_state, random_state, n_features, device,
-                            n_jobs, cache_dir, verbose))  # fmt: skip
-    population = train_rnn_population(
-        n_models=n_models, snapshot_epochs=(spec.early_epoch,), random_state=random_state,
-        n_jobs=n_jobs, cache_dir=cache_dir, verbose=0, **spec.population,
-    )  # fmt: skip
+        features = dict(compute(spec, n_models, random_state, random_state, n_features,
+                                device, n_jobs, cache_dir, verbose))  # fmt: skip
+        # Trained (or loaded) above, so loaded from the cache here.
+        population = _train(spec, n_models, random_state, n_jobs, cache_dir, 0)
     early_accuracy = population.val_accuracy[:, spec.early_epoch - 1]
     features["hyper"], _ = population.hyperparameter_matrix()
     features["accuracy"] = early_accuracy[:, None]
