@@ -54,10 +54,13 @@ def write_report(name, out, rows, **extra):
     return out
 
 
-def parse_args(doc, quick_help, out_name, argv=None):
-    """The benchmarks' command line: --quick, --threads (applied here) and --out."""
+def parse_args(doc, quick_help, out_name, argv=None, extra=()):
+    """The benchmarks' command line: --quick, --threads (applied here), --out and the
+    ``(flag, help)`` switches in ``extra``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=quick_help)
+    for flag, help in extra:
+        parser.add_argument(flag, action="store_true", help=help)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--out", default=str(RESULTS / out_name))
     args = parser.parse_args(argv)

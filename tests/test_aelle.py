@@ -59,7 +59,8 @@ def numpy_forward(module, Xs):
 
     def stack(layers, x, m):
         for i, layer in enumerate(layers):
-            x = x @ layer.weight[m].detach().double().numpy() + layer.bias[m, 0].detach().double().numpy()
+            weight = layer.weight[m].detach().cpu().double().numpy()
+            x = x @ weight + layer.bias[m, 0].detach().cpu().double().numpy()
             if i < len(layers) - 1:
                 x = np.tanh(x)
         return x
@@ -249,7 +250,7 @@ def test_early_stopping_restores_best_weights_by_value(small):
     X, y = small
     est = AeLLERegressor(latent_dim=4, hidden_dims=(32,), lr=3e-2, max_epochs=300,
                          n_iter_no_change=5, early_stopping=True, n_estimators=2,
-                         random_state=0).fit(X, y)  # fmt: skip
+                         random_state=0, device="cpu").fit(X, y)  # fmt: skip
     curve = est.validation_loss_curve_
     assert est.n_iter_ < 300  # it did stop early
     assert est.n_iter_ == len(curve) == len(est.loss_curve_)
@@ -504,7 +505,8 @@ def test_dropout_masks():
 
 def test_dropout_generator_not_pickled(small):
     X, y = small
-    est = AeLLERegressor(**{**FAST, "max_epochs": 2, "dropout": 0.2}).fit(X, y)
+    # On the CPU the masks come from numpy (on a GPU from a torch generator).
+    est = AeLLERegressor(**{**FAST, "max_epochs": 2, "dropout": 0.2, "device": "cpu"}).fit(X, y)
     assert isinstance(est.net_.module_._dropout_generator, np.random.Generator)
     restored = pickle.loads(pickle.dumps(est))
     assert restored.net_.module_._dropout_generator is None
@@ -550,7 +552,8 @@ def test_thread_count_while_fitting_and_predicting(small, monkeypatch, num_threa
 
     monkeypatch.setattr(AeLLELoss, "forward", spy)
     before = torch.get_num_threads()
-    est = AeLLERegressor(**{**FAST, "max_epochs": 2, "num_threads": num_threads}).fit(X, y)
+    params = {**FAST, "max_epochs": 2, "num_threads": num_threads, "device": "cpu"}
+    est = AeLLERegressor(**params).fit(X, y)
     est.predict(X)
     assert torch.get_num_threads() == before
     assert set(seen) == {before if during == "unchanged" else during}
