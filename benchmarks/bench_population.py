@@ -47,7 +47,7 @@ GPU_SIZES = {N: (M, 50) for N, (M, _) in SIZES.items()}
 
 def _models(kind, N, M, gain=None, seed=0):
     torch.manual_seed(seed)
-    models = [getattr(nn, kind)(INPUT_SIZE, N) for _ in range(M)]
+    models = [getattr(nn, kind)(INPUT_SIZE, N, batch_first=True) for _ in range(M)]
     if gain is not None:
         with torch.no_grad():
             for model in models:

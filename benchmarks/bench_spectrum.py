@@ -29,7 +29,7 @@ GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 def _module(kind, n, input_size, seed=0):
     torch.manual_seed(seed)
-    return getattr(nn, kind)(input_size, n).double()
+    return getattr(nn, kind)(input_size, n, batch_first=True).double()
 
 
 def time_sklyap(module, inputs, repeats):

@@ -123,10 +123,66 @@ class LyapunovResult:
         )
 
 
-def _check_inputs(inputs, dynamics, dtype, device):
+DEFAULT_WARMUP = 100
+"""Warm-up steps when none are given, in :func:`lyapunov_spectrum`, the
+transformer and the command line alike."""
+
+
+def resolve_batch_first(dynamics, batch_first=None):
+    """Whether the inputs of these systems are laid out ``(B, T, ...)``.
+
+    ``batch_first`` given (True or False) is the answer. ``None`` follows the
+    models: ``nn.RNN``/``nn.GRU``/``nn.LSTM`` say how they lay out a batch of
+    sequences (``batch_first``, ``False`` by PyTorch's default); cells and step
+    functions have no convention and do not count. Models that disagree are
+    an error; ``None`` is returned when no model has a convention.
+    """
+    if batch_first is not None:
+        if not isinstance(batch_first, (bool, np.bool_)):
+            raise TypeError(f"batch_first must be True, False or None, got {batch_first!r}")
+        return bool(batch_first)
+    takes = {}
+    for index, dyn in enumerate(dynamics):
+        if getattr(dyn, "batch_first", None) is not None:
+            takes.setdefault(dyn.batch_first, []).append(index)
+    if len(takes) > 1:
+        raise ValueError(
+            "the models lay out their inputs differently: models "
+            f"{takes[True][:5]} take batch_first=True (B, T, input_size) and models "
+            f"{takes[False][:5]} batch_first=False (T, B, input_size); pass "
+            "batch_first= to say how the inputs are laid out"
+        )
+    return takes.popitem()[0] if takes else None
+
+
+def describe_layout(shape, batch_first, source):
+    """How inputs of ``shape`` were read, and how to read them the other way.
+
+    ``source`` says where the layout came from: ``"argument"`` (batch_first=
+    given), ``"model"`` (the models' own) or ``"default"`` (models without one).
+    """
+    if len(shape) != 3:
+        return f"inputs of shape {tuple(shape)} read as one trajectory (T, input_size)"
+    read = "(B, T, input_size)" if batch_first else "(T, B, input_size)"
+    other = "(T, B, input_size)" if batch_first else "(B, T, input_size)"
+    why = {
+        "argument": f"as batch_first={batch_first} says",
+        "model": f"as the model's batch_first={batch_first} says",
+        "default": "the layout for models without one of their own",
+    }[source]
+    return (
+        f"inputs of shape {tuple(shape)} read as {read}, {why}; pass "
+        f"batch_first={not batch_first} if they are {other}"
+    )
+
+
+def _check_inputs(inputs, dynamics, dtype, device, batch_first):
     if inputs is None:
         raise ValueError("inputs are required: a tensor or array of shape (B, T, input_size)")
-    tensor = batch_of_sequences(as_float_tensor(inputs, "inputs", dtype, device))
+    tensor = as_float_tensor(inputs, "inputs", dtype, device)
+    if tensor.ndim == 3 and not batch_first:
+        tensor = tensor.transpose(0, 1)
+    tensor = batch_of_sequences(tensor)
     for index, dyn in enumerate(dynamics):
         expected = dyn.input_size
         if expected is not None and tensor.shape[-1] != expected:
@@ -157,7 +213,8 @@ def lyapunov_spectrum(
     inputs,
     *,
     n_exponents=None,
-    warmup=None,
+    warmup=DEFAULT_WARMUP,
+    batch_first=None,
     qr_interval=1,
     dtype=torch.float64,
     device="auto",
@@ -181,9 +238,11 @@ def lyapunov_spectrum(
         (kind, layers, sizes, bias) are stacked and advanced together as one
         batched system, which is much faster than one call per model on a GPU
         (see ``memory_budget``).
-    inputs : Tensor or array-like of shape (B, T, input_size) or (T, input_size)
-        Driving inputs of ``B`` trajectories of ``T`` steps. The first
-        ``warmup`` steps are warm-up; the remaining ``T - warmup`` are measured.
+    inputs : Tensor or array-like of shape (B, T, input_size), (T, B, input_size) or (T, input_size)
+        Driving inputs of ``B`` trajectories of ``T`` steps, laid out as the
+        model's ``forward`` takes them (see ``batch_first``); ``(T,
+        input_size)`` is one trajectory. The first ``warmup`` steps are
+        warm-up; the remaining ``T - warmup`` are measured.
     n_exponents : int, default=None
         Number ``k`` of leading exponents to compute, ``1 <= k <= state_size``;
         ``None`` computes the full spectrum. A step costs ``O(B k n N)`` for a
@@ -192,10 +251,17 @@ def lyapunov_spectrum(
         (:func:`initial_frame`), so the result is reproducible and the ``k``
         exponents are the leading ones even when the dynamics leave
         coordinate subspaces invariant.
-    warmup : int, default=None
+    warmup : int, default=100
         Steps run (with re-orthonormalisation) but not counted, so that the
         state settles and the frame aligns with the Lyapunov directions.
-        ``None`` uses the first fifth of the sequence, ``T // 5``.
+        Inputs of at most ``warmup`` steps are an error.
+    batch_first : bool, default=None
+        Layout of 3-D ``inputs``: ``True`` for ``(B, T, input_size)``,
+        ``False`` for ``(T, B, input_size)``. ``None`` follows the model, as
+        its ``forward`` would: ``nn.RNN``/``nn.GRU``/``nn.LSTM`` by their
+        ``batch_first`` (``False`` unless built with ``batch_first=True``);
+        cells and step functions take ``(B, T, input_size)``. A list of models
+        that disagree needs it said.
     qr_interval : int or "auto", default=1
         Re-orthonormalise every ``qr_interval`` steps. Larger values are
         faster but lose the most negative exponents once
@@ -297,8 +363,8 @@ def lyapunov_spectrum(
     >>> from sklyap import lyapunov_spectrum
     >>> gen = torch.Generator().manual_seed(0)
     >>> lstm = nn.LSTM(input_size=2, hidden_size=8)
-    >>> inputs = torch.randn(4, 300, 2, generator=gen)
-    >>> result = lyapunov_spectrum(lstm, inputs, warmup=100, device="cpu")
+    >>> inputs = torch.randn(300, 4, 2, generator=gen)  # (T, B, input_size), as lstm takes them
+    >>> result = lyapunov_spectrum(lstm, inputs, device="cpu")
     >>> result.exponents.shape, result.per_trajectory.shape
     ((16,), (4, 16))
     >>> bool(result.exponents[0] < 0)  # a freshly initialised LSTM contracts
@@ -307,7 +373,7 @@ def lyapunov_spectrum(
     Many networks of one architecture are advanced together:
 
     >>> lstms = [nn.LSTM(2, 8) for _ in range(3)]
-    >>> results = lyapunov_spectrum(lstms, inputs, warmup=100, device="cpu")
+    >>> results = lyapunov_spectrum(lstms, inputs, device="cpu")
     >>> [r.exponents.shape for r in results]
     [(16,), (16,), (16,)]
     """
@@ -335,13 +401,17 @@ def lyapunov_spectrum(
     if k is not None and k > n_min:
         where = "the state size" if single else "the smallest state size among the models,"
         raise ValueError(f"n_exponents must be <= {where} {n_min}, got {k}")
-    inputs = _check_inputs(inputs, dynamics, dtype, device)
+    warmup = check_int(warmup, "warmup", minimum=0)
+    layout = resolve_batch_first(dynamics, batch_first)
+    source = "argument" if batch_first is not None else "model" if layout is not None else "default"
+    layout = True if layout is None else layout
+    shape = tuple(np.shape(inputs)) if inputs is not None else ()
+    inputs = _check_inputs(inputs, dynamics, dtype, device, layout)
     T = inputs.shape[1]
-    warmup = T // 5 if warmup is None else check_int(warmup, "warmup", minimum=0)
     if warmup >= T:
         raise ValueError(
             f"warmup={warmup} leaves no measured step in inputs of {T} time steps; "
-            f"expected 0 <= warmup < {T}"
+            f"expected 0 <= warmup < {T} ({describe_layout(shape, layout, source)})"
         )
     if initial_state is not None:
         sizes = {d.state_size for d in dynamics}

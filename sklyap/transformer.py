@@ -27,9 +27,12 @@ from ._validation import (
 from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import (
+    DEFAULT_WARMUP,
     compute_spectra,
+    describe_layout,
     float32_span,
     plan_batches,
+    resolve_batch_first,
     unmeasured,
     warn_float32,
 )
@@ -88,11 +91,15 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    inputs : array-like or Tensor of shape (n_trajectories, n_time_steps, ...), default=None
+    inputs : array-like or Tensor, default=None
         Driving inputs shared by all models, for example sequences of the
-        task the networks were trained on. The first ``warmup`` steps are
-        warm-up, the rest are measured. With ``input_encoder`` these are the
-        raw task inputs (token ids, say) before encoding. ``None`` draws
+        task the networks were trained on, laid out as the models' ``forward``
+        takes them (see ``batch_first``): ``(n_trajectories, n_time_steps,
+        ...)`` or ``(n_time_steps, n_trajectories, ...)``; without
+        ``input_encoder``, ``(n_time_steps, input_size)`` is one trajectory.
+        The first ``warmup`` steps are warm-up, the rest are measured. With
+        ``input_encoder`` these are the raw task inputs (token ids, say)
+        before encoding. ``None`` draws
         Gaussian inputs of standard deviation ``input_scale`` and shape
         ``(n_trajectories, warmup + n_steps, input_size)`` in ``fit``, seeded
         by ``random_state``.
@@ -101,8 +108,14 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         attribute path of a submodule of each model (for example
         ``"embedding"``), applied to the inputs in evaluation mode on a copy;
         a callable is called as ``input_encoder(model, inputs)`` with the
-        inputs as a tensor and must return a tensor of shape
-        ``(n_trajectories, n_time_steps, input_size)``.
+        inputs as a tensor, trajectories first, and must return a tensor of
+        shape ``(n_trajectories, n_time_steps, input_size)``.
+    batch_first : bool, default=None
+        Layout of ``inputs``: ``True`` for trajectories first, ``False`` for
+        time steps first. ``None`` follows the models, as their ``forward``
+        would: ``nn.RNN``/``nn.GRU``/``nn.LSTM`` by their ``batch_first``
+        (``False`` unless built with ``batch_first=True``); cells and step
+        functions take trajectories first. Models that disagree need it said.
     rnn : str, default=None
         Attribute path of the recurrent module when models contain several.
     n_exponents : int, default=None
@@ -163,7 +176,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     inputs_ : ndarray of shape (n_trajectories, n_time_steps, ...)
-        The driving inputs used for every model.
+        The driving inputs used for every model, trajectories first.
+    batch_first_ : bool
+        The layout ``inputs`` were read in.
     n_features_out_ : int
         Width of the output.
     state_sizes_ : ndarray of shape (n_models,)
@@ -207,12 +222,13 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         inputs=None,
         *,
         input_encoder=None,
+        batch_first=None,
         rnn=None,
         n_exponents=None,
         n_features=None,
         n_trajectories=8,
         n_steps=200,
-        warmup=100,
+        warmup=DEFAULT_WARMUP,
         input_scale=1.0,
         qr_interval=1,
         dtype="float64",
@@ -226,6 +242,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
     ):
         self.inputs = inputs
         self.input_encoder = input_encoder
+        self.batch_first = batch_first
         self.rnn = rnn
         self.n_exponents = n_exponents
         self.n_features = n_features
@@ -251,11 +268,20 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_int(self.n_trajectories, "n_trajectories", minimum=1)
         check_int(self.n_steps, "n_steps", minimum=1)
         check_int(self.warmup, "warmup", minimum=0)
+        if not (self.batch_first is None or isinstance(self.batch_first, (bool, np.bool_))):
+            raise TypeError(f"batch_first must be True, False or None, got {self.batch_first!r}")
         check_qr_interval(self.qr_interval)
         check_memory_budget(self.memory_budget)
         check_on_error(self.on_error)
         check_num_threads(self.num_threads)
         check_int(self.verbose, "verbose", minimum=0)
+        n_jobs = self.n_jobs
+        if n_jobs is not None and (
+            isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral)
+        ):
+            raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be a nonzero int (-1: all cores) or None, got 0")
         if (
             isinstance(self.input_scale, bool)
             or not isinstance(self.input_scale, numbers.Real)
@@ -301,8 +327,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
     def _dynamics(self, model):
         return as_dynamics(model, rnn=self.rnn, check_finite=self.on_error == "raise")
 
-    def _raw_inputs(self):
+    def _raw_inputs(self, batch_first, source):
         raw = self.inputs
+        shape = tuple(np.shape(raw))
         if isinstance(raw, torch.Tensor):
             raw = raw.detach().cpu().numpy()
         raw = np.array(raw, copy=True)
@@ -311,16 +338,25 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         if raw.dtype.kind == "f" and not np.isfinite(raw).all():
             raise ValueError("inputs hold NaN or infinite values")
         if self.input_encoder is None:
+            if raw.ndim == 3 and not batch_first:
+                raw = raw.swapaxes(0, 1).copy()
             raw = batch_of_sequences(raw).astype(np.float64, copy=False)
+        elif raw.ndim >= 2 and not batch_first:
+            raw = raw.swapaxes(0, 1).copy()
         if raw.ndim < 2:
             raise ValueError(
                 f"inputs must have at least 2 dimensions (n_trajectories, n_time_steps, ...), "
                 f"got shape {raw.shape}"
             )
+        if raw.shape[0] == 0:
+            raise ValueError(f"inputs hold no trajectory: shape {shape}")
         if raw.shape[1] <= self.warmup:
+            layout = describe_layout(shape, batch_first, source)
+            if self.input_encoder is not None:
+                layout = layout.replace(", input_size)", ", ...)")
             raise ValueError(
                 f"warmup={self.warmup} leaves no measured step in inputs of "
-                f"{raw.shape[1]} time steps; expected warmup < {raw.shape[1]}"
+                f"{raw.shape[1]} time steps; expected warmup < {raw.shape[1]} ({layout})"
             )
         return raw
 
@@ -411,8 +447,13 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             shape = (self.n_trajectories, self.warmup + self.n_steps, sizes[0])
             inputs = self.input_scale * torch.randn(shape, generator=gen, dtype=torch.float64)
             self.inputs_ = inputs.numpy()
+            self.batch_first_ = True
         else:
-            self.inputs_ = self._raw_inputs()
+            layout = resolve_batch_first(dynamics, self.batch_first)
+            source = ("argument" if self.batch_first is not None
+                      else "default" if layout is None else "model")  # fmt: skip
+            self.batch_first_ = True if layout is None else layout
+            self.inputs_ = self._raw_inputs(self.batch_first_, source)
         sizes = np.array([d.state_size for d in dynamics])
         lengths = sizes if self.n_exponents is None else np.minimum(sizes, self.n_exponents)
         self.state_sizes_ = sizes
@@ -431,6 +472,14 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         device = self._check_params()
         models, dynamics = self._check_models(X)
+        if self.inputs is not None:
+            layout = resolve_batch_first(dynamics, self.batch_first)
+            if layout is not None and layout != self.batch_first_:
+                raise ValueError(
+                    f"the models take batch_first={layout} inputs, but fit read the inputs "
+                    f"as batch_first={self.batch_first_} (from the models it was given); "
+                    "pass batch_first= to fix the layout of the inputs"
+                )
         dtype = check_dtype(self.dtype)
         # Check every model's encoded inputs before any spectrum is computed;
         # they are encoded again, one batch at a time, when computed, so that

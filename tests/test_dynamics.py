@@ -235,7 +235,7 @@ def test_non_finite_weights_are_rejected(value):
 
 
 def test_user_model_is_never_modified_or_moved():
-    model = _Classifier(nn.LSTM(D, N, num_layers=2, dropout=0.5))
+    model = _Classifier(nn.LSTM(D, N, num_layers=2, dropout=0.5, batch_first=True))
     model.train()
     before = copy.deepcopy(model.state_dict())
     grads = [p.requires_grad for p in model.parameters()]
@@ -305,7 +305,7 @@ def test_from_step_module_is_cast_on_a_copy():
     cell = Cell()  # float32 parameters
     before = copy.deepcopy(cell.state_dict())
     result = lyapunov_spectrum(from_step(cell, 4, input_size=4), torch.randn(2, 50, 4),
-                               dtype=torch.float64, device="cpu")  # fmt: skip
+                               warmup=10, dtype=torch.float64, device="cpu")  # fmt: skip
     assert result.exponents.shape == (4,)
     assert cell.lin.weight.dtype == torch.float32
     assert all(torch.equal(cell.state_dict()[k], v) for k, v in before.items())
@@ -318,8 +318,8 @@ def test_from_step_reports_bad_steps():
         from_step(lambda s, x: s, 0)
     wrong_shape = from_step(lambda s, x: s[:, :1], 2, name="shrink")
     with pytest.raises(ValueError, match=r"step 'shrink' returned \(3, 1\) for a state of shape \(3, 2\)"):
-        lyapunov_spectrum(wrong_shape, torch.zeros(3, 10, 0), device="cpu")
+        lyapunov_spectrum(wrong_shape, torch.zeros(3, 10, 0), warmup=2, device="cpu")
     wrong_dtype = from_step(lambda s, x: s.float(), 2, name="single")
     with pytest.raises(TypeError, match="returned torch.float32 for a torch.float64 state"):
-        lyapunov_spectrum(wrong_dtype, torch.zeros(3, 10, 0), device="cpu")
+        lyapunov_spectrum(wrong_dtype, torch.zeros(3, 10, 0), warmup=2, device="cpu")
     assert isinstance(wrong_dtype, StepDynamics)

@@ -28,7 +28,7 @@ FAST = dict(n_trajectories=2, n_steps=40, warmup=10, device="cpu", random_state=
 
 def _diverging(input_size=2):
     """A ReLU RNN whose state grows by 1e8 per step: it overflows float64 within 40 steps."""
-    rnn = nn.RNN(input_size, 3, nonlinearity="relu")
+    rnn = nn.RNN(input_size, 3, nonlinearity="relu", batch_first=True)
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(1e8 * torch.eye(3))
         rnn.bias_hh_l0.fill_(1.0)
@@ -36,7 +36,7 @@ def _diverging(input_size=2):
 
 
 def _nan_weights(input_size=2):
-    gru = nn.GRU(input_size, 4)
+    gru = nn.GRU(input_size, 4, batch_first=True)
     with torch.no_grad():
         gru.weight_hh_l0[1, 2] = float("nan")
     return gru
@@ -44,7 +44,7 @@ def _nan_weights(input_size=2):
 
 def _sweep():
     torch.manual_seed(0)
-    return [nn.GRU(2, 4), _diverging(), nn.LSTM(2, 3), _nan_weights(), nn.GRU(2, 4), nn.RNN(2, 5)]
+    return [nn.GRU(2, 4, batch_first=True), _diverging(), nn.LSTM(2, 3, batch_first=True), _nan_weights(), nn.GRU(2, 4, batch_first=True), nn.RNN(2, 5, batch_first=True)]
 
 
 def _state(models):
@@ -101,10 +101,10 @@ def test_on_error_nan_gives_nan_rows_warns_once_and_keeps_the_others():
 
 def test_overflowing_frames_become_nan_rows_too():
     # Exponents of ln 1e3 = 6.9 per step: with 200 steps between QRs the frame overflows.
-    linear = nn.RNN(2, 3, bias=False).double()
+    linear = nn.RNN(2, 3, bias=False, batch_first=True).double()
     with torch.no_grad():
         linear.weight_hh_l0.copy_(1e3 * torch.eye(3, dtype=torch.float64))
-    models = [nn.GRU(2, 3), linear]
+    models = [nn.GRU(2, 3, batch_first=True), linear]
     inputs = np.zeros((1, 260, 2))
     lst = LyapunovSpectrumTransformer(inputs, warmup=10, qr_interval=200, on_error="nan",
                                       device="cpu")  # fmt: skip
@@ -114,7 +114,7 @@ def test_overflowing_frames_become_nan_rows_too():
 
 
 def test_lyapunov_spectrum_on_error_for_lists():
-    models = [nn.GRU(2, 3), _diverging(), nn.GRU(2, 3)]
+    models = [nn.GRU(2, 3, batch_first=True), _diverging(), nn.GRU(2, 3, batch_first=True)]
     inputs = torch.randn(2, 150, 2, generator=torch.Generator().manual_seed(0))
     results = lyapunov_spectrum(models, inputs, warmup=10, on_error="nan", device="cpu")
     assert [r.error is None for r in results] == [True, False, True]
@@ -172,7 +172,7 @@ def test_training_mode_models_are_measured_in_evaluation_mode(encoder):
 
 def test_models_of_other_dtypes_are_stacked_with_the_rest():
     torch.manual_seed(2)
-    models = [nn.GRU(2, 4), nn.GRU(2, 4).double(), nn.GRU(2, 4).half()]
+    models = [nn.GRU(2, 4, batch_first=True), nn.GRU(2, 4, batch_first=True).double(), nn.GRU(2, 4, batch_first=True).half()]
     lst = LyapunovSpectrumTransformer(**FAST)
     X = lst.fit_transform(models)
     for row, model in zip(X, models):
@@ -186,7 +186,7 @@ def test_models_of_other_dtypes_are_stacked_with_the_rest():
 @pytest.mark.cuda
 def test_models_on_another_device_than_the_computation():
     torch.manual_seed(3)
-    models = [nn.LSTM(2, 4).cuda(), nn.LSTM(2, 4), nn.GRU(2, 3).cuda()]
+    models = [nn.LSTM(2, 4, batch_first=True).cuda(), nn.LSTM(2, 4, batch_first=True), nn.GRU(2, 3, batch_first=True).cuda()]
     before = _state(models)
     on_cpu = LyapunovSpectrumTransformer(**FAST).fit_transform(models)
     on_gpu = LyapunovSpectrumTransformer(**{**FAST, "device": "cuda"}).fit_transform(models)
@@ -210,7 +210,7 @@ class _Interrupt:
 
 def test_an_interrupted_transform_leaves_everything_intact():
     torch.manual_seed(4)
-    models = [nn.GRU(2, 4), nn.LSTM(2, 3), None, nn.GRU(2, 4)]
+    models = [nn.GRU(2, 4, batch_first=True), nn.LSTM(2, 3, batch_first=True), None, nn.GRU(2, 4, batch_first=True)]
     lst = LyapunovSpectrumTransformer(**FAST)
     models[2] = from_step(_Interrupt(at=10**9), 3, input_size=2)
     lst.fit(models)
@@ -271,7 +271,7 @@ def test_parallel_jobs_give_identical_rows_for_large_frames():
     # Frames of 8 * 160 * 160 numbers: lyapunov_spectrum alone would use all
     # threads there, and the rounding of matrix products depends on their number.
     torch.manual_seed(5)
-    models = [nn.GRU(2, 160) for _ in range(2)]
+    models = [nn.GRU(2, 160, batch_first=True) for _ in range(2)]
     lst = LyapunovSpectrumTransformer(n_trajectories=8, n_steps=3, warmup=1, device="cpu",
                                       memory_budget=1, random_state=0)  # fmt: skip
     _assert_parallel_equals_serial(lst, models)
@@ -287,7 +287,7 @@ def test_batches_are_split_for_the_workers_without_changing_a_bit():
     assert _split_for_workers([[0], [1]], 4) == [[0], [1]]
     # One batch of 8 GRUs with n_jobs=1; four batches of 2 with n_jobs=2.
     torch.manual_seed(6)
-    models = [nn.GRU(2, 8) for _ in range(8)]
+    models = [nn.GRU(2, 8, batch_first=True) for _ in range(8)]
     lst = LyapunovSpectrumTransformer(**FAST)
     _assert_parallel_equals_serial(lst, models)
 
@@ -297,7 +297,7 @@ def test_checked_models_are_described_without_their_weights():
     # weights (benchmarks/bench_memory.py measures the memory).
     from sklyap.dynamics._torch_rnn import RNNShell
 
-    models = [nn.LSTM(2, 64), nn.GRU(2, 8)]
+    models = [nn.LSTM(2, 64, batch_first=True), nn.GRU(2, 8, batch_first=True)]
     _, described = LyapunovSpectrumTransformer(**FAST)._check_models(models)
     assert all(isinstance(d, RNNShell) for d in described)
     assert not any(isinstance(getattr(d, slot), torch.Tensor)
@@ -308,7 +308,7 @@ def test_checked_models_are_described_without_their_weights():
 def test_a_stacked_system_is_refused_as_one_model():
     from sklyap.dynamics import TorchRNNDynamics, as_dynamics
 
-    stack = TorchRNNDynamics.stack([as_dynamics(nn.GRU(2, 3)) for _ in range(3)])
+    stack = TorchRNNDynamics.stack([as_dynamics(nn.GRU(2, 3, batch_first=True)) for _ in range(3)])
     with pytest.raises(ValueError, match="obj is a stack of 3 models; pass the models as a list"):
         lyapunov_spectrum(stack, torch.randn(3, 40, 2), warmup=5, device="cpu")
     results = lyapunov_spectrum(stack.unstack(), torch.randn(3, 40, 2), warmup=5, device="cpu")
@@ -364,7 +364,7 @@ def test_every_model_failing_gives_nan_rows_with_workers_too():
 
 
 def test_failed_results_have_the_shapes_and_settings_of_the_others():
-    models = [nn.GRU(2, 3), _diverging(), _nan_weights()]
+    models = [nn.GRU(2, 3, batch_first=True), _diverging(), _nan_weights()]
     lst = LyapunovSpectrumTransformer(on_error="nan", n_exponents=2, **FAST).fit(models)
     with pytest.warns(RuntimeWarning, match="2 of 3 models"):
         good, diverged, nan_weights = lst.compute_spectra(models)
@@ -380,7 +380,7 @@ def test_failed_results_have_the_shapes_and_settings_of_the_others():
 
 def test_lyapunov_spectrum_lists_keep_going_past_nan_weights():
     inputs = torch.randn(2, 30, 2, generator=torch.Generator().manual_seed(1))
-    models = [nn.GRU(2, 3), _nan_weights()]
+    models = [nn.GRU(2, 3, batch_first=True), _nan_weights()]
     with pytest.raises(NonFiniteParameterError, match="model 1: .*'weight_hh_l0' holds NaN"):
         lyapunov_spectrum(models, inputs, warmup=5, device="cpu")
     good, bad = lyapunov_spectrum(models, inputs, warmup=5, on_error="nan", device="cpu")
@@ -392,7 +392,7 @@ def _wide_linear():
     """Exponents ln 0.9 and ln 1e-5: a spread of 11.4 nats, more than float32 resolves."""
     U = torch.linalg.qr(torch.randn(2, 2, generator=torch.Generator().manual_seed(3),
                                     dtype=torch.float64))[0]  # fmt: skip
-    rnn = nn.RNN(2, 2, bias=False).double()
+    rnn = nn.RNN(2, 2, bias=False, batch_first=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(U @ torch.diag(torch.tensor([0.9, 1e-5], dtype=torch.float64)) @ U.T)
     return rnn

@@ -22,7 +22,7 @@ def _orthogonal(n, seed):
 def _linear_rnn(W):
     """An nn.RNN without bias: with zero input it rests at h = 0, where J = W."""
     n = W.shape[0]
-    rnn = nn.RNN(2, n, bias=False).double()
+    rnn = nn.RNN(2, n, bias=False, batch_first=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(W)
     return rnn
@@ -31,7 +31,7 @@ def _linear_rnn(W):
 def _make(kind, num_layers, hidden, input_size=3, scale=1.0, seed=0):
     torch.manual_seed(seed)
     cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
-    m = cls(input_size, hidden, num_layers).double()
+    m = cls(input_size, hidden, num_layers, batch_first=True).double()
     with torch.no_grad():
         for p in m.parameters():
             p.mul_(scale)
@@ -108,7 +108,7 @@ def test_sum_of_exponents_equals_mean_log_det(kind, num_layers):
 
 def _chaotic_rnn(n=32, gain=3.0, seed=2):
     gen = torch.Generator().manual_seed(seed)
-    rnn = nn.RNN(1, n).double()
+    rnn = nn.RNN(1, n, batch_first=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(gain * torch.randn(n, n, generator=gen, dtype=F64) / math.sqrt(n))
         rnn.weight_ih_l0.copy_(torch.randn(n, 1, generator=gen, dtype=F64))
@@ -165,13 +165,14 @@ def test_initial_frame_is_orthonormal_and_nested():
 def test_partial_spectrum_is_not_trapped_in_an_invariant_subspace():
     # s -> diag(0.5, 2) s: the unit vector e_1 never leaves the contracting axis.
     diagonal = from_step(lambda s, x: s * torch.tensor([0.5, 2.0], dtype=s.dtype), 2)
-    result = lyapunov_spectrum(diagonal, torch.zeros(1, 50, 0), n_exponents=1, device="cpu")
+    result = lyapunov_spectrum(diagonal, torch.zeros(1, 50, 0), n_exponents=1, warmup=10, device="cpu")
     np.testing.assert_allclose(result.exponents, [math.log(2.0)], atol=1e-12)
     # An RNN whose units form two decoupled blocks, the faster one listed second.
     W = torch.zeros(6, 6, dtype=F64)
     W[:3, :3] = 0.3 * _orthogonal(3, seed=3)
     W[3:, 3:] = 0.9 * _orthogonal(3, seed=4)
-    partial = lyapunov_spectrum(_linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, device="cpu")
+    partial = lyapunov_spectrum(_linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, warmup=16,
+                                device="cpu")
     np.testing.assert_allclose(partial.exponents, [math.log(0.9)] * 2, atol=1e-10)
 
 
@@ -219,7 +220,7 @@ def test_henon_map_through_from_step():
 
 
 def test_dead_relu_network_contracts_to_the_floor():
-    rnn = nn.RNN(1, 4, nonlinearity="relu").double()
+    rnn = nn.RNN(1, 4, nonlinearity="relu", batch_first=True).double()
     with torch.no_grad():
         rnn.bias_ih_l0.fill_(-100.0)  # every unit inactive: J = 0
     result = lyapunov_spectrum(rnn, torch.zeros(2, 20, 1), warmup=2, device="cpu")
@@ -232,7 +233,7 @@ def test_dead_relu_network_contracts_to_the_floor():
 def test_summary_statistics_and_settings_are_recorded():
     module = _make("rnn", 1, hidden=5, scale=2.0)
     inputs = torch.randn(5, 50, 3, generator=torch.Generator().manual_seed(8), dtype=F64)
-    result = lyapunov_spectrum(module, inputs, device="cpu")
+    result = lyapunov_spectrum(module, inputs, warmup=10, device="cpu")
     assert (result.warmup, result.n_steps, result.qr_interval) == (10, 40, 1)
     assert (result.state_size, result.n_exponents, result.n_trajectories) == (5, 5, 5)
     assert result.device == "cpu"
@@ -241,7 +242,7 @@ def test_summary_statistics_and_settings_are_recorded():
         result.stderr, result.per_trajectory.std(axis=0, ddof=1) / math.sqrt(5)
     )
     assert "LyapunovResult(exponents=[" in repr(result)
-    one = lyapunov_spectrum(module, inputs[0].numpy(), device="cpu")  # (T, d): one trajectory
+    one = lyapunov_spectrum(module, inputs[0].numpy(), warmup=10, device="cpu")  # (T, d): one trajectory
     assert one.n_trajectories == 1 and np.isnan(one.stderr).all()
     np.testing.assert_allclose(one.exponents, result.per_trajectory[0], atol=1e-12)
 
@@ -249,8 +250,8 @@ def test_summary_statistics_and_settings_are_recorded():
 def test_same_call_gives_identical_results():
     module = _make("lstm", 2, hidden=6, scale=2.0)
     inputs = torch.randn(2, 80, 3, generator=torch.Generator().manual_seed(9))
-    a = lyapunov_spectrum(module, inputs, device="cpu")
-    b = lyapunov_spectrum(module, inputs, device="cpu")
+    a = lyapunov_spectrum(module, inputs, warmup=16, device="cpu")
+    b = lyapunov_spectrum(module, inputs, warmup=16, device="cpu")
     np.testing.assert_array_equal(a.per_trajectory, b.per_trajectory)
 
 
@@ -258,14 +259,14 @@ def test_initial_state_is_used():
     module = _make("gru", 1, hidden=4, scale=2.0)
     inputs = torch.randn(2, 30, 3, dtype=F64)
     start = torch.randn(2, 4, dtype=F64)
-    result = lyapunov_spectrum(module, inputs, initial_state=start, device="cpu")
+    result = lyapunov_spectrum(module, inputs, initial_state=start, warmup=6, device="cpu")
     with torch.no_grad():
-        _, h = module(inputs.transpose(0, 1), start[None])
+        _, h = module(inputs, start[None])  # batch first, as the engine read it
     np.testing.assert_allclose(result.final_state, h[0].numpy(), atol=1e-12)
 
 
 def test_divergence_and_overflow_raise():
-    rnn = nn.RNN(1, 3, nonlinearity="relu", bias=False).double()
+    rnn = nn.RNN(1, 3, nonlinearity="relu", bias=False, batch_first=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(10.0 * torch.eye(3, dtype=F64))
         rnn.weight_ih_l0.fill_(1.0)
@@ -286,7 +287,7 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
         return 0.5 * s
 
     before = torch.get_num_threads()
-    lyapunov_spectrum(from_step(step, 3), torch.zeros(2, 5, 0), device="cpu",
+    lyapunov_spectrum(from_step(step, 3), torch.zeros(2, 5, 0), warmup=1, device="cpu",
                       num_threads=num_threads)  # fmt: skip
     assert torch.get_num_threads() == before
     assert set(seen) == {before if during == "unchanged" else during}
@@ -306,11 +307,12 @@ def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
 
 
 def test_progress_bar_when_verbose(capsys):
-    lyapunov_spectrum(_make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), device="cpu", verbose=1)
+    lyapunov_spectrum(_make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), warmup=4, device="cpu",
+                      verbose=1)
     assert "Lyapunov steps" in capsys.readouterr().err
 
 
-RNN = nn.RNN(3, 4)
+RNN = nn.RNN(3, 4, batch_first=True)
 
 
 @pytest.mark.parametrize(
@@ -341,7 +343,7 @@ RNN = nn.RNN(3, 4)
 )  # fmt: skip
 def test_bad_arguments_raise_clear_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):
-        lyapunov_spectrum(RNN, torch.zeros(2, 10, 3), **{"device": "cpu", **kwargs})
+        lyapunov_spectrum(RNN, torch.zeros(2, 10, 3), **{"device": "cpu", "warmup": 2, **kwargs})
 
 
 @pytest.mark.parametrize(
@@ -396,6 +398,6 @@ def test_cuda_matches_cpu(kind):
 
 def test_as_dynamics_state_size_matches_result():
     module = _make("lstm", 2, hidden=3)
-    assert lyapunov_spectrum(module, torch.zeros(1, 5, 3), device="cpu").state_size == (
+    assert lyapunov_spectrum(module, torch.zeros(1, 5, 3), warmup=1, device="cpu").state_size == (
         as_dynamics(module).state_size
     )

@@ -77,14 +77,14 @@ def test_stacked_step_equals_each_model(kind, num_layers, bias):
 
 
 def test_stack_unstack_round_trip_and_refusals():
-    systems = [as_dynamics(nn.GRU(3, 4, 2)) for _ in range(3)]
+    systems = [as_dynamics(nn.GRU(3, 4, 2, batch_first=True)) for _ in range(3)]
     stack = TorchRNNDynamics.stack([TorchRNNDynamics.stack(systems[:2]), systems[2]])
     assert stack.n_models == 3 and "n_models=3" in repr(stack)
     for original, back in zip(systems, stack.unstack()):
         for a, b in zip(original.layers, back.layers):
             assert all(torch.equal(a[key], b[key]) for key in a)
     with pytest.raises(ValueError, match="only recurrent networks of one signature"):
-        TorchRNNDynamics.stack([systems[0], as_dynamics(nn.GRU(3, 5, 2))])
+        TorchRNNDynamics.stack([systems[0], as_dynamics(nn.GRU(3, 5, 2, batch_first=True))])
     with pytest.raises(ValueError, match="only recurrent networks of one signature"):
         TorchRNNDynamics.stack([systems[0], from_step(lambda s, x: s, 8)])
     with pytest.raises(ValueError, match="at least one"):
@@ -94,11 +94,11 @@ def test_stack_unstack_round_trip_and_refusals():
 
 
 def test_signature_groups_cells_with_one_layer_networks():
-    assert signature_of(as_dynamics(nn.LSTMCell(3, 4))) == signature_of(as_dynamics(nn.LSTM(3, 4)))
-    assert signature_of(as_dynamics(nn.RNN(3, 4))) != signature_of(
-        as_dynamics(nn.RNN(3, 4, nonlinearity="relu"))
+    assert signature_of(as_dynamics(nn.LSTMCell(3, 4))) == signature_of(as_dynamics(nn.LSTM(3, 4, batch_first=True)))
+    assert signature_of(as_dynamics(nn.RNN(3, 4, batch_first=True))) != signature_of(
+        as_dynamics(nn.RNN(3, 4, nonlinearity="relu", batch_first=True))
     )
-    assert signature_of(as_dynamics(nn.GRU(3, 4))) != signature_of(as_dynamics(nn.GRU(3, 4, bias=False)))
+    assert signature_of(as_dynamics(nn.GRU(3, 4, batch_first=True))) != signature_of(as_dynamics(nn.GRU(3, 4, bias=False, batch_first=True)))
     assert signature_of(from_step(lambda s, x: s, 4)) is None
 
 
@@ -108,9 +108,9 @@ def test_signature_groups_cells_with_one_layer_networks():
 def _mixed_models():
     torch.manual_seed(0)
     return [
-        nn.GRU(3, 6), nn.LSTM(3, 4), nn.GRU(3, 6), nn.RNN(3, 5, 2), nn.GRUCell(3, 6),
-        nn.LSTM(3, 4), from_step(lambda s, x: 0.5 * torch.tanh(s) + x.sum(1, keepdim=True), 3),
-        nn.GRU(3, 6),
+        nn.GRU(3, 6, batch_first=True), nn.LSTM(3, 4, batch_first=True), nn.GRU(3, 6, batch_first=True), nn.RNN(3, 5, 2, batch_first=True), nn.GRUCell(3, 6),
+        nn.LSTM(3, 4, batch_first=True), from_step(lambda s, x: 0.5 * torch.tanh(s) + x.sum(1, keepdim=True), 3),
+        nn.GRU(3, 6, batch_first=True),
     ]  # fmt: skip
 
 
@@ -131,7 +131,7 @@ def test_list_of_models_equals_one_call_per_model(memory_budget):
 
 def test_list_with_partial_spectra_and_an_initial_state():
     torch.manual_seed(3)
-    models = [nn.LSTM(2, 3) for _ in range(4)]
+    models = [nn.LSTM(2, 3, batch_first=True) for _ in range(4)]
     inputs = torch.randn(2, 40, 2, dtype=F64)
     start = torch.linspace(-0.5, 0.5, 6, dtype=F64)
     results = lyapunov_spectrum(models, inputs, n_exponents=2, warmup=5, initial_state=start,
@@ -145,23 +145,25 @@ def test_list_with_partial_spectra_and_an_initial_state():
 def test_list_errors_name_the_model():
     inputs = torch.zeros(2, 10, 3)
     with pytest.raises(TypeError, match="model 1: expected a PyTorch recurrent model"):
-        lyapunov_spectrum([nn.GRU(3, 2), "lstm"], inputs, device="cpu")
+        lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), "lstm"], inputs, device="cpu")
     with pytest.raises(ValueError, match="n_exponents must be <= the smallest state size among "
                                          "the models, 2, got 3"):  # fmt: skip
-        lyapunov_spectrum([nn.GRU(3, 4), nn.GRU(3, 2)], inputs, n_exponents=3, device="cpu")
+        lyapunov_spectrum([nn.GRU(3, 4, batch_first=True), nn.GRU(3, 2, batch_first=True)],
+                          inputs, n_exponents=3, device="cpu")
     with pytest.raises(ValueError, match="inputs have 3 features per step but model 1 expects "
                                          "input_size=4"):  # fmt: skip
-        lyapunov_spectrum([nn.GRU(3, 2), nn.GRU(4, 2)], inputs, device="cpu")
+        lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), nn.GRU(4, 2, batch_first=True)],
+                          inputs, device="cpu")
     with pytest.raises(ValueError, match="one initial_state cannot serve models of state sizes"):
-        lyapunov_spectrum([nn.GRU(3, 2), nn.GRU(3, 3)], inputs, initial_state=torch.zeros(2),
-                          device="cpu")  # fmt: skip
+        lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), nn.GRU(3, 3, batch_first=True)],
+                          inputs, initial_state=torch.zeros(2), warmup=2, device="cpu")  # fmt: skip
     with pytest.raises(ValueError, match="empty list"):
         lyapunov_spectrum([], inputs, device="cpu")
 
 
 def test_a_diverging_model_in_a_stack_is_named():
     torch.manual_seed(0)
-    models = [nn.RNN(1, 4, nonlinearity="relu").double() for _ in range(3)]
+    models = [nn.RNN(1, 4, nonlinearity="relu", batch_first=True).double() for _ in range(3)]
     with torch.no_grad():
         models[1].weight_hh_l0.copy_(1e3 * torch.eye(4))
         models[1].bias_hh_l0.fill_(1.0)
@@ -196,7 +198,7 @@ def test_plan_batches_groups_by_signature_within_the_budget():
 
 
 def test_auto_budget_on_the_cpu_is_8_mib():
-    dyn = [as_dynamics(nn.LSTM(4, 32)) for _ in range(64)]
+    dyn = [as_dynamics(nn.LSTM(4, 32, batch_first=True)) for _ in range(64)]
     # One LSTM(4, 32) with B = 8: k = n = 64, 64 * (256 + 64 + 256) + 512 numbers per trajectory.
     per_model = 8 * 8 * (64 * (4 * 64 + 64 + 2 * 4 * 32) + 8 * 64)
     expected = (8 * 2**20) // per_model
@@ -277,8 +279,8 @@ def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale)
     "make,min_interval",
     [
         (lambda: _make("gru", 1, hidden=16), 8),
-        (lambda: _gain(nn.RNN(3, 32).double(), 0.8, seed=1), 3),
-        (lambda: _gain(nn.RNN(3, 32).double(), 1.5, seed=1), 2),
+        (lambda: _gain(nn.RNN(3, 32, batch_first=True).double(), 0.8, seed=1), 3),
+        (lambda: _gain(nn.RNN(3, 32, batch_first=True).double(), 1.5, seed=1), 2),
         (lambda: _make("lstm", 1, hidden=8, scale=2.0), 1),
     ],
 )  # fmt: skip
@@ -325,7 +327,7 @@ def test_auto_interval_falls_back_to_every_step():
     # No warm-up to observe: every step.
     assert lyapunov_spectrum(chaotic, inputs, warmup=1, qr_interval="auto", device="cpu").qr_interval == 1
     # A direction annihilated exactly (a dead ReLU) has an infinite spread.
-    dead = nn.RNN(1, 4, nonlinearity="relu").double()
+    dead = nn.RNN(1, 4, nonlinearity="relu", batch_first=True).double()
     with torch.no_grad():
         dead.bias_ih_l0.fill_(-100.0)
     result = lyapunov_spectrum(dead, inputs, warmup=10, qr_interval="auto", device="cpu")
@@ -358,7 +360,7 @@ def test_float32_warns_when_the_spread_exceeds_what_it_resolves():
     "make,atol",
     [
         (lambda: _make("gru", 1, hidden=32), 1e-6),  # spread 0.7 nats: 1.2e-7 measured
-        (lambda: _gain(nn.RNN(3, 64).double(), 0.8, seed=1), 2e-4),  # 4.9 nats: 5.8e-5
+        (lambda: _gain(nn.RNN(3, 64, batch_first=True).double(), 0.8, seed=1), 2e-4),  # 4.9 nats: 5.8e-5
         (lambda: _make("lstm", 1, hidden=16, scale=0.5), 5e-4),  # 7.0 nats: 1.1e-4
     ],
 )  # fmt: skip

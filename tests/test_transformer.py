@@ -25,7 +25,7 @@ def _population(n_models=6, input_size=2, seed=0):
     torch.manual_seed(seed)
     models = []
     for i in range(n_models):
-        m = [nn.RNN, nn.GRU, nn.LSTM][i % 3](input_size, 4 + i % 2)
+        m = [nn.RNN, nn.GRU, nn.LSTM][i % 3](input_size, 4 + i % 2, batch_first=True)
         with torch.no_grad():
             m.weight_hh_l0.mul_(1.0 + 0.5 * i)
         models.append(m)
@@ -42,7 +42,7 @@ class _TokenModel(nn.Module):
 
 def test_features_are_the_spectra_of_each_model():
     torch.manual_seed(0)
-    models = [nn.RNN(2, 4), nn.GRU(2, 5), nn.LSTM(2, 1)]
+    models = [nn.RNN(2, 4, batch_first=True), nn.GRU(2, 5, batch_first=True), nn.LSTM(2, 1, batch_first=True)]
     lst = LyapunovSpectrumTransformer(random_state=0, **FAST)
     features = lst.fit_transform(models)
     assert features.dtype == np.float64 and features.shape == (3, 5)
@@ -74,7 +74,7 @@ def test_gaussian_inputs_are_seeded_and_scaled():
 
 
 def test_fit_fixes_the_width_for_later_models():
-    small, large = nn.GRU(2, 3), nn.LSTM(2, 6)
+    small, large = nn.GRU(2, 3, batch_first=True), nn.LSTM(2, 6, batch_first=True)
     lst = LyapunovSpectrumTransformer(random_state=0, **FAST).fit([small])
     assert lst.n_features_out_ == 3
     np.testing.assert_array_equal(lst.state_sizes_, [3])
@@ -217,11 +217,11 @@ def test_transform_before_fit():
     "X,exc,match",
     [
         ([], ValueError, "empty list"),
-        (nn.GRU(2, 3), TypeError, r"X must be a list of models .* wrap a single model as \[model\]"),
+        (nn.GRU(2, 3, batch_first=True), TypeError, r"X must be a list of models .* wrap a single model as \[model\]"),
         (np.zeros((3, 4)), TypeError, "X must be a list of models"),
-        ([nn.GRU(2, 3), nn.Linear(2, 2)], TypeError, "model 1: Linear contains no recurrent module"),
-        ([nn.LSTM(2, 3, bidirectional=True)], ValueError, "model 0: LSTM is bidirectional"),
-        ([nn.GRU(2, 3), nn.GRU(3, 3)], ValueError, r"models have input sizes \[2, 3\]"),
+        ([nn.GRU(2, 3, batch_first=True), nn.Linear(2, 2)], TypeError, "model 1: Linear contains no recurrent module"),
+        ([nn.LSTM(2, 3, bidirectional=True, batch_first=True)], ValueError, "model 0: LSTM is bidirectional"),
+        ([nn.GRU(2, 3, batch_first=True), nn.GRU(3, 3, batch_first=True)], ValueError, r"models have input sizes \[2, 3\]"),
     ],
 )  # fmt: skip
 def test_bad_model_lists(X, exc, match):
@@ -253,7 +253,7 @@ def test_bad_model_lists(X, exc, match):
 )  # fmt: skip
 def test_bad_parameters(params, exc, match):
     with pytest.raises(exc, match=match):
-        LyapunovSpectrumTransformer(**{**FAST, **params}).fit_transform([nn.GRU(2, 3)])
+        LyapunovSpectrumTransformer(**{**FAST, **params}).fit_transform([nn.GRU(2, 3, batch_first=True)])
 
 
 def test_bad_encoders():

@@ -33,11 +33,17 @@ class Dynamics:
         Names of the blocks of the state vector and where they lie, e.g.
         ``(("h0", slice(0, 32)), ("c0", slice(32, 64)))`` for a one-layer
         LSTM of hidden size 32.
+    batch_first : bool or None
+        How the model lays out a batch of sequences: ``True`` for
+        ``(B, T, input_size)``, ``False`` for ``(T, B, input_size)`` (PyTorch's
+        default for ``nn.RNN``/``nn.GRU``/``nn.LSTM``), ``None`` for systems
+        that have no convention of their own (cells, step functions).
     """
 
     state_size = None
     input_size = None
     state_layout = ()
+    batch_first = None
 
     def step(self, state, x):
         """Advance a batch of states one step: ``(B, n), (B, d) -> (B, n)``."""

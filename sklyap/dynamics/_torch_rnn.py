@@ -90,7 +90,7 @@ class RNNShell:
     """
 
     __slots__ = ("signature", "kind", "hidden_size", "input_size", "state_size",
-                 "nonfinite_parameters")  # fmt: skip
+                 "nonfinite_parameters", "batch_first")  # fmt: skip
 
     def __init__(self, dynamics):
         self.signature = signature_of(dynamics)
@@ -99,6 +99,7 @@ class RNNShell:
         self.input_size = dynamics.input_size
         self.state_size = dynamics.state_size
         self.nonfinite_parameters = dynamics.nonfinite_parameters
+        self.batch_first = dynamics.batch_first
 
 
 class TorchRNNDynamics(Dynamics):
@@ -158,6 +159,7 @@ class TorchRNNDynamics(Dynamics):
         self.hidden_size = module.hidden_size
         self.input_size = module.input_size
         self.bias = module.bias
+        self.batch_first = None if is_cell else bool(module.batch_first)
         # Weights carry a leading model axis of length n_models (1 here).
         # Without check_finite, non-finite weights are listed, not refused.
         nonfinite = None if check_finite else []
