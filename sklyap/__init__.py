@@ -1,6 +1,7 @@
 """sklyap: Lyapunov spectra of trained recurrent networks, as scikit-learn estimators."""
 
 from .aelle import AeLLEClassifier, AeLLERegressor
+from .checkpoints import load_checkpoint, module_from_state_dict
 from .dynamics import Dynamics, as_dynamics, from_step
 from .features import (
     SpectrumResampler,
@@ -27,6 +28,8 @@ __all__ = [
     "as_dynamics",
     "from_step",
     "kaplan_yorke_dimension",
+    "load_checkpoint",
     "lyapunov_spectrum",
+    "module_from_state_dict",
     "resample_spectra",
 ]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .lyapunov import DEFAULT_WARMUP
 from .transformer import LyapunovSpectrumTransformer
 
 
@@ -72,7 +73,14 @@ def study(args):
     return 0
 
 
-def spectra(args):
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _random_spectra(args):
     """Spectra of freshly initialised RNN/GRU/LSTM networks at several weight scales."""
     models, labels = _demo_models(args.hidden_size, args.input_size, args.gains, args.seed)
     lst = LyapunovSpectrumTransformer(
@@ -93,20 +101,206 @@ def spectra(args):
         f"{args.n_trajectories} trajectories, {args.warmup} warm-up + {args.n_steps} measured "
         f"steps; exponents in nats per step, +- standard error over trajectories.\n"
     )
-    header = f"{'network':10} {'state':>5} {'lambda_1':>17} {'lambda_2':>9} {'lambda_n':>9} {'sum':>9} {'n > 0':>6}"
-    print(header)
-    print("-" * len(header))
-    for label, r in zip(labels, results):
-        ex = r.exponents
-        print(
-            f"{label:10} {r.state_size:>5} {ex[0]:>9.4f} +-{r.stderr[0]:6.4f} {ex[1]:>9.4f} "
-            f"{ex[-1]:>9.4f} {ex.sum():>9.3f} {int(np.sum(ex > 0)):>6}"
-        )
+    _print_table(labels, results, width=10)
     print(
         f"\n{len(models)} spectra in {elapsed:.1f} s on {results[0].device}. Larger gains push "
         "the largest exponent up, towards and past 0 (the edge of chaos)."
     )
     return 0
+
+
+def _print_table(labels, results, width):
+    header = (f"{'network':{width}} {'state':>5} {'lambda_1':>17} {'lambda_2':>9} "
+              f"{'lambda_n':>9} {'sum':>9} {'n > 0':>6}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for label, r in zip(labels, results):
+        if r is None or r.error is not None:
+            print(f"{label:{width}} {'':>5} {'failed: ' + (r.error if r else 'could not be read')}")
+            continue
+        ex = r.exponents
+        second = f"{ex[1]:>9.4f}" if len(ex) > 1 else f"{'-':>9}"
+        print(
+            f"{label:{width}} {r.state_size:>5} {ex[0]:>9.4f} +-{r.stderr[0]:6.4f} {second} "
+            f"{ex[-1]:>9.4f} {ex.sum():>9.3f} {int(np.sum(ex > 0)):>6}"
+        )
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pkl", ".ckpt", ".bin")
+
+
+def _checkpoint_paths(sources):
+    """Files named, and the checkpoint files (by suffix) of folders named, in order."""
+    paths = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)  # fmt: skip
+            if not found:
+                raise ValueError(
+                    f"{path}: a folder without checkpoint files "
+                    f"({', '.join(CHECKPOINT_SUFFIXES)})"
+                )
+            paths.extend(found)
+        else:
+            paths.append(path)
+    return paths
+
+
+def _describe_module(model):
+    from .dynamics import as_dynamics
+
+    dyn = as_dynamics(model)
+    kind = {"rnn_tanh": "RNN tanh", "rnn_relu": "RNN relu"}.get(dyn.kind, dyn.kind.upper())
+    return f"{kind} {dyn.num_layers}x{dyn.hidden_size}"
+
+
+def _write_spectra(path, rows):
+    """rows: dicts with checkpoint, model, state_size, error, exponents, stderr."""
+    width = max((len(r["exponents"]) for r in rows), default=0)
+    padded = np.full((len(rows), width), np.nan)
+    padded_err = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        padded[i, : len(r["exponents"])] = r["exponents"]
+        padded_err[i, : len(r["stderr"])] = r["stderr"]
+    if path.suffix == ".csv":
+        import csv
+
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["checkpoint", "model", "state_size", "error"]
+                            + [f"lambda_{j + 1}" for j in range(width)])  # fmt: skip
+            for r, ex in zip(rows, padded):
+                writer.writerow([r["checkpoint"], r["model"], r["state_size"], r["error"] or ""]
+                                + ["" if np.isnan(v) else repr(float(v)) for v in ex])  # fmt: skip
+    elif path.suffix == ".json":
+        import json
+
+        path.write_text(json.dumps([
+            {**r, "exponents": [float(v) for v in r["exponents"]],
+             "stderr": [None if np.isnan(v) else float(v) for v in r["stderr"]]}
+            for r in rows
+        ], indent=1))  # fmt: skip
+    else:  # .npz
+        np.savez(
+            path,
+            checkpoint=np.array([r["checkpoint"] for r in rows]),
+            model=np.array([r["model"] for r in rows]),
+            state_size=np.array([r["state_size"] or 0 for r in rows]),
+            error=np.array([r["error"] or "" for r in rows]),
+            exponents=padded,
+            stderr=padded_err,
+        )
+
+
+def _plot_spectra(path, rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        ex = np.asarray(r["exponents"])
+        if len(ex) and r["error"] is None:
+            ax.plot(np.linspace(0, 1, len(ex)), ex, lw=1.2, label=Path(r["checkpoint"]).name)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("normalised exponent index")
+    ax.set_ylabel("Lyapunov exponent (nats / step)")
+    if len(rows) <= 12:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def spectra(args):
+    """Spectra of trained networks saved as checkpoints (or, with --random, fresh ones)."""
+    if args.random:
+        if args.checkpoints:
+            raise ValueError("--random measures fresh networks; give no checkpoints with it")
+        return _random_spectra(args)
+    if not args.checkpoints:
+        raise ValueError(
+            "give checkpoint files or folders (state_dicts saved with torch.save, skorch "
+            "save_params files, TorchScript files), or --random for fresh networks"
+        )
+    for out, suffixes in ((args.output, (".csv", ".json", ".npz")), (args.plot, (".png", ".pdf", ".svg"))):
+        if out is not None and Path(out).suffix not in suffixes:
+            raise ValueError(f"{out}: expected a file ending in {', '.join(suffixes)}")
+    from .checkpoints import load_checkpoint
+    from .lyapunov import lyapunov_spectrum
+
+    paths = _checkpoint_paths(args.checkpoints)
+    inputs = None
+    if args.inputs is not None:
+        try:
+            inputs = np.load(args.inputs, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{args.inputs}: not a .npy array of inputs ({exc})") from None
+    rows, models, failed = [], {}, 0
+    for index, path in enumerate(paths):
+        row = {"checkpoint": str(path), "model": "", "state_size": None, "error": None,
+               "exponents": [], "stderr": []}  # fmt: skip
+        try:
+            model = load_checkpoint(path, rnn=args.rnn, nonlinearity=args.nonlinearity,
+                                    batch_first=args.batch_first,
+                                    weights_only=not args.unsafe_load)  # fmt: skip
+            row["model"] = _describe_module(model)
+            models[index] = model
+        except (OSError, TypeError, ValueError) as exc:
+            row["error"] = str(exc)
+            print(f"sklyap spectra: {exc}", file=sys.stderr)
+        rows.append(row)
+    from .dynamics import as_dynamics
+
+    groups = {}
+    for index, model in models.items():
+        dyn = as_dynamics(model, check_finite=False)
+        k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
+        groups.setdefault((dyn.input_size, k), []).append(index)
+    start = time.perf_counter()
+    results = [None] * len(paths)
+    for (input_size, k), indices in groups.items():
+        group_inputs, batch_first = inputs, None
+        if inputs is None:
+            gen = torch.Generator().manual_seed(args.seed)
+            shape = (args.n_trajectories, args.warmup + args.n_steps, input_size)
+            group_inputs, batch_first = torch.randn(shape, generator=gen, dtype=torch.float64), True
+        try:
+            measured = lyapunov_spectrum(
+                [models[i] for i in indices], group_inputs, n_exponents=k, warmup=args.warmup,
+                batch_first=batch_first, device=args.device, on_error="nan",
+                verbose=int(not args.quiet),
+            )  # fmt: skip
+        except (TypeError, ValueError) as exc:
+            for i in indices:
+                rows[i]["error"] = str(exc)
+            print(f"sklyap spectra: {', '.join(str(paths[i]) for i in indices)}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            continue
+        for i, result in zip(indices, measured):
+            results[i] = result
+            rows[i].update(state_size=result.state_size, error=result.error,
+                           exponents=result.exponents.tolist(),
+                           stderr=result.stderr.tolist())  # fmt: skip
+    elapsed = time.perf_counter() - start
+    failed = sum(r["error"] is not None for r in rows)
+    where = f"inputs from {args.inputs}" if inputs is not None else (
+        f"Gaussian inputs, {args.n_trajectories} trajectories")
+    print(f"Lyapunov spectra of {len(paths)} checkpoints, driven by {where}; "
+          f"{args.warmup} warm-up steps; exponents in nats per step.\n")  # fmt: skip
+    labels = [f"{Path(r['checkpoint']).name} ({r['model'] or '?'})" for r in rows]
+    _print_table(labels, results, width=max(10, *map(len, labels)))
+    print(f"\n{len(paths) - failed} of {len(paths)} measured in {elapsed:.1f} s.")
+    if args.output is not None:
+        _write_spectra(Path(args.output), rows)
+        print(f"Wrote {args.output}")
+    if args.plot is not None:
+        _plot_spectra(Path(args.plot), rows)
+        print(f"Wrote {args.plot}")
+    return 1 if failed else 0
 
 
 def build_parser():
@@ -134,7 +328,7 @@ def build_parser():
         d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
         d.add_argument("--no-cache", action="store_true", help="always retrain")
         d.add_argument("--quiet", action="store_true", help="no progress bars")
-        d.set_defaults(func=study)
+        d.set_defaults(func=study, command_parser=d)
 
     d = commands.add_parser(
         "demo",
@@ -150,18 +344,51 @@ def build_parser():
                    help="the task (default digits)")  # fmt: skip
     add_study_arguments(d, "sklyap_study", n_repeats=5)
 
-    d = commands.add_parser("spectra", help="spectra of freshly initialised RNN/GRU/LSTM networks")
-    d.add_argument("--hidden-size", type=int, default=16, help="hidden units (default 16)")
-    d.add_argument("--input-size", type=int, default=4, help="input features (default 4)")
+    d = commands.add_parser(
+        "spectra",
+        help="spectra of trained networks saved as checkpoints (--random: fresh networks)",
+        description="Lyapunov spectra of trained RNN/GRU/LSTM networks saved as checkpoints: "
+        "state_dicts (torch.save(model.state_dict())), skorch save_params files, checkpoint "
+        "dicts holding a state_dict, TorchScript files. One row per checkpoint. Exit status "
+        "1 when a checkpoint could not be read or measured.",
+    )
+    d.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT",
+                   help=f"checkpoint files, or folders of them ({', '.join(CHECKPOINT_SUFFIXES)})")  # fmt: skip
+    d.add_argument("--inputs", default=None, metavar="FILE.npy",
+                   help="driving inputs (default: Gaussian), laid out as the networks take "
+                   "them: (T, B, input_size) unless --batch-first")  # fmt: skip
+    d.add_argument("--batch-first", action="store_true",
+                   help="the networks (and --inputs) are batch first, (B, T, input_size)")  # fmt: skip
+    d.add_argument("--rnn", default=None, metavar="PATH",
+                   help="the recurrent module's path in the model, when it holds several")  # fmt: skip
+    d.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"],
+                   help="of nn.RNN networks, which a state_dict does not record (default tanh)")  # fmt: skip
+    d.add_argument("--n-exponents", type=_positive_int, default=None,
+                   help="leading exponents per network (default: all)")  # fmt: skip
+    d.add_argument("--output", default=None, metavar="FILE",
+                   help="write the spectra to a .csv, .json or .npz file")  # fmt: skip
+    d.add_argument("--plot", default=None, metavar="FILE.png", help="plot the spectra")
+    d.add_argument("--unsafe-load", action="store_true",
+                   help="also load whole pickled models (torch.save(model)); this runs code "
+                   "from the files: only for files you trust")  # fmt: skip
+    d.add_argument("--random", action="store_true",
+                   help="measure freshly initialised RNN/GRU/LSTM networks instead")  # fmt: skip
+    d.add_argument("--hidden-size", type=_positive_int, default=16,
+                   help="with --random: hidden units (default 16)")  # fmt: skip
+    d.add_argument("--input-size", type=_positive_int, default=4,
+                   help="with --random: input features (default 4)")  # fmt: skip
     d.add_argument("--gains", type=float, nargs="+", default=[1.0, 4.0],
-                   help="scales of the recurrent weights (default 1 4)")  # fmt: skip
-    d.add_argument("--n-trajectories", type=int, default=8, help="default 8")
-    d.add_argument("--n-steps", type=int, default=300, help="measured steps (default 300)")
-    d.add_argument("--warmup", type=int, default=100, help="warm-up steps (default 100)")
+                   help="with --random: scales of the recurrent weights (default 1 4)")  # fmt: skip
+    d.add_argument("--n-trajectories", type=_positive_int, default=8,
+                   help="Gaussian input trajectories (default 8)")  # fmt: skip
+    d.add_argument("--n-steps", type=_positive_int, default=300,
+                   help="measured steps of Gaussian inputs (default 300)")  # fmt: skip
+    d.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
+                   help=f"warm-up steps (default {DEFAULT_WARMUP})")  # fmt: skip
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
-    d.set_defaults(func=spectra)
+    d.set_defaults(func=spectra, command_parser=d)
     return parser
 
 
@@ -174,7 +401,8 @@ def main(argv=None):
     try:
         return args.func(args)
     except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
+        # The command's own parser, so that the usage line shown is the command's.
+        getattr(args, "command_parser", parser).error(str(exc))
 
 
 if __name__ == "__main__":

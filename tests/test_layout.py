@@ -98,9 +98,12 @@ def test_transformer_follows_the_models_and_keeps_inputs_trajectories_first():
         LyapunovSpectrumTransformer(inputs=x.swapaxes(0, 1)).fit([lstm])
 
 
-def test_one_default_warmup_for_the_function_and_the_transformer():
+def test_one_default_warmup_for_the_function_the_transformer_and_the_command_line():
+    from sklyap.__main__ import build_parser
+
     lstm = _lstm(True)
     x = torch.randn(2, 130, 3, dtype=F64)
     assert lyapunov_spectrum(lstm, x, device="cpu").warmup == 100
     lst = LyapunovSpectrumTransformer(inputs=x.numpy(), device="cpu").fit([lstm])
     assert lst.compute_spectra([lstm])[0].warmup == 100
+    assert build_parser().parse_args(["spectra", "x.pt"]).warmup == 100

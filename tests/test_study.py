@@ -242,7 +242,7 @@ def test_command_line_errors(capsys):
 
 
 def test_spectra_command(capsys):
-    assert main(["spectra", "--hidden-size", "4", "--n-steps", "30", "--warmup", "10",
-                 "--n-trajectories", "2", "--quiet"]) == 0  # fmt: skip
+    assert main(["spectra", "--random", "--hidden-size", "4", "--n-steps", "30", "--warmup",
+                 "10", "--n-trajectories", "2", "--quiet"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "LSTM x4" in printed and "lambda_1" in printed

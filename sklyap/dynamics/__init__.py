@@ -5,6 +5,10 @@
 maps) through the same door.
 """
 
+from collections.abc import Mapping
+
+import torch
+from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._base import Dynamics
@@ -32,8 +36,15 @@ _SUPPORTED_NAMES = ", ".join(f"nn.{m.__name__}" for m in SUPPORTED_MODULES)
 
 def torch_module_of(obj):
     """``obj`` itself, or the module of a fitted skorch net (its ``module_``)."""
-    if not isinstance(obj, nn.Module) and isinstance(getattr(obj, "module_", None), nn.Module):
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(getattr(obj, "module_", None), nn.Module):
         return obj.module_
+    if hasattr(obj, "initialize") and hasattr(obj, "module"):  # a skorch net, not initialised
+        raise NotFittedError(
+            f"this {type(obj).__name__} is not initialized yet: its module_ exists "
+            "after net.fit(...) or net.initialize() (and net.load_params(...) for saved weights)"
+        )
     return obj
 
 
@@ -60,7 +71,9 @@ def as_dynamics(obj, *, rnn=None, check_finite=True):
         with or without bias, ``batch_first`` either way); an ``nn.Module``
         that contains exactly one of these (or several, with ``rnn`` naming
         one); a fitted skorch ``NeuralNet`` (its ``module_`` is used); or a
-        :class:`Dynamics`, returned as it is. Custom cells enter through
+        :class:`Dynamics`, returned as it is. A TorchScript module (scripted
+        or traced) is read through its parameters; a state_dict goes through
+        :func:`sklyap.load_checkpoint` first. Custom cells enter through
         :func:`from_step`.
     rnn : str, default=None
         Attribute path of the recurrent module inside ``obj`` (for example
@@ -123,7 +136,8 @@ def recurrent_module(obj, *, rnn=None):
     obj : nn.Module or fitted skorch net
         A recurrent module (``nn.RNN``, ``nn.GRU``, ``nn.LSTM`` or their
         ``*Cell``), or a module containing exactly one (or several, with
-        ``rnn`` naming one).
+        ``rnn`` naming one). A TorchScript module (scripted or traced) is
+        read through its parameters.
     rnn : str, default=None
         Attribute path of the recurrent module inside ``obj``.
 
@@ -132,7 +146,8 @@ def recurrent_module(obj, *, rnn=None):
     name : str or None
         The attribute path (None when ``obj`` is the recurrent module).
     module : nn.Module
-        The recurrent module itself (not a copy).
+        The recurrent module itself (not a copy; for TorchScript an eager
+        copy built from its parameters).
 
     Raises
     ------
@@ -143,6 +158,16 @@ def recurrent_module(obj, *, rnn=None):
     if rnn is not None and not isinstance(rnn, str):
         raise TypeError(f"rnn must be an attribute path such as 'encoder.rnn', got {rnn!r}")
     obj = torch_module_of(obj)
+    if isinstance(obj, Mapping):
+        raise TypeError(
+            f"got a {type(obj).__name__} (a state_dict or checkpoint dict?), not a model; "
+            "build the model from it with sklyap.load_checkpoint(state_dict) (it reads the "
+            "kind and sizes from the weights), or model.load_state_dict(state_dict)"
+        )
+    if isinstance(obj, torch.jit.ScriptModule):
+        from ..checkpoints import from_torchscript
+
+        return from_torchscript(obj, rnn=rnn)
     if not isinstance(obj, nn.Module):
         raise TypeError(
             f"expected a PyTorch recurrent model ({_SUPPORTED_NAMES}, a module "

@@ -1,0 +1,293 @@
+"""Recurrent modules from state_dicts, checkpoint files, skorch files and TorchScript."""
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklyap import load_checkpoint, lyapunov_spectrum, module_from_state_dict
+from sklyap.__main__ import main
+from sklyap.dynamics import as_dynamics
+
+F64 = torch.float64
+
+
+class Classifier(nn.Module):
+    def __init__(self, cell=nn.LSTM, hidden=6, layers=2, **kwargs):
+        super().__init__()
+        self.embed = nn.Linear(3, 3)
+        self.rnn = cell(3, hidden, num_layers=layers, batch_first=True, **kwargs)
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, x):
+        return self.head(self.rnn(self.embed(x))[0][:, -1])
+
+
+def _inputs(B=3, T=150, d=3, seed=0):
+    return torch.randn(B, T, d, generator=torch.Generator().manual_seed(seed), dtype=F64)
+
+
+def _same_spectrum(a, b, batch_first=True):
+    x = _inputs()
+    ra = lyapunov_spectrum(a, x, batch_first=batch_first, device="cpu")
+    rb = lyapunov_spectrum(b, x, batch_first=batch_first, device="cpu")
+    np.testing.assert_array_equal(ra.per_trajectory, rb.per_trajectory)
+    return ra
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        nn.RNN(3, 5, num_layers=2),
+        nn.RNN(3, 5, nonlinearity="relu", bias=False),
+        nn.GRU(3, 4, num_layers=3),
+        nn.LSTM(3, 4, bias=False),
+        nn.RNNCell(3, 5),
+        nn.GRUCell(3, 4),
+        nn.LSTMCell(3, 4, bias=False),
+    ],
+    ids=repr,
+)
+def test_the_module_is_rebuilt_from_its_weights(module):
+    torch.manual_seed(0)
+    nonlinearity = getattr(module, "nonlinearity", "tanh")
+    built = module_from_state_dict(module.state_dict(), nonlinearity=nonlinearity)
+    assert repr(built) == repr(module)
+    for (name, p), (name_b, q) in zip(module.named_parameters(), built.named_parameters()):
+        assert name == name_b
+        assert torch.equal(p, q) and p.data_ptr() != q.data_ptr()  # a copy
+    assert not built.training
+    _same_spectrum(module, built)
+
+
+def test_a_model_containing_the_network_is_found_by_its_prefix_and_keeps_dtype():
+    torch.manual_seed(1)
+    model = Classifier().double()
+    built = module_from_state_dict(model.state_dict(), batch_first=True)
+    assert isinstance(built, nn.LSTM) and built.num_layers == 2 and built.batch_first
+    assert built.weight_hh_l0.dtype == F64
+    _same_spectrum(model, built)
+
+
+def test_nested_checkpoint_dicts_and_several_networks():
+    torch.manual_seed(2)
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.GRU(3, 4)
+            self.decoder = nn.LSTM(4, 5)
+
+    two = Two()
+    with pytest.raises(ValueError, match=r"2 recurrent modules: \['decoder', 'encoder'\].*rnn="):
+        module_from_state_dict(two.state_dict())
+    assert isinstance(module_from_state_dict(two.state_dict(), rnn="decoder"), nn.LSTM)
+    with pytest.raises(ValueError, match=r"no recurrent module 'rnn'; it has \['decoder', 'encoder'\]"):
+        module_from_state_dict(two.state_dict(), rnn="rnn")
+    checkpoint = {"epoch": 7, "model_state_dict": Classifier().state_dict(), "optimizer": {}}
+    assert isinstance(module_from_state_dict(checkpoint), nn.LSTM)
+    ema = {"model": Classifier().state_dict(), "ema": Classifier().state_dict()}
+    with pytest.raises(ValueError, match=r"several state_dicts.*\['ema', 'model'\]"):
+        module_from_state_dict(ema)
+
+
+@pytest.mark.parametrize(
+    "module, match",
+    [
+        (nn.LSTM(3, 4, bidirectional=True), "bidirectional"),
+        (nn.LSTM(3, 4, proj_size=2), "projections"),
+        (nn.Linear(3, 4), "no recurrent weights"),
+    ],
+)
+def test_weights_sklyap_cannot_read_are_refused(module, match):
+    with pytest.raises(ValueError, match=match):
+        module_from_state_dict(module.state_dict())
+
+
+def test_bad_arguments():
+    state = nn.RNN(3, 4).state_dict()
+    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+        module_from_state_dict(state, nonlinearity="sigmoid")
+    with pytest.raises(TypeError, match="batch_first must be True or False, got 1"):
+        module_from_state_dict(state, batch_first=1)
+    with pytest.raises(TypeError, match="holds a list; expected a state_dict"):
+        module_from_state_dict([1, 2])
+    with pytest.raises(TypeError, match="source must be a file path or a state_dict, got int"):
+        load_checkpoint(3)
+
+
+def test_a_state_dict_passed_as_a_model_says_how_to_load_it():
+    with pytest.raises(TypeError, match=r"got a OrderedDict .*sklyap.load_checkpoint"):
+        lyapunov_spectrum(nn.LSTM(3, 4).state_dict(), _inputs(), device="cpu")
+
+
+def test_files_load_safely_by_default(tmp_path):
+    torch.manual_seed(3)
+    model = Classifier(cell=nn.GRU)
+    torch.save(model.state_dict(), tmp_path / "state.pt")
+    torch.save({"model_state_dict": model.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    torch.save(model, tmp_path / "whole.pt")
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    for name in ("state.pt", "ckpt.pt"):
+        _same_spectrum(model, load_checkpoint(tmp_path / name, batch_first=True))
+    with pytest.raises(ValueError, match=r"whole.pt: holds pickled Python objects.*weights_only=False"):
+        load_checkpoint(tmp_path / "whole.pt")
+    whole = load_checkpoint(str(tmp_path / "whole.pt"), weights_only=False)
+    _same_spectrum(model, whole)
+    with pytest.raises(ValueError, match="notes.pt: not a PyTorch checkpoint"):
+        load_checkpoint(tmp_path / "notes.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt: no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_skorch_save_params_files(tmp_path):
+    from skorch import NeuralNetClassifier
+
+    X = np.random.RandomState(0).randn(32, 10, 3).astype(np.float32)
+    y = np.arange(32) % 2
+    net = NeuralNetClassifier(Classifier, max_epochs=1, criterion=nn.CrossEntropyLoss,
+                              train_split=None, verbose=0).fit(X, y)  # fmt: skip
+    net.save_params(f_params=tmp_path / "params.pt")
+    loaded = load_checkpoint(tmp_path / "params.pt", batch_first=True)
+    _same_spectrum(net, loaded)
+
+
+def test_an_unfitted_skorch_net_says_so():
+    from sklearn.exceptions import NotFittedError
+    from skorch import NeuralNetClassifier
+
+    net = NeuralNetClassifier(Classifier)
+    with pytest.raises(NotFittedError, match="NeuralNetClassifier is not initialized yet"):
+        as_dynamics(net)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # TorchScript is, in torch >= 2.10
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_torchscript_is_read_through_its_parameters(tmp_path):
+    torch.manual_seed(4)
+    lstm = nn.LSTM(3, 5, batch_first=True)
+    scripted = torch.jit.script(lstm)
+    x = _inputs()
+    expected = lyapunov_spectrum(lstm, x, device="cpu")
+    got = lyapunov_spectrum(scripted, x, device="cpu")  # batch_first read from the script
+    np.testing.assert_array_equal(got.per_trajectory, expected.per_trajectory)
+    traced = torch.jit.trace(nn.GRU(3, 4), torch.randn(7, 2, 3))
+    built = load_checkpoint(_save(torch.jit.save, traced, tmp_path / "traced.pt"))
+    assert isinstance(built, nn.GRU) and not built.batch_first
+    np.testing.assert_array_equal(built.weight_hh_l0.detach(), traced.weight_hh_l0.detach())
+    with pytest.raises(ValueError, match="traced RNN does not record its nonlinearity"):
+        as_dynamics(torch.jit.trace(nn.RNN(3, 4), torch.randn(7, 2, 3)))
+    # A scripted container: the recurrent module inside is found.
+    container = torch.jit.script(nn.Sequential(nn.Linear(3, 3), nn.GRU(3, 4)))
+    assert as_dynamics(container).state_size == 4
+
+
+def _save(save, obj, path):
+    save(obj, str(path))
+    return path
+
+
+# -- the command line -----------------------------------------------------------
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    torch.manual_seed(5)
+    models = {"a_gru.pt": nn.GRU(3, 4), "b_lstm.pt": nn.LSTM(3, 3, num_layers=2),
+              "c_rnn.pth": nn.RNN(2, 5)}  # fmt: skip
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for name, model in models.items():
+        torch.save(model.state_dict(), folder / name)
+    (folder / "README.txt").write_text("not a checkpoint, not read")
+    return folder, models
+
+
+def test_command_line_measures_a_folder_of_checkpoints(checkpoints, tmp_path, capsys):
+    folder, models = checkpoints
+    out = tmp_path / "spectra.csv"
+    code = main(["spectra", str(folder), "--n-trajectories", "3", "--n-steps", "40",
+                 "--warmup", "20", "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "a_gru.pt (GRU 1x4)" in printed and "b_lstm.pt (LSTM 2x3)" in printed
+    rows = list(csv.DictReader(out.open()))
+    assert [r["checkpoint"].rsplit("/", 1)[-1] for r in rows] == sorted(models)
+    for row in rows:
+        model = models[row["checkpoint"].rsplit("/", 1)[-1]]
+        # The same Gaussian inputs the command draws: seed 0, trajectories first.
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(3, 60, model.input_size, generator=gen, dtype=F64)
+        expected = lyapunov_spectrum(model, x, warmup=20, batch_first=True, device="cpu")
+        got = [float(v) for k, v in row.items() if k.startswith("lambda_") and v]
+        np.testing.assert_allclose(got, expected.exponents, rtol=0, atol=1e-15)
+        assert int(row["state_size"]) == expected.state_size
+
+
+def test_command_line_with_inputs_json_npz_plot_and_a_bad_file(checkpoints, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    folder, models = checkpoints
+    (folder / "c_rnn.pth").unlink()  # input size 2; the inputs below have 3
+    (folder / "broken.pt").write_bytes(b"\x00\x01 not a checkpoint")
+    x = np.random.RandomState(1).randn(50, 2, 3)  # (T, B, input_size): PyTorch's layout
+    np.save(tmp_path / "inputs.npy", x)
+    for suffix in ("json", "npz"):
+        out = tmp_path / f"spectra.{suffix}"
+        code = main(["spectra", str(folder), "--inputs", str(tmp_path / "inputs.npy"),
+                     "--warmup", "10", "--n-exponents", "2", "--device", "cpu",
+                     "--output", str(out), "--plot", str(tmp_path / "s.png"), "--quiet"])  # fmt: skip
+        assert code == 1  # broken.pt
+        assert "broken.pt: not a PyTorch checkpoint" in capsys.readouterr().err
+    expected = lyapunov_spectrum(models["a_gru.pt"], x, warmup=10, n_exponents=2, device="cpu")
+    rows = json.loads((tmp_path / "spectra.json").read_text())
+    by_name = {r["checkpoint"].rsplit("/", 1)[-1]: r for r in rows}
+    np.testing.assert_allclose(by_name["a_gru.pt"]["exponents"], expected.exponents, atol=1e-15)
+    assert "not a PyTorch checkpoint" in by_name["broken.pt"]["error"]
+    saved = np.load(tmp_path / "spectra.npz")
+    assert saved["exponents"].shape == (3, 2) and np.isnan(saved["exponents"][2]).all()
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["spectra"], "give checkpoint files or folders"),
+        (["spectra", "x.pt", "--random"], "--random measures fresh networks"),
+        (["spectra", "x.pt", "--output", "s.txt"], r"s.txt: expected a file ending in .csv"),
+        (["spectra", "--random", "--hidden-size", "0"], "expected an integer >= 1, got 0"),
+    ],
+)
+def test_command_line_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_random_networks_of_one_unit(capsys):
+    assert main(["spectra", "--random", "--hidden-size", "1", "--n-steps", "20", "--warmup",
+                 "5", "--n-trajectories", "2", "--device", "cpu", "--quiet"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "RNN x1" in printed and "LSTM x4" in printed
+
+
+def test_the_console_script_names_itself_and_the_command(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "sklyap"
+    if not script.exists():
+        pytest.skip("sklyap is not installed as a command here")
+    done = subprocess.run([str(script), "spectra", str(tmp_path / "missing.pt"), "--quiet"],
+                          check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert "missing.pt: no such file" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([str(script), "spectra"], check=False, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: sklyap spectra")
