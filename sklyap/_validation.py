@@ -96,7 +96,7 @@ def as_float_tensor(array, name, dtype, device):
         tensor = array.detach()
     else:
         try:
-            tensor = torch.as_tensor(np.asarray(array))
+            tensor = torch.tensor(np.asarray(array))  # a copy: read-only arrays are fine
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must be a tensor or array of numbers: {exc}") from None
     if tensor.is_complex() or tensor.dtype == torch.bool:
@@ -206,12 +206,28 @@ def check_memory_budget(memory_budget):
 
 
 def check_model_list(X, kinds):
-    """``X`` as a list of models (a list, tuple or 1-D object array); raise before any work.
+    """``X`` as a list of models; raise before any work.
 
-    ``kinds`` names the accepted models in the error message.
+    Accepted: a list or tuple, a 1-D object array or one of a single column,
+    a pandas Series, or a one-column DataFrame (a "model" column of a sweep
+    table, as a ``ColumnTransformer`` passes it). ``kinds`` names the accepted
+    models in the error message.
     """
-    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
-        X = list(X)
+    if hasattr(X, "iloc") and hasattr(X, "columns"):  # a pandas DataFrame
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"X is a DataFrame of {X.shape[1]} columns {list(X.columns)[:5]}; expected "
+                "one column of models (select it, e.g. df['model'], or name it in a "
+                "ColumnTransformer)"
+            )
+        X = X.iloc[:, 0]
+    if hasattr(X, "iloc") and getattr(X, "ndim", None) == 1:  # a pandas Series
+        X = X.tolist()
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim == 1:
+            X = list(X)
     if not isinstance(X, (list, tuple)):
         raise TypeError(
             f"X must be a list of models ({kinds}), got {type(X).__name__}; "

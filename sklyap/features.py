@@ -131,8 +131,34 @@ def resample_spectra(X, n_features):
     return out[0] if one_d else out
 
 
+def _pad_ragged(X, width):
+    """A list of 1-D spectra (of any lengths) as a NaN-padded 2-D array, at least ``width`` wide.
+
+    Anything else is returned as it is.
+    """
+    if not isinstance(X, (list, tuple)) or not X:
+        return X
+    rows = []
+    for row in X:
+        row = np.asarray(row)
+        if row.ndim != 1:
+            return X  # not a list of 1-D spectra: let validation say what it is
+        rows.append(row)
+    out = np.full((len(rows), max(max(len(r) for r in rows), width or 0)), np.nan)
+    for index, row in enumerate(rows):
+        try:
+            out[index, : len(row)] = row
+        except (TypeError, ValueError):
+            raise TypeError(f"spectrum {index} must hold numbers, got dtype {row.dtype}") from None
+    return out
+
+
 def _check_spectra(estimator, X, reset):
-    """Validate a 2-D array of (possibly NaN-padded) spectra for a transformer."""
+    """Validate a 2-D array of (possibly NaN-padded) spectra for a transformer.
+
+    A list of 1-D spectra of different lengths is padded with NaN first.
+    """
+    X = _pad_ragged(X, None if reset else getattr(estimator, "n_features_in_", None))
     X = validate_data(
         estimator,
         X,
@@ -158,8 +184,9 @@ class SpectrumResampler(TransformerMixin, BaseEstimator):
 
     Input convention for ragged spectra: a collection of spectra of different
     lengths is a 2-D array as wide as the longest one, each shorter row padded
-    with NaN *after* its last exponent. NaN before a finite value, rows made
-    only of NaN, and infinite values are errors.
+    with NaN *after* its last exponent, or a list of 1-D spectra (padded so).
+    NaN before a finite value, rows made only of NaN, and infinite values are
+    errors.
 
     Parameters
     ----------

@@ -396,7 +396,8 @@ class BaseAeLLE(TransformerMixin, BaseEstimator):
         threads = threads_for(self.num_threads, self.device_, small=True)
         with torch.no_grad(), torch_threads(threads):
             for start in range(0, A.shape[0], _INFERENCE_BATCH):
-                batch = torch.as_tensor(A[start : start + _INFERENCE_BATCH], dtype=torch.float64)
+                # A copy: A may be a read-only view (of a DataFrame, say).
+                batch = torch.tensor(A[start : start + _INFERENCE_BATCH], dtype=torch.float64)
                 out.append(fn(batch.to(self.device_)).cpu().numpy())
         return np.concatenate(out, axis=-2)
 
