@@ -145,12 +145,7 @@ def test_files_load_safely_by_default(tmp_path):
 
 
 def test_skorch_save_params_files(tmp_path):
-    from skorch import NeuralNetClassifier
-
-    X = np.random.RandomState(0).randn(32, 10, 3).astype(np.float32)
-    y = np.arange(32) % 2
-    net = NeuralNetClassifier(Classifier, max_epochs=1, criterion=nn.CrossEntropyLoss,
-                              train_split=None, verbose=0).fit(X, y)  # fmt: skip
+    net = _skorch_net()
     net.save_params(f_params=tmp_path / "params.pt")
     loaded = load_checkpoint(tmp_path / "params.pt", batch_first=True)
     _same_spectrum(net, loaded)
@@ -207,21 +202,34 @@ def checkpoints(tmp_path):
     return folder, models
 
 
+def _skorch_net():
+    from skorch import NeuralNetClassifier
+
+    X = np.random.RandomState(0).randn(32, 10, 3).astype(np.float32)
+    net = NeuralNetClassifier(Classifier, max_epochs=1, criterion=nn.CrossEntropyLoss,
+                              train_split=None, verbose=0)  # fmt: skip
+    return net.fit(X, np.arange(32) % 2)
+
+
 def test_command_line_measures_a_folder_of_checkpoints(checkpoints, tmp_path, capsys):
     folder, models = checkpoints
+    net = _skorch_net()
+    net.save_params(f_params=folder / "d_skorch.pt")
+    models["d_skorch.pt"] = net.module_  # an LSTM inside a classifier
     out = tmp_path / "spectra.csv"
     code = main(["spectra", str(folder), "--n-trajectories", "3", "--n-steps", "40",
                  "--warmup", "20", "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     assert "a_gru.pt (GRU 1x4)" in printed and "b_lstm.pt (LSTM 2x3)" in printed
+    assert "d_skorch.pt (LSTM 2x6)" in printed
     rows = list(csv.DictReader(out.open()))
     assert [r["checkpoint"].rsplit("/", 1)[-1] for r in rows] == sorted(models)
     for row in rows:
         model = models[row["checkpoint"].rsplit("/", 1)[-1]]
         # The same Gaussian inputs the command draws: seed 0, trajectories first.
         gen = torch.Generator().manual_seed(0)
-        x = torch.randn(3, 60, model.input_size, generator=gen, dtype=F64)
+        x = torch.randn(3, 60, as_dynamics(model).input_size, generator=gen, dtype=F64)
         expected = lyapunov_spectrum(model, x, warmup=20, batch_first=True, device="cpu")
         got = [float(v) for k, v in row.items() if k.startswith("lambda_") and v]
         np.testing.assert_allclose(got, expected.exponents, rtol=0, atol=1e-15)
