@@ -34,9 +34,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 x 32 only, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--torch-threads", type=int, nargs="+",
-                        default=[torch.get_num_threads(), 1],
-                        help="intra-op thread counts to time (default: torch's, and 1)")  # fmt: skip
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        nargs="+",
+        default=[torch.get_num_threads(), 1],
+        help="intra-op thread counts to time (default: torch's, and 1)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "bench_aelle.json"))
     args = parser.parse_args(argv)
     shapes = SHAPES[:1] if args.quick else SHAPES
@@ -63,23 +67,45 @@ def main(argv=None):
                 times.append(time.perf_counter() - start)
                 epochs.append(est.n_iter_)
                 r2.append(float(est.score(X_test, y_test)))
-            rows.append({"n_samples": n_samples, "n_features": n_features, "torch_threads": threads,
-                             "early_stopping": bool(est.early_stopping_), "batch_size": est.batch_size_,
-                             "fit_s": times, "fit_s_median": statistics.median(times),
-                             "epochs": epochs, "test_r2": r2})  # fmt: skip
+            rows.append(
+                {
+                    "n_samples": n_samples,
+                    "n_features": n_features,
+                    "torch_threads": threads,
+                    "early_stopping": bool(est.early_stopping_),
+                    "batch_size": est.batch_size_,
+                    "fit_s": times,
+                    "fit_s_median": statistics.median(times),
+                    "epochs": epochs,
+                    "test_r2": r2,
+                }
+            )
             r = rows[-1]
-            print(f"{n_samples:>6} x {n_features:<4} threads {threads}  fit {r['fit_s_median']:6.1f} s"
-                  f"  epochs {min(epochs)}-{max(epochs)}  early stopping {r['early_stopping']!s:5}"
-                  f"  batch {r['batch_size']:>4}  test R^2 {min(r2):.3f}", flush=True)  # fmt: skip
+            print(
+                f"{n_samples:>6} x {n_features:<4} threads {threads}  fit {r['fit_s_median']:6.1f} s"
+                f"  epochs {min(epochs)}-{max(epochs)}  early stopping {r['early_stopping']!s:5}"
+                f"  batch {r['batch_size']:>4}  test R^2 {min(r2):.3f}",
+                flush=True,
+            )
     torch.set_num_threads(default_threads)
     load_after = os.getloadavg()
-    print(f"warm-up fit (first in process): {warmup:.1f} s; load average before/after: "
-          f"{load_before[0]:.1f} / {load_after[0]:.1f}")  # fmt: skip
+    print(
+        f"warm-up fit (first in process): {warmup:.1f} s; load average before/after: "
+        f"{load_before[0]:.1f} / {load_after[0]:.1f}"
+    )
     defaults = AeLLERegressor().get_params()
     defaults["hidden_dims"] = list(defaults["hidden_dims"])
-    write_report("AeLLERegressor.fit", args.out, rows, repeats=repeats, defaults=defaults,
-                 warmup_s=warmup, load_before=load_before, load_after=load_after,
-                 cpu_count=os.cpu_count())  # fmt: skip
+    write_report(
+        "AeLLERegressor.fit",
+        args.out,
+        rows,
+        repeats=repeats,
+        defaults=defaults,
+        warmup_s=warmup,
+        load_before=load_before,
+        load_after=load_after,
+        cpu_count=os.cpu_count(),
+    )
 
 
 if __name__ == "__main__":

@@ -91,12 +91,21 @@ def population_cases(tasks, n_jobs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits only, one repeat")
-    parser.add_argument("--tasks", nargs="*", default=["digits", "digits_pixel", "char_text"],
-                        help="selection populations to score (default: all three)")  # fmt: skip
+    parser.add_argument(
+        "--tasks",
+        nargs="*",
+        default=["digits", "digits_pixel", "char_text"],
+        help="selection populations to score (default: all three)",
+    )
     parser.add_argument("--no-timing", action="store_true", help="skip the synthetic timings")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), metavar="NAME",
-                        help="candidates to score (default: all)")  # fmt: skip
+    parser.add_argument(
+        "--candidates",
+        nargs="+",
+        default=list(CANDIDATES),
+        metavar="NAME",
+        help="candidates to score (default: all)",
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", default=str(RESULTS / "bench_aelle_defaults.json"))
     args = parser.parse_args(argv)
@@ -108,15 +117,23 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown candidates {unknown}; expected names from {list(CANDIDATES)}")
     candidates = {name: CANDIDATES[name] for name in args.candidates}
-    estimators = {name: AeLLERegressor(random_state=0, **params)
-                  for name, params in candidates.items()}  # fmt: skip
+    estimators = {
+        name: AeLLERegressor(random_state=0, **params) for name, params in candidates.items()
+    }
     estimators.update(RIVALS)
     rows = []
     for case, (X, y) in cases.items():
         for name, est in estimators.items():
             rho, fit_s = out_of_fold_spearman(est, X, y, repeats, args.n_jobs)
-            rows.append({"case": case, "candidate": name, "spearman": float(np.mean(rho)),
-                             "spearman_per_repeat": rho, "fit_s": fit_s})  # fmt: skip
+            rows.append(
+                {
+                    "case": case,
+                    "candidate": name,
+                    "spearman": float(np.mean(rho)),
+                    "spearman_per_repeat": rho,
+                    "fit_s": fit_s,
+                }
+            )
             print(f"{case:28} {name:34} {np.mean(rho):6.3f} {fit_s:6.1f} s", flush=True)
 
     timings = []
@@ -128,10 +145,20 @@ def main(argv=None):
             start = time.perf_counter()
             est.fit(X, y)
             seconds = time.perf_counter() - start
-            timings.append({"n_samples": n, "candidate": name, "fit_s": seconds, "epochs": est.n_iter_,
-                                "test_r2": float(est.score(X_test, y_test))})  # fmt: skip
-            print(f"synthetic n={n:<6} {name:34} {seconds:6.1f} s  {est.n_iter_:4d} epochs  "
-                  f"R^2 {timings[-1]['test_r2']:.3f}", flush=True)  # fmt: skip
+            timings.append(
+                {
+                    "n_samples": n,
+                    "candidate": name,
+                    "fit_s": seconds,
+                    "epochs": est.n_iter_,
+                    "test_r2": float(est.score(X_test, y_test)),
+                }
+            )
+            print(
+                f"synthetic n={n:<6} {name:34} {seconds:6.1f} s  {est.n_iter_:4d} epochs  "
+                f"R^2 {timings[-1]['test_r2']:.3f}",
+                flush=True,
+            )
 
     if not cases:
         write_report("AeLLE defaults", args.out, rows, timings=timings, candidates=candidates)
@@ -144,8 +171,15 @@ def main(argv=None):
         print(f"{case:28} " + " ".join(f"{values[n]:14.3f}" for n in names))
     mean = {n: float(np.mean([r["spearman"] for r in rows if r["candidate"] == n])) for n in names}
     print(f"{'mean over cases':28} " + " ".join(f"{mean[n]:14.3f}" for n in names))
-    write_report("AeLLE defaults", args.out, rows, timings=timings, repeats=repeats,
-                 candidates=candidates, mean_over_cases=mean)  # fmt: skip
+    write_report(
+        "AeLLE defaults",
+        args.out,
+        rows,
+        timings=timings,
+        repeats=repeats,
+        candidates=candidates,
+        mean_over_cases=mean,
+    )
 
 
 if __name__ == "__main__":

@@ -28,23 +28,38 @@ from sklyap.datasets import RecurrentClassifier, load_sequential_digits
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_callback.json"))
+    parser.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / "bench_callback.json")
+    )
     args = parser.parse_args(argv)
     data = load_sequential_digits("row")
     rows = []
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; sequential digits, "
-          f"{len(data.X_train)} training sequences of 8 steps, batch 64")  # fmt: skip
-    print(f"{'cell':5} {'N':>4} {'epoch s':>8} {'spectrum s':>11} {'spectrum/epoch':>15} "
-          f"{'measured':>9} {'share of run':>13}")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; sequential digits, "
+        f"{len(data.X_train)} training sequences of 8 steps, batch 64"
+    )
+    print(
+        f"{'cell':5} {'N':>4} {'epoch s':>8} {'spectrum s':>11} {'spectrum/epoch':>15} "
+        f"{'measured':>9} {'share of run':>13}"
+    )
     for cell in ("RNN", "GRU", "LSTM"):
         for hidden in (32, 128):
             torch.manual_seed(0)
             net = NeuralNetClassifier(
-                RecurrentClassifier, module__input_size=8, module__hidden_size=hidden,
-                module__n_classes=10, module__cell=cell, criterion=nn.CrossEntropyLoss,
-                optimizer=torch.optim.Adam, lr=5e-3, max_epochs=args.epochs, batch_size=64,
-                train_split=None, callbacks=[LyapunovCallback()], verbose=0,
-            )  # fmt: skip
+                RecurrentClassifier,
+                module__input_size=8,
+                module__hidden_size=hidden,
+                module__n_classes=10,
+                module__cell=cell,
+                criterion=nn.CrossEntropyLoss,
+                optimizer=torch.optim.Adam,
+                lr=5e-3,
+                max_epochs=args.epochs,
+                batch_size=64,
+                train_split=None,
+                callbacks=[LyapunovCallback()],
+                verbose=0,
+            )
             start = time.perf_counter()
             net.fit(data.X_train, data.y_train)
             total = time.perf_counter() - start
@@ -53,17 +68,38 @@ def main(argv=None):
             measured = [row["epoch"] for row in net.history if "lyapunov" in row]
             spectrum = float(np.mean(seconds))
             share = sum(seconds) / total
-            rows.append(dict(cell=cell, hidden_size=hidden, epoch_s=epoch, spectrum_s=spectrum,
-                             spectrum_per_epoch=spectrum / epoch, measured_epochs=measured,
-                             total_s=total, share_of_run=share))  # fmt: skip
-            print(f"{cell:5} {hidden:>4} {epoch:>8.3f} {spectrum:>11.3f} {spectrum / epoch:>15.2f} "
-                  f"{len(measured):>4}/{args.epochs:<4} {share:>13.2f}", flush=True)  # fmt: skip
+            rows.append(
+                {
+                    "cell": cell,
+                    "hidden_size": hidden,
+                    "epoch_s": epoch,
+                    "spectrum_s": spectrum,
+                    "spectrum_per_epoch": spectrum / epoch,
+                    "measured_epochs": measured,
+                    "total_s": total,
+                    "share_of_run": share,
+                }
+            )
+            print(
+                f"{cell:5} {hidden:>4} {epoch:>8.3f} {spectrum:>11.3f} {spectrum / epoch:>15.2f} "
+                f"{len(measured):>4}/{args.epochs:<4} {share:>13.2f}",
+                flush=True,
+            )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(benchmark="bench_callback", torch=torch.__version__,
-                                   threads=torch.get_num_threads(), epochs=args.epochs,
-                                   time=time.strftime("%Y-%m-%dT%H:%M:%S%z"), rows=rows),
-                              indent=2))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "bench_callback",
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "epochs": args.epochs,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

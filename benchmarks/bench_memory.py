@@ -43,6 +43,7 @@ Linux only (/proc/self/status, /proc/self/clear_refs).
 """
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -59,8 +60,8 @@ from _common import RESULTS, write_report
 from torch import nn
 
 N_SMALL = 2000
-SMALL = dict(n_trajectories=4, n_steps=100, warmup=20)
-LARGE = dict(n_exponents=2, n_trajectories=2, n_steps=10, warmup=2, memory_budget=2**20)
+SMALL = {"n_trajectories": 4, "n_steps": 100, "warmup": 20}
+LARGE = {"n_exponents": 2, "n_trajectories": 2, "n_steps": 10, "warmup": 2, "memory_budget": 2**20}
 SERIES = [
     ("small", "auto", [100, 500, 1000, 2000]),
     ("small", 2**20, [100, 500, 1000]),
@@ -83,10 +84,8 @@ def _reset_peak():
 def _trim():
     """Collect garbage and hand freed heap memory back to the system (glibc)."""
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def build_models(series, m):
@@ -132,9 +131,11 @@ def child(series, m, budget):
     dynamics = [as_dynamics(x) for x in subset]
     dynamics_kib = _status("VmRSS") - rss
     batches = plan_batches(
-        dynamics, lst.inputs_.shape[0], n_exponents=lst.n_exponents,
+        dynamics,
+        lst.inputs_.shape[0],
+        n_exponents=lst.n_exponents,
         memory_budget=lst.memory_budget,
-    )  # fmt: skip
+    )
     del dynamics
     tracemalloc.start()
     results = lst.compute_spectra(subset)
@@ -142,30 +143,35 @@ def child(series, m, budget):
     tracemalloc.stop()
     del results
 
-    print(json.dumps(dict(
-        series=series,
-        n_models=m,
-        memory_budget=budget,
-        models_built=len(models),
-        models_kib=models_kib,
-        model_param_kib=round(param_bytes / 1024, 1),
-        rss_before_kib=rss_before,
-        transform_peak_kib=transform_peak,
-        transform_growth_kib=transform_peak - rss_before,
-        ru_maxrss_kib=ru_maxrss,
-        output_kib=round(output_bytes / 1024, 1),
-        dynamics_kib=dynamics_kib,
-        results_kib=round(results_bytes / 1024, 1),
-        seconds=round(seconds, 3),
-        batches=sorted((len(b) for b in batches), reverse=True),
-    )))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "series": series,
+                "n_models": m,
+                "memory_budget": budget,
+                "models_built": len(models),
+                "models_kib": models_kib,
+                "model_param_kib": round(param_bytes / 1024, 1),
+                "rss_before_kib": rss_before,
+                "transform_peak_kib": transform_peak,
+                "transform_growth_kib": transform_peak - rss_before,
+                "ru_maxrss_kib": ru_maxrss,
+                "output_kib": round(output_bytes / 1024, 1),
+                "dynamics_kib": dynamics_kib,
+                "results_kib": round(results_bytes / 1024, 1),
+                "seconds": round(seconds, 3),
+                "batches": sorted((len(b) for b in batches), reverse=True),
+            }
+        )
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(RESULTS / "bench_memory.json"))
-    parser.add_argument("--child", nargs=3, metavar=("SERIES", "M", "BUDGET"),
-                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument(
+        "--child", nargs=3, metavar=("SERIES", "M", "BUDGET"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in every run (and as the report records)
     if args.child:
@@ -173,9 +179,11 @@ def main():
         child(series, int(m), budget if budget == "auto" else int(budget))
         return
 
-    header = (f"{'series':>6} {'budget':>6} {'models':>6} {'models KiB':>10} {'param KiB':>9} "
-              f"{'before KiB':>10} {'peak KiB':>9} {'growth KiB':>10} {'output KiB':>10} "
-              f"{'dynamics KiB':>12} {'results KiB':>11} {'ru_maxrss':>9} {'s':>6}  batches")
+    header = (
+        f"{'series':>6} {'budget':>6} {'models':>6} {'models KiB':>10} {'param KiB':>9} "
+        f"{'before KiB':>10} {'peak KiB':>9} {'growth KiB':>10} {'output KiB':>10} "
+        f"{'dynamics KiB':>12} {'results KiB':>11} {'ru_maxrss':>9} {'s':>6}  batches"
+    )
     print(header)
     print("-" * len(header))
     rows = []
@@ -183,18 +191,22 @@ def main():
         for m in sizes:
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", series, str(m), str(budget)],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
                 env={**os.environ, "OMP_NUM_THREADS": "1"},
-            )  # fmt: skip
+            )
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             rows.append(row)
             label = "auto" if budget == "auto" else f"{budget // 2**20}MiB"
             b = row["batches"]
-            print(f"{series:>6} {label:>6} {m:>6} {row['models_kib']:>10} "
-                  f"{row['model_param_kib']:>9} {row['rss_before_kib']:>10} "
-                  f"{row['transform_peak_kib']:>9} {row['transform_growth_kib']:>10} "
-                  f"{row['output_kib']:>10} {row['dynamics_kib']:>12} {row['results_kib']:>11} "
-                  f"{row['ru_maxrss_kib']:>9} {row['seconds']:>6}  {len(b)} of <= {max(b)}")
+            print(
+                f"{series:>6} {label:>6} {m:>6} {row['models_kib']:>10} "
+                f"{row['model_param_kib']:>9} {row['rss_before_kib']:>10} "
+                f"{row['transform_peak_kib']:>9} {row['transform_growth_kib']:>10} "
+                f"{row['output_kib']:>10} {row['dynamics_kib']:>12} {row['results_kib']:>11} "
+                f"{row['ru_maxrss_kib']:>9} {row['seconds']:>6}  {len(b)} of <= {max(b)}"
+            )
     write_report("memory", args.out, rows, note="each run a fresh process, one torch thread")
 
 

@@ -66,8 +66,10 @@ def _max_difference(a, b):
 
 def stacked_vs_loop(sizes, device):
     print(f"\nStacked against a loop over models ({device}, B={B}, float64, full spectrum)")
-    header = (f"{'model':5} {'N':>4} {'n':>4} {'M':>3} {'T':>4} {'loop ms/model-step':>19} "
-              f"{'stacked ms/model-step':>22} {'model-steps/s':>14} {'speed-up':>9} {'max |dl|':>9}")  # fmt: skip
+    header = (
+        f"{'model':5} {'N':>4} {'n':>4} {'M':>3} {'T':>4} {'loop ms/model-step':>19} "
+        f"{'stacked ms/model-step':>22} {'model-steps/s':>14} {'speed-up':>9} {'max |dl|':>9}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
@@ -78,28 +80,39 @@ def stacked_vs_loop(sizes, device):
             warmup = int(WARMUP_FRACTION * T)
             out = {}
 
-            def loop():
-                out["loop"] = [lyapunov_spectrum(m, x, warmup=warmup, device=device)
-                               for m in models]  # fmt: skip
+            def loop(models=models, x=x, warmup=warmup, out=out):
+                out["loop"] = [
+                    lyapunov_spectrum(m, x, warmup=warmup, device=device) for m in models
+                ]
 
-            def stacked():
+            def stacked(models=models, x=x, warmup=warmup, out=out):
                 out["stacked"] = lyapunov_spectrum(models, x, warmup=warmup, device=device)
 
             t_loop = best_of(loop, 1)
             t_stacked = best_of(stacked, 1)
             n = out["loop"][0].state_size
             per = M * T
-            row = dict(model=kind, hidden_size=N, state_size=n, n_models=M, n_steps=T,
-                       batch=B, device=device,
-                       loop_s_per_model_step=t_loop / per,
-                       stacked_s_per_model_step=t_stacked / per,
-                       stacked_model_steps_per_s=per / t_stacked,
-                       speedup=t_loop / t_stacked,
-                       max_abs_difference=_max_difference(out["loop"], out["stacked"]))  # fmt: skip
+            row = {
+                "model": kind,
+                "hidden_size": N,
+                "state_size": n,
+                "n_models": M,
+                "n_steps": T,
+                "batch": B,
+                "device": device,
+                "loop_s_per_model_step": t_loop / per,
+                "stacked_s_per_model_step": t_stacked / per,
+                "stacked_model_steps_per_s": per / t_stacked,
+                "speedup": t_loop / t_stacked,
+                "max_abs_difference": _max_difference(out["loop"], out["stacked"]),
+            }
             rows.append(row)
-            print(f"{kind:5} {N:>4} {n:>4} {M:>3} {T:>4} {1e3 * t_loop / per:>19.3f} "
-                  f"{1e3 * t_stacked / per:>22.3f} {per / t_stacked:>14.0f} "
-                  f"{t_loop / t_stacked:>9.2f} {row['max_abs_difference']:>9.1e}", flush=True)  # fmt: skip
+            print(
+                f"{kind:5} {N:>4} {n:>4} {M:>3} {T:>4} {1e3 * t_loop / per:>19.3f} "
+                f"{1e3 * t_stacked / per:>22.3f} {per / t_stacked:>14.0f} "
+                f"{t_loop / t_stacked:>9.2f} {row['max_abs_difference']:>9.1e}",
+                flush=True,
+            )
     return rows
 
 
@@ -107,9 +120,13 @@ def _trained_networks(quick):
     from sklyap.datasets import train_rnn_population
 
     population = train_rnn_population(
-        "digits", 8 if quick else 16, n_epochs=5, learning_rate_range=(3e-3, 1e-2),
-        random_state=0, verbose=0,
-    )  # fmt: skip
+        "digits",
+        8 if quick else 16,
+        n_epochs=5,
+        learning_rate_range=(3e-3, 1e-2),
+        random_state=0,
+        verbose=0,
+    )
     return population.models()
 
 
@@ -135,16 +152,21 @@ def interval_and_precision(quick, device):
         "random LSTM, N=32": (_models("LSTM", 32, 16), gaussian),
     }
     print(f"\nqr_interval='auto' and float32 against float64 with qr_interval=1 ({device})")
-    header = (f"{'networks':42} {'spread':>7} {'auto intervals':>15} {'auto x':>7} "
-              f"{'auto max |dl|':>14} {'f32 x':>6} {'f32 max |dl|':>13} {'f32 median':>11}")  # fmt: skip
+    header = (
+        f"{'networks':42} {'spread':>7} {'auto intervals':>15} {'auto x':>7} "
+        f"{'auto max |dl|':>14} {'f32 x':>6} {'f32 max |dl|':>13} {'f32 median':>11}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
     for name, (models, x) in sets.items():
         warmup = T // 5
         runs, times = {}, {}
-        for key, kwargs in {"exact": {}, "auto": {"qr_interval": "auto"},
-                            "float32": {"dtype": torch.float32}}.items():  # fmt: skip
+        for key, kwargs in {
+            "exact": {},
+            "auto": {"qr_interval": "auto"},
+            "float32": {"dtype": torch.float32},
+        }.items():
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -156,20 +178,30 @@ def interval_and_precision(quick, device):
         spreads = [r.exponents[0] - r.exponents[-1] for r in exact]
         f32 = [np.abs(a.exponents - b.exponents).max() for a, b in zip(exact, runs["float32"])]
         intervals = sorted({r.qr_interval for r in runs["auto"]})
-        row = dict(networks=name, n_models=len(models), n_steps=T, device=device,
-                   spread_min=float(min(spreads)), spread_max=float(max(spreads)),
-                   auto_intervals=intervals, auto_speedup=times["exact"] / times["auto"],
-                   auto_max_abs_difference=_max_difference(exact, runs["auto"]),
-                   float32_speedup=times["exact"] / times["float32"],
-                   float32_max_abs_difference=float(max(f32)),
-                   float32_median_abs_difference=float(np.median(f32)),
-                   float32_warned=warned)  # fmt: skip
+        row = {
+            "networks": name,
+            "n_models": len(models),
+            "n_steps": T,
+            "device": device,
+            "spread_min": float(min(spreads)),
+            "spread_max": float(max(spreads)),
+            "auto_intervals": intervals,
+            "auto_speedup": times["exact"] / times["auto"],
+            "auto_max_abs_difference": _max_difference(exact, runs["auto"]),
+            "float32_speedup": times["exact"] / times["float32"],
+            "float32_max_abs_difference": float(max(f32)),
+            "float32_median_abs_difference": float(np.median(f32)),
+            "float32_warned": warned,
+        }
         rows.append(row)
         spread = f"{min(spreads):.1f}-{max(spreads):.1f}"
-        print(f"{name:42} {spread:>7} {str(intervals):>15} {row['auto_speedup']:>7.2f} "
-              f"{row['auto_max_abs_difference']:>14.1e} {row['float32_speedup']:>6.2f} "
-              f"{row['float32_max_abs_difference']:>13.1e} "
-              f"{row['float32_median_abs_difference']:>11.1e}", flush=True)  # fmt: skip
+        print(
+            f"{name:42} {spread:>7} {intervals!s:>15} {row['auto_speedup']:>7.2f} "
+            f"{row['auto_max_abs_difference']:>14.1e} {row['float32_speedup']:>6.2f} "
+            f"{row['float32_max_abs_difference']:>13.1e} "
+            f"{row['float32_median_abs_difference']:>11.1e}",
+            flush=True,
+        )
     return rows
 
 
@@ -185,27 +217,38 @@ def gpu_against_cpu(quick):
             for device, T in (("cuda", T_gpu), ("cpu", T_cpu)):
                 x = _inputs(T + 1)
 
-                def run():
+                def run(models=models, x=x, device=device):
                     lyapunov_spectrum(models, x, warmup=1, device=device)
                     if device == "cuda":
                         torch.cuda.synchronize()
 
                 run()  # warm-up: kernels, allocator
                 rates[device] = M * (T + 1) / best_of(run, 1 if device == "cpu" else 3)
-            row = dict(model=kind, hidden_size=N, n_models=M,
-                       gpu_model_steps_per_s=rates["cuda"], cpu_model_steps_per_s=rates["cpu"],
-                       gpu_over_cpu=rates["cuda"] / rates["cpu"])  # fmt: skip
+            row = {
+                "model": kind,
+                "hidden_size": N,
+                "n_models": M,
+                "gpu_model_steps_per_s": rates["cuda"],
+                "cpu_model_steps_per_s": rates["cpu"],
+                "gpu_over_cpu": rates["cuda"] / rates["cpu"],
+            }
             rows.append(row)
-            print(f"{kind:5} N={N:>4} M={M:>3}: GPU {rates['cuda']:>10.0f} model-steps/s, "
-                  f"CPU {rates['cpu']:>8.1f}, GPU/CPU {row['gpu_over_cpu']:>7.1f}", flush=True)
+            print(
+                f"{kind:5} N={N:>4} M={M:>3}: GPU {rates['cuda']:>10.0f} model-steps/s, "
+                f"CPU {rates['cpu']:>8.1f}, GPU/CPU {row['gpu_over_cpu']:>7.1f}",
+                flush=True,
+            )
     return rows
 
 
 def main(argv=None):
     args = parse_args(
-        __doc__, "N = 16, 32 only; fewer networks", "bench_population.json", argv,
+        __doc__,
+        "N = 16, 32 only; fewer networks",
+        "bench_population.json",
+        argv,
         extra=[("--gpu-only", "skip the CPU-only tables")],
-    )  # fmt: skip
+    )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     rows, settings, gpu = [], [], []
     if not args.gpu_only:
@@ -221,8 +264,9 @@ def main(argv=None):
         settings += interval_and_precision(args.quick, "cuda")
     else:
         print("\nno CUDA device: the GPU rows are skipped")
-    write_report("bench_population", args.out, rows, interval_and_precision=settings,
-                 gpu_against_cpu=gpu)
+    write_report(
+        "bench_population", args.out, rows, interval_and_precision=settings, gpu_against_cpu=gpu
+    )
 
 
 if __name__ == "__main__":

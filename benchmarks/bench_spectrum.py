@@ -17,7 +17,6 @@ It prints a table and writes JSON (default ``benchmarks/results/bench_spectrum.j
     python benchmarks/bench_spectrum.py [--quick] [--threads T] [--out PATH]
 """
 
-
 import torch
 from _common import best_of, parse_args, write_report
 from torch import nn
@@ -33,10 +32,13 @@ def _module(kind, n, input_size, seed=0):
 
 
 def time_sklyap(module, inputs, repeats):
-    return best_of(
-        lambda: lyapunov_spectrum(module, inputs, warmup=0, device="cpu", num_threads=None),
-        repeats,
-    ) / inputs.shape[1]
+    return (
+        best_of(
+            lambda: lyapunov_spectrum(module, inputs, warmup=0, device="cpu", num_threads=None),
+            repeats,
+        )
+        / inputs.shape[1]
+    )
 
 
 def time_floor(module, B, steps, repeats):
@@ -65,7 +67,7 @@ def time_naive(module, inputs, repeats):
 
     def f(s, x):
         if lstm:
-            out, (h, c) = module(x.reshape(1, 1, -1), (s[None, None, :N], s[None, None, N:]))
+            _out, (h, c) = module(x.reshape(1, 1, -1), (s[None, None, :N], s[None, None, N:]))
             return torch.cat([h.reshape(-1), c.reshape(-1)])
         return module(x.reshape(1, 1, -1), s.reshape(1, 1, N))[1].reshape(-1)
 
@@ -95,8 +97,10 @@ def main(argv=None):
     steps = {32: 200, 128: 30, 512: 3}
     naive_steps = {32: 50, 128: 5, 512: 1}
     rows = []
-    header = (f"{'model':5} {'N':>4} {'n':>5} {'sklyap ms/step':>15} {'steps/s':>8} "
-              f"{'floor ms/step':>14} {'x floor':>8} {'naive ms/step':>14} {'speed-up':>9}")  # fmt: skip
+    header = (
+        f"{'model':5} {'N':>4} {'n':>5} {'sklyap ms/step':>15} {'steps/s':>8} "
+        f"{'floor ms/step':>14} {'x floor':>8} {'naive ms/step':>14} {'speed-up':>9}"
+    )
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={B}, float64, CPU")
     print(header)
     print("-" * len(header))
@@ -110,14 +114,25 @@ def main(argv=None):
             t_floor = time_floor(module, B, steps[N], repeats)
             t_naive = time_naive(module, inputs[:, : naive_steps[N]], 1 if N >= 128 else 2)
             n = as_dynamics(module).state_size
-            row = dict(model=kind, hidden_size=N, state_size=n, batch=B,
-                       sklyap_s_per_step=t_sklyap, steps_per_s=1 / t_sklyap,
-                       floor_s_per_step=t_floor, ratio_to_floor=t_sklyap / t_floor,
-                       naive_s_per_step=t_naive, speedup_over_naive=t_naive / t_sklyap)  # fmt: skip
+            row = {
+                "model": kind,
+                "hidden_size": N,
+                "state_size": n,
+                "batch": B,
+                "sklyap_s_per_step": t_sklyap,
+                "steps_per_s": 1 / t_sklyap,
+                "floor_s_per_step": t_floor,
+                "ratio_to_floor": t_sklyap / t_floor,
+                "naive_s_per_step": t_naive,
+                "speedup_over_naive": t_naive / t_sklyap,
+            }
             rows.append(row)
-            print(f"{kind:5} {N:>4} {n:>5} {1e3 * t_sklyap:>15.2f} {1 / t_sklyap:>8.1f} "
-                  f"{1e3 * t_floor:>14.2f} {t_sklyap / t_floor:>8.2f} {1e3 * t_naive:>14.2f} "
-                  f"{t_naive / t_sklyap:>9.1f}", flush=True)  # fmt: skip
+            print(
+                f"{kind:5} {N:>4} {n:>5} {1e3 * t_sklyap:>15.2f} {1 / t_sklyap:>8.1f} "
+                f"{1e3 * t_floor:>14.2f} {t_sklyap / t_floor:>8.2f} {1e3 * t_naive:>14.2f} "
+                f"{t_naive / t_sklyap:>9.1f}",
+                flush=True,
+            )
     write_report("bench_spectrum", args.out, rows, batch=B, dtype="float64")
 
 

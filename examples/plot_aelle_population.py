@@ -16,14 +16,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.model_selection import KFold, cross_val_predict  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
 
-from sklyap import AeLLERegressor, LyapunovSpectrumTransformer  # noqa: E402
-from sklyap.datasets import digit_streams, load_sequential_digits, train_rnn_population  # noqa: E402
-from sklyap.plotting import plot_embedding, plot_predicted_vs_true  # noqa: E402
+from sklyap import AeLLERegressor, LyapunovSpectrumTransformer
+from sklyap.datasets import digit_streams, load_sequential_digits, train_rnn_population
+from sklyap.plotting import plot_embedding, plot_predicted_vs_true
 
 
 def main(argv=None):
@@ -35,8 +35,9 @@ def main(argv=None):
     parser.add_argument("--out", default="aelle_population.png")
     args = parser.parse_args(argv)
 
-    population = train_rnn_population("digits", args.n_models, n_epochs=args.epochs,
-                                      max_train=args.max_train, verbose=0)  # fmt: skip
+    population = train_rnn_population(
+        "digits", args.n_models, n_epochs=args.epochs, max_train=args.max_train, verbose=0
+    )
     accuracy = population.test_accuracy[:, -1]
     data = load_sequential_digits("row")
     streams = digit_streams(data.X_val, n_trajectories=8, n_images=args.n_images, random_state=0)
@@ -49,8 +50,9 @@ def main(argv=None):
     )
     models = population.models()
     spectra = pipeline[0].fit_transform(models)
-    predicted = cross_val_predict(pipeline[1], spectra, accuracy,
-                                  cv=KFold(5, shuffle=True, random_state=0))  # fmt: skip
+    predicted = cross_val_predict(
+        pipeline[1], spectra, accuracy, cv=KFold(5, shuffle=True, random_state=0)
+    )
     pipeline.fit(models, accuracy)
     embedding = pipeline.transform(models)  # the latent codes of the fitted AeLLE
 
@@ -61,8 +63,10 @@ def main(argv=None):
     right.set_title("5-fold cross-validated prediction, " + right.get_title())
     fig.savefig(args.out, dpi=120)
     rho = np.corrcoef(np.argsort(np.argsort(accuracy)), np.argsort(np.argsort(predicted)))[0, 1]
-    print(f"{len(models)} networks, test accuracy {accuracy.min():.2f} to {accuracy.max():.2f}; "
-          f"cross-validated Spearman correlation of predictions {rho:.2f}")  # fmt: skip
+    print(
+        f"{len(models)} networks, test accuracy {accuracy.min():.2f} to {accuracy.max():.2f}; "
+        f"cross-validated Spearman correlation of predictions {rho:.2f}"
+    )
     print(f"saved {args.out}")
 
 

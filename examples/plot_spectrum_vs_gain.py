@@ -17,12 +17,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
 
-from sklyap import LyapunovSpectrumTransformer  # noqa: E402
+from sklyap import LyapunovSpectrumTransformer
 
 
 def networks(kind, hidden_size, gains, seed=0):
@@ -55,10 +55,17 @@ def main(argv=None):
         for gain, colour, result in zip(gains, colours, lst.compute_spectra(models)):
             index = np.linspace(0, 1, result.n_exponents)
             ax.plot(index, result.exponents, color=colour, label=f"gain {gain:g}")
-            ax.fill_between(index, result.exponents - 2 * result.stderr,
-                            result.exponents + 2 * result.stderr, color=colour, alpha=0.2)  # fmt: skip
-            print(f"{kind:4} gain {gain:>4g}: lambda_1 = {result.exponents[0]:+.3f} "
-                  f"+- {result.stderr[0]:.3f}")  # fmt: skip
+            ax.fill_between(
+                index,
+                result.exponents - 2 * result.stderr,
+                result.exponents + 2 * result.stderr,
+                color=colour,
+                alpha=0.2,
+            )
+            print(
+                f"{kind:4} gain {gain:>4g}: lambda_1 = {result.exponents[0]:+.3f} "
+                f"+- {result.stderr[0]:.3f}"
+            )
         ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
         ax.set_title(f"{kind}, hidden size {args.hidden_size}")
         ax.set_xlabel("normalised exponent index")

@@ -15,17 +15,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from skorch import NeuralNetClassifier  # noqa: E402
-from skorch.dataset import Dataset  # noqa: E402
-from skorch.helper import predefined_split  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch import nn
 
-from sklyap import LyapunovSpectrumTransformer  # noqa: E402
-from sklyap.callbacks import LyapunovCallback  # noqa: E402
-from sklyap.datasets import RecurrentClassifier, digit_streams, load_sequential_digits  # noqa: E402
+from sklyap import LyapunovSpectrumTransformer
+from sklyap.callbacks import LyapunovCallback
+from sklyap.datasets import RecurrentClassifier, digit_streams, load_sequential_digits
 
 
 def main(argv=None):
@@ -64,10 +64,14 @@ def main(argv=None):
     spent = np.array(history[:, "lyapunov_seconds"])
     duration = np.array(history[:, "dur"])
     for e, s, a in zip(epochs, spectra, accuracy):
-        print(f"epoch {e:2d}: validation accuracy {a:.3f}, lambda_1 = {s[0]:+.3f}, "
-              f"lambda_n = {s[-1]:+.3f}")  # fmt: skip
-    print(f"spectra took {spent.sum():.1f} s of {duration.sum():.1f} s of training "
-          f"({100 * spent.sum() / duration.sum():.0f}%)")  # fmt: skip
+        print(
+            f"epoch {e:2d}: validation accuracy {a:.3f}, lambda_1 = {s[0]:+.3f}, "
+            f"lambda_n = {s[-1]:+.3f}"
+        )
+    print(
+        f"spectra took {spent.sum():.1f} s of {duration.sum():.1f} s of training "
+        f"({100 * spent.sum() / duration.sum():.0f}%)"
+    )
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(epochs)))

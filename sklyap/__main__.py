@@ -49,10 +49,16 @@ def study(args):
             flush=True,
         )
         result = run_study(
-            task, n_models=args.n_models, n_repeats=args.n_repeats, n_splits=args.n_splits,
-            device=args.device, random_state=args.seed, n_jobs=args.n_jobs,
-            cache_dir=False if args.no_cache else args.cache_dir, verbose=int(not args.quiet),
-        )  # fmt: skip
+            task,
+            n_models=args.n_models,
+            n_repeats=args.n_repeats,
+            n_splits=args.n_splits,
+            device=args.device,
+            random_state=args.seed,
+            n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else args.cache_dir,
+            verbose=int(not args.quiet),
+        )
         print()
         print(result.table())
         out = Path(args.output) if len(names) == 1 else Path(args.output) / name
@@ -110,8 +116,10 @@ def _random_spectra(args):
 
 
 def _print_table(labels, results, width):
-    header = (f"{'network':{width}} {'state':>5} {'lambda_1':>17} {'lambda_2':>9} "
-              f"{'lambda_n':>9} {'sum':>9} {'n > 0':>6}")  # fmt: skip
+    header = (
+        f"{'network':{width}} {'state':>5} {'lambda_1':>17} {'lambda_2':>9} "
+        f"{'lambda_n':>9} {'sum':>9} {'n > 0':>6}"
+    )
     print(header)
     print("-" * len(header))
     for label, r in zip(labels, results):
@@ -135,12 +143,12 @@ def _checkpoint_paths(sources):
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)  # fmt: skip
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES
+            )
             if not found:
                 raise ValueError(
-                    f"{path}: a folder without checkpoint files "
-                    f"({', '.join(CHECKPOINT_SUFFIXES)})"
+                    f"{path}: a folder without checkpoint files ({', '.join(CHECKPOINT_SUFFIXES)})"
                 )
             paths.extend(found)
         else:
@@ -169,19 +177,31 @@ def _write_spectra(path, rows):
 
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["checkpoint", "model", "state_size", "error"]
-                            + [f"lambda_{j + 1}" for j in range(width)])  # fmt: skip
+            writer.writerow(
+                ["checkpoint", "model", "state_size", "error"]
+                + [f"lambda_{j + 1}" for j in range(width)]
+            )
             for r, ex in zip(rows, padded):
-                writer.writerow([r["checkpoint"], r["model"], r["state_size"], r["error"] or ""]
-                                + ["" if np.isnan(v) else repr(float(v)) for v in ex])  # fmt: skip
+                writer.writerow(
+                    [r["checkpoint"], r["model"], r["state_size"], r["error"] or ""]
+                    + ["" if np.isnan(v) else repr(float(v)) for v in ex]
+                )
     elif path.suffix == ".json":
         import json
 
-        path.write_text(json.dumps([
-            {**r, "exponents": [float(v) for v in r["exponents"]],
-             "stderr": [None if np.isnan(v) else float(v) for v in r["stderr"]]}
-            for r in rows
-        ], indent=1))  # fmt: skip
+        path.write_text(
+            json.dumps(
+                [
+                    {
+                        **r,
+                        "exponents": [float(v) for v in r["exponents"]],
+                        "stderr": [None if np.isnan(v) else float(v) for v in r["stderr"]],
+                    }
+                    for r in rows
+                ],
+                indent=1,
+            )
+        )
     else:  # .npz
         np.savez(
             path,
@@ -226,7 +246,10 @@ def spectra(args):
             "give checkpoint files or folders (state_dicts saved with torch.save, skorch "
             "save_params files, TorchScript files), or --random for fresh networks"
         )
-    for out, suffixes in ((args.output, (".csv", ".json", ".npz")), (args.plot, (".png", ".pdf", ".svg"))):
+    for out, suffixes in (
+        (args.output, (".csv", ".json", ".npz")),
+        (args.plot, (".png", ".pdf", ".svg")),
+    ):
         if out is not None and Path(out).suffix not in suffixes:
             raise ValueError(f"{out}: expected a file ending in {', '.join(suffixes)}")
     from .checkpoints import load_checkpoint
@@ -241,12 +264,22 @@ def spectra(args):
             raise ValueError(f"{args.inputs}: not a .npy array of inputs ({exc})") from None
     rows, models, failed = [], {}, 0
     for index, path in enumerate(paths):
-        row = {"checkpoint": str(path), "model": "", "state_size": None, "error": None,
-               "exponents": [], "stderr": []}  # fmt: skip
+        row = {
+            "checkpoint": str(path),
+            "model": "",
+            "state_size": None,
+            "error": None,
+            "exponents": [],
+            "stderr": [],
+        }
         try:
-            model = load_checkpoint(path, rnn=args.rnn, nonlinearity=args.nonlinearity,
-                                    batch_first=args.batch_first,
-                                    weights_only=not args.unsafe_load)  # fmt: skip
+            model = load_checkpoint(
+                path,
+                rnn=args.rnn,
+                nonlinearity=args.nonlinearity,
+                batch_first=args.batch_first,
+                weights_only=not args.unsafe_load,
+            )
             row["model"] = _describe_module(model)
             models[index] = model
         except (OSError, TypeError, ValueError) as exc:
@@ -270,27 +303,42 @@ def spectra(args):
             group_inputs, batch_first = torch.randn(shape, generator=gen, dtype=torch.float64), True
         try:
             measured = lyapunov_spectrum(
-                [models[i] for i in indices], group_inputs, n_exponents=k, warmup=args.warmup,
-                batch_first=batch_first, device=args.device, on_error="nan",
+                [models[i] for i in indices],
+                group_inputs,
+                n_exponents=k,
+                warmup=args.warmup,
+                batch_first=batch_first,
+                device=args.device,
+                on_error="nan",
                 verbose=int(not args.quiet),
-            )  # fmt: skip
+            )
         except (TypeError, ValueError) as exc:
             for i in indices:
                 rows[i]["error"] = str(exc)
-            print(f"sklyap spectra: {', '.join(str(paths[i]) for i in indices)}: {exc}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"sklyap spectra: {', '.join(str(paths[i]) for i in indices)}: {exc}",
+                file=sys.stderr,
+            )
             continue
         for i, result in zip(indices, measured):
             results[i] = result
-            rows[i].update(state_size=result.state_size, error=result.error,
-                           exponents=result.exponents.tolist(),
-                           stderr=result.stderr.tolist())  # fmt: skip
+            rows[i].update(
+                state_size=result.state_size,
+                error=result.error,
+                exponents=result.exponents.tolist(),
+                stderr=result.stderr.tolist(),
+            )
     elapsed = time.perf_counter() - start
     failed = sum(r["error"] is not None for r in rows)
-    where = f"inputs from {args.inputs}" if inputs is not None else (
-        f"Gaussian inputs, {args.n_trajectories} trajectories")
-    print(f"Lyapunov spectra of {len(paths)} checkpoints, driven by {where}; "
-          f"{args.warmup} warm-up steps; exponents in nats per step.\n")  # fmt: skip
+    where = (
+        f"inputs from {args.inputs}"
+        if inputs is not None
+        else (f"Gaussian inputs, {args.n_trajectories} trajectories")
+    )
+    print(
+        f"Lyapunov spectra of {len(paths)} checkpoints, driven by {where}; "
+        f"{args.warmup} warm-up steps; exponents in nats per step.\n"
+    )
     labels = [f"{Path(r['checkpoint']).name} ({r['model'] or '?'})" for r in rows]
     _print_table(labels, results, width=max(10, *map(len, labels)))
     print(f"\n{len(paths) - failed} of {len(paths)} measured in {elapsed:.1f} s.")
@@ -310,19 +358,31 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"sklyap {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     def add_study_arguments(d, output, n_repeats):
-        d.add_argument("--n-models", type=int, default=None,
-                       help="networks in the population (default: the task's, 200)")  # fmt: skip
-        d.add_argument("--n-repeats", type=int, default=n_repeats,
-                       help=f"repeats of the cross-validation (default {n_repeats})")  # fmt: skip
+        d.add_argument(
+            "--n-models",
+            type=int,
+            default=None,
+            help="networks in the population (default: the task's, 200)",
+        )
+        d.add_argument(
+            "--n-repeats",
+            type=int,
+            default=n_repeats,
+            help=f"repeats of the cross-validation (default {n_repeats})",
+        )
         d.add_argument("--n-splits", type=int, default=5, help="cross-validation folds (default 5)")
-        d.add_argument("--epochs", type=int, default=None,
-                       help="training epochs (default: the task's)")  # fmt: skip
-        d.add_argument("--max-train", type=int, default=None,
-                       help="train on fewer sequences, for quick runs")  # fmt: skip
+        d.add_argument(
+            "--epochs", type=int, default=None, help="training epochs (default: the task's)"
+        )
+        d.add_argument(
+            "--max-train", type=int, default=None, help="train on fewer sequences, for quick runs"
+        )
         d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-        d.add_argument("--n-jobs", type=int, default=-1,
-                       help="parallel workers (default -1: all cores)")  # fmt: skip
+        d.add_argument(
+            "--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)"
+        )
         d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         d.add_argument("--output", default=output, help=f"folder for figures and JSON ({output})")
         d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
@@ -340,8 +400,12 @@ def build_parser():
     d = commands.add_parser(
         "study", help="the AeLLE study on one task, or all: predict trained RNNs' accuracy"
     )
-    d.add_argument("--task", default="digits", choices=["digits", "digits_pixel", "char_text", "all"],
-                   help="the task (default digits)")  # fmt: skip
+    d.add_argument(
+        "--task",
+        default="digits",
+        choices=["digits", "digits_pixel", "char_text", "all"],
+        help="the task (default digits)",
+    )
     add_study_arguments(d, "sklyap_study", n_repeats=5)
 
     d = commands.add_parser(
@@ -352,39 +416,97 @@ def build_parser():
         "dicts holding a state_dict, TorchScript files. One row per checkpoint. Exit status "
         "1 when a checkpoint could not be read or measured.",
     )
-    d.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT",
-                   help=f"checkpoint files, or folders of them ({', '.join(CHECKPOINT_SUFFIXES)})")  # fmt: skip
-    d.add_argument("--inputs", default=None, metavar="FILE.npy",
-                   help="driving inputs (default: Gaussian), laid out as the networks take "
-                   "them: (T, B, input_size) unless --batch-first")  # fmt: skip
-    d.add_argument("--batch-first", action="store_true",
-                   help="the networks (and --inputs) are batch first, (B, T, input_size)")  # fmt: skip
-    d.add_argument("--rnn", default=None, metavar="PATH",
-                   help="the recurrent module's path in the model, when it holds several")  # fmt: skip
-    d.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu"],
-                   help="of nn.RNN networks, which a state_dict does not record (default tanh)")  # fmt: skip
-    d.add_argument("--n-exponents", type=_positive_int, default=None,
-                   help="leading exponents per network (default: all)")  # fmt: skip
-    d.add_argument("--output", default=None, metavar="FILE",
-                   help="write the spectra to a .csv, .json or .npz file")  # fmt: skip
+    d.add_argument(
+        "checkpoints",
+        nargs="*",
+        metavar="CHECKPOINT",
+        help=f"checkpoint files, or folders of them ({', '.join(CHECKPOINT_SUFFIXES)})",
+    )
+    d.add_argument(
+        "--inputs",
+        default=None,
+        metavar="FILE.npy",
+        help="driving inputs (default: Gaussian), laid out as the networks take "
+        "them: (T, B, input_size) unless --batch-first",
+    )
+    d.add_argument(
+        "--batch-first",
+        action="store_true",
+        help="the networks (and --inputs) are batch first, (B, T, input_size)",
+    )
+    d.add_argument(
+        "--rnn",
+        default=None,
+        metavar="PATH",
+        help="the recurrent module's path in the model, when it holds several",
+    )
+    d.add_argument(
+        "--nonlinearity",
+        default="tanh",
+        choices=["tanh", "relu"],
+        help="of nn.RNN networks, which a state_dict does not record (default tanh)",
+    )
+    d.add_argument(
+        "--n-exponents",
+        type=_positive_int,
+        default=None,
+        help="leading exponents per network (default: all)",
+    )
+    d.add_argument(
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="write the spectra to a .csv, .json or .npz file",
+    )
     d.add_argument("--plot", default=None, metavar="FILE.png", help="plot the spectra")
-    d.add_argument("--unsafe-load", action="store_true",
-                   help="also load whole pickled models (torch.save(model)); this runs code "
-                   "from the files: only for files you trust")  # fmt: skip
-    d.add_argument("--random", action="store_true",
-                   help="measure freshly initialised RNN/GRU/LSTM networks instead")  # fmt: skip
-    d.add_argument("--hidden-size", type=_positive_int, default=16,
-                   help="with --random: hidden units (default 16)")  # fmt: skip
-    d.add_argument("--input-size", type=_positive_int, default=4,
-                   help="with --random: input features (default 4)")  # fmt: skip
-    d.add_argument("--gains", type=float, nargs="+", default=[1.0, 4.0],
-                   help="with --random: scales of the recurrent weights (default 1 4)")  # fmt: skip
-    d.add_argument("--n-trajectories", type=_positive_int, default=8,
-                   help="Gaussian input trajectories (default 8)")  # fmt: skip
-    d.add_argument("--n-steps", type=_positive_int, default=300,
-                   help="measured steps of Gaussian inputs (default 300)")  # fmt: skip
-    d.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
-                   help=f"warm-up steps (default {DEFAULT_WARMUP})")  # fmt: skip
+    d.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="also load whole pickled models (torch.save(model)); this runs code "
+        "from the files: only for files you trust",
+    )
+    d.add_argument(
+        "--random",
+        action="store_true",
+        help="measure freshly initialised RNN/GRU/LSTM networks instead",
+    )
+    d.add_argument(
+        "--hidden-size",
+        type=_positive_int,
+        default=16,
+        help="with --random: hidden units (default 16)",
+    )
+    d.add_argument(
+        "--input-size",
+        type=_positive_int,
+        default=4,
+        help="with --random: input features (default 4)",
+    )
+    d.add_argument(
+        "--gains",
+        type=float,
+        nargs="+",
+        default=[1.0, 4.0],
+        help="with --random: scales of the recurrent weights (default 1 4)",
+    )
+    d.add_argument(
+        "--n-trajectories",
+        type=_positive_int,
+        default=8,
+        help="Gaussian input trajectories (default 8)",
+    )
+    d.add_argument(
+        "--n-steps",
+        type=_positive_int,
+        default=300,
+        help="measured steps of Gaussian inputs (default 300)",
+    )
+    d.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"warm-up steps (default {DEFAULT_WARMUP})",
+    )
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -54,15 +54,13 @@ def check_device(device):
             resolved = torch.device(device)
         except RuntimeError:
             raise ValueError(
-                f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or "
-                "'cuda:<index>'"
+                f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:<index>'"
             ) from None
     else:
         raise TypeError(f"device must be a string or torch.device, got {device!r}")
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(
-            f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or "
-            "'cuda:<index>'"
+            f"unsupported device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:<index>'"
         )
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
@@ -296,7 +294,10 @@ class Options:
         self.values = values
 
     def has_type(self, value):
-        return any(type(value) is type(v) or (v is True and isinstance(value, np.bool_)) for v in self.values)
+        return any(
+            type(value) is type(v) or (v is True and isinstance(value, np.bool_))
+            for v in self.values
+        )
 
     def holds(self, value):
         if isinstance(value, np.bool_):

@@ -75,8 +75,10 @@ class SpectrumTracker:
         if not (isinstance(self.every, str) and self.every == "auto"):
             check_int(self.every, "every", minimum=1)
         fraction = self.max_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not (
-            0 < fraction <= 1
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, numbers.Real)
+            or not (0 < fraction <= 1)
         ):
             raise ValueError(f"max_fraction must be in (0, 1], got {fraction!r}")
         transformer = self.transformer
@@ -182,8 +184,9 @@ class LyapunovCallback(Callback):
         self.key = key
 
     def initialize(self):
-        self.tracker_ = SpectrumTracker(self.transformer, every=self.every,
-                                        max_fraction=self.max_fraction)  # fmt: skip
+        self.tracker_ = SpectrumTracker(
+            self.transformer, every=self.every, max_fraction=self.max_fraction
+        )
         self.tracker_._check()
         return self
 

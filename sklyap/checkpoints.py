@@ -22,14 +22,18 @@ from torch import nn
 __all__ = ["load_checkpoint", "module_from_state_dict"]
 
 # "<prefix>weight_hh" (a cell) or "<prefix>weight_hh_l<k>" (a layer of a network).
-_WEIGHT_HH = re.compile(r"^(?P<prefix>(?:.*\.)?)weight_hh(?:_l(?P<layer>\d+))?(?P<reverse>_reverse)?$")
+_WEIGHT_HH = re.compile(
+    r"^(?P<prefix>(?:.*\.)?)weight_hh(?:_l(?P<layer>\d+))?(?P<reverse>_reverse)?$"
+)
 _KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}
 _SCRIPTED_KINDS = {"RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell"}
 
 
 def _is_tensor_mapping(obj):
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(v, torch.Tensor) for v in obj.values()
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
     )
 
 
@@ -55,7 +59,9 @@ def _find_state_dict(obj, where):
             "expected a state_dict of an nn.RNN/GRU/LSTM (or of a model containing one), "
             "or a checkpoint dict holding one"
         )
-    raise TypeError(f"{where} holds a {type(obj).__name__}; expected a state_dict (a dict of tensors)")
+    raise TypeError(
+        f"{where} holds a {type(obj).__name__}; expected a state_dict (a dict of tensors)"
+    )
 
 
 def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_first=False):
@@ -155,8 +161,10 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
     suffix = "" if is_cell else "_l0"
     w_hh, w_ih = weights[f"weight_hh{suffix}"], weights.get(f"weight_ih{suffix}")
     if w_ih is None or w_hh.ndim != 2 or w_hh.shape[0] % w_hh.shape[1]:
-        raise ValueError(f"{where}: weight_hh{suffix} of shape {tuple(w_hh.shape)} and "
-                         "its weight_ih are not those of an nn.RNN/GRU/LSTM")  # fmt: skip
+        raise ValueError(
+            f"{where}: weight_hh{suffix} of shape {tuple(w_hh.shape)} and "
+            "its weight_ih are not those of an nn.RNN/GRU/LSTM"
+        )
     hidden = w_hh.shape[1]
     gates = w_hh.shape[0] // hidden
     if gates not in _KINDS:
@@ -170,8 +178,14 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
     if is_cell:
         module = getattr(nn, kind + "Cell")(w_ih.shape[1], hidden, bias=bias, **kwargs)
     else:
-        module = getattr(nn, kind)(w_ih.shape[1], hidden, num_layers=len(layers), bias=bias,
-                                   batch_first=batch_first, **kwargs)  # fmt: skip
+        module = getattr(nn, kind)(
+            w_ih.shape[1],
+            hidden,
+            num_layers=len(layers),
+            bias=bias,
+            batch_first=batch_first,
+            **kwargs,
+        )
     module = module.to(w_hh.dtype)
     try:
         module.load_state_dict(weights)
@@ -268,12 +282,11 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
     if not isinstance(weights_only, bool):
         raise TypeError(f"weights_only must be True or False, got {weights_only!r}")
     if isinstance(source, Mapping):
-        return module_from_state_dict(source, rnn=rnn, nonlinearity=nonlinearity,
-                                      batch_first=batch_first)  # fmt: skip
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(
-            f"source must be a file path or a state_dict, got {type(source).__name__}"
+        return module_from_state_dict(
+            source, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first
         )
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a file path or a state_dict, got {type(source).__name__}")
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -284,7 +297,7 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
         return from_torchscript(scripted, rnn=rnn)[1]
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=weights_only)
-    except Exception as exc:  # noqa: BLE001 - torch.load raises many types for bad files
+    except Exception as exc:
         text = str(exc)
         pickled = "Weights only load failed" in text or "weights_only" in text
         # torch.save writes a zip archive; anything else is not one of its files.
@@ -303,7 +316,8 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
     if isinstance(loaded, nn.Module):
         return loaded
     try:
-        return module_from_state_dict(loaded, rnn=rnn, nonlinearity=nonlinearity,
-                                      batch_first=batch_first)  # fmt: skip
+        return module_from_state_dict(
+            loaded, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first
+        )
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None

@@ -110,9 +110,7 @@ def resample_spectra(X, n_features):
     for k in np.unique(lengths):
         rows = np.flatnonzero(lengths == k)
         block = X[rows, :k]
-        if k == 1:
-            out[rows] = block
-        elif k == n_features:
+        if k == 1 or k == n_features:
             out[rows] = block
         else:
             source = np.linspace(0.0, 1.0, k)

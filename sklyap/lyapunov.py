@@ -23,15 +23,15 @@ from tqdm.auto import tqdm
 
 from ._validation import (
     as_float_tensor,
-    caller_stacklevel,
-    check_memory_budget,
-    check_on_error,
-    check_qr_interval,
     batch_of_sequences,
+    caller_stacklevel,
     check_device,
     check_dtype,
     check_int,
+    check_memory_budget,
     check_num_threads,
+    check_on_error,
+    check_qr_interval,
     threads_for,
     torch_threads,
 )
@@ -89,16 +89,34 @@ class LyapunovResult:
     error: str = None
 
     @classmethod
-    def failed(cls, error, *, n_exponents, n_trajectories, state_size, n_steps, warmup,
-               qr_interval, dtype, device):
+    def failed(
+        cls,
+        error,
+        *,
+        n_exponents,
+        n_trajectories,
+        state_size,
+        n_steps,
+        warmup,
+        qr_interval,
+        dtype,
+        device,
+    ):
         """The result of a model that could not be measured: NaN arrays, and why."""
         k, B = n_exponents, n_trajectories
         return cls(
-            exponents=np.full(k, np.nan), per_trajectory=np.full((B, k), np.nan),
-            stderr=np.full(k, np.nan), state_size=state_size, n_steps=n_steps, warmup=warmup,
-            qr_interval=qr_interval, dtype=str(dtype).replace("torch.", ""), device=str(device),
-            final_state=np.full((B, state_size), np.nan), error=error,
-        )  # fmt: skip
+            exponents=np.full(k, np.nan),
+            per_trajectory=np.full((B, k), np.nan),
+            stderr=np.full(k, np.nan),
+            state_size=state_size,
+            n_steps=n_steps,
+            warmup=warmup,
+            qr_interval=qr_interval,
+            dtype=str(dtype).replace("torch.", ""),
+            device=str(device),
+            final_state=np.full((B, state_size), np.nan),
+            error=error,
+        )
 
     @property
     def n_exponents(self):
@@ -423,9 +441,17 @@ def lyapunov_spectrum(
             initial_state, inputs.shape[0], sizes.pop(), dtype, device
         )
     results = compute_spectra(
-        dynamics, inputs, n_exponents=k, warmup=warmup, qr_interval=qr_interval,
-        dtype=dtype, device=device, initial_state=initial_state,
-        memory_budget=memory_budget, num_threads=num_threads, on_error=on_error,
+        dynamics,
+        inputs,
+        n_exponents=k,
+        warmup=warmup,
+        qr_interval=qr_interval,
+        dtype=dtype,
+        device=device,
+        initial_state=initial_state,
+        memory_budget=memory_budget,
+        num_threads=num_threads,
+        on_error=on_error,
         progress=None if single or not verbose else "models",
         step_progress=bool(verbose) and single,
         names=None if single else list(range(len(dynamics))),
@@ -436,6 +462,7 @@ def lyapunov_spectrum(
 
 
 _SMALL_FRAME = 2**18
+
 
 # Working memory of the QR algorithm per model and trajectory, in numbers of
 # the compute dtype, for a frame of k vectors of a state of size n and hidden
@@ -458,8 +485,16 @@ def _auto_budget(device):
     return 8 * 2**20
 
 
-def plan_batches(dynamics, n_trajectories, *, n_exponents=None, dtype=torch.float64,
-                 memory_budget="auto", device="cpu", input_numbers=0):
+def plan_batches(
+    dynamics,
+    n_trajectories,
+    *,
+    n_exponents=None,
+    dtype=torch.float64,
+    memory_budget="auto",
+    device="cpu",
+    input_numbers=0,
+):
     """Split systems into batches that are advanced together.
 
     Systems of one signature (:func:`sklyap.dynamics.signature_of`) are
@@ -505,9 +540,23 @@ def plan_batches(dynamics, n_trajectories, *, n_exponents=None, dtype=torch.floa
     return batches
 
 
-def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype, device,
-                    initial_state=None, memory_budget="auto", num_threads="auto",
-                    on_error="raise", progress=None, step_progress=False, names=None):
+def compute_spectra(
+    dynamics,
+    inputs,
+    *,
+    n_exponents,
+    warmup,
+    qr_interval,
+    dtype,
+    device,
+    initial_state=None,
+    memory_budget="auto",
+    num_threads="auto",
+    on_error="raise",
+    progress=None,
+    step_progress=False,
+    names=None,
+):
     """The QR algorithm for checked systems and inputs, in batches; one result per system.
 
     ``inputs`` is one tensor ``(B, T, d)`` shared by all systems, or a list
@@ -529,12 +578,24 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
         if on_error == "raise":
             where = "" if names is None else f"model {names[i]}: "
             raise NonFiniteParameterError(where + error)
-        results[i] = unmeasured(error, dyn.state_size, n_exponents=n_exponents,
-                                n_trajectories=B, n_time_steps=T, warmup=warmup,
-                                qr_interval=qr_interval, dtype=dtype, device=device)  # fmt: skip
+        results[i] = unmeasured(
+            error,
+            dyn.state_size,
+            n_exponents=n_exponents,
+            n_trajectories=B,
+            n_time_steps=T,
+            warmup=warmup,
+            qr_interval=qr_interval,
+            dtype=dtype,
+            device=device,
+        )
     batches = plan_batches(
-        [dynamics[i] for i in todo], B, n_exponents=n_exponents, dtype=dtype,
-        memory_budget=memory_budget, device=device,
+        [dynamics[i] for i in todo],
+        B,
+        n_exponents=n_exponents,
+        dtype=dtype,
+        memory_budget=memory_budget,
+        device=device,
         input_numbers=inputs[0].numel() if per_model else 0,
     )
     batches = [[todo[j] for j in batch] for batch in batches]
@@ -548,14 +609,29 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
             # live elsewhere); copies, so that nothing of the caller's moves.
             members = [dynamics[i].to(device=device, dtype=dtype) for i in batch]
             system = members[0] if len(members) == 1 else TorchRNNDynamics.stack(members)
-            batch_inputs = (
-                torch.cat([inputs[i] for i in batch]) if per_model else inputs
-            ).to(device=device, dtype=dtype)
+            batch_inputs = (torch.cat([inputs[i] for i in batch]) if per_model else inputs).to(
+                device=device, dtype=dtype
+            )
             batch_names = None if names is None else [names[i] for i in batch]
-            for i, result in zip(batch, _run_batch(
-                system, len(batch), B, batch_inputs, n_exponents, warmup, qr_interval, dtype,
-                device, initial_state, num_threads, step_progress, batch_names, on_error,
-            )):
+            for i, result in zip(
+                batch,
+                _run_batch(
+                    system,
+                    len(batch),
+                    B,
+                    batch_inputs,
+                    n_exponents,
+                    warmup,
+                    qr_interval,
+                    dtype,
+                    device,
+                    initial_state,
+                    num_threads,
+                    step_progress,
+                    batch_names,
+                    on_error,
+                ),
+            ):
                 results[i] = result
             if bar is not None:
                 bar.update(len(batch))
@@ -565,16 +641,31 @@ def compute_spectra(dynamics, inputs, *, n_exponents, warmup, qr_interval, dtype
     return results
 
 
-def unmeasured(error, state_size, *, n_exponents, n_trajectories, n_time_steps, warmup,
-               qr_interval, dtype, device):
+def unmeasured(
+    error,
+    state_size,
+    *,
+    n_exponents,
+    n_trajectories,
+    n_time_steps,
+    warmup,
+    qr_interval,
+    dtype,
+    device,
+):
     """The failed result of a model refused before its computation, with the
     settings of the others (``qr_interval="auto"`` is reported as 1)."""
     return LyapunovResult.failed(
-        error, n_exponents=state_size if n_exponents is None else n_exponents,
-        n_trajectories=n_trajectories, state_size=state_size,
-        n_steps=n_time_steps - warmup, warmup=warmup,
-        qr_interval=1 if qr_interval == "auto" else qr_interval, dtype=dtype, device=device,
-    )  # fmt: skip
+        error,
+        n_exponents=state_size if n_exponents is None else n_exponents,
+        n_trajectories=n_trajectories,
+        state_size=state_size,
+        n_steps=n_time_steps - warmup,
+        warmup=warmup,
+        qr_interval=1 if qr_interval == "auto" else qr_interval,
+        dtype=dtype,
+        device=device,
+    )
 
 
 # Nats of spread between the leading and the weakest direction, per
@@ -595,8 +686,12 @@ def warn_float32(spans):
     if not wide:
         return
     worst = max(span for _, span in wide)
-    which = "the spectrum spans" if wide[0][0] is None else (
-        f"the spectra of {len(wide)} model(s) (indices {[name for name, _ in wide][:10]}) span"
+    which = (
+        "the spectrum spans"
+        if wide[0][0] is None
+        else (
+            f"the spectra of {len(wide)} model(s) (indices {[name for name, _ in wide][:10]}) span"
+        )
     )
     warnings.warn(
         f"{which} up to {worst:.1f} nats (lambda_1 - lambda_k, times qr_interval) between "
@@ -608,8 +703,22 @@ def warn_float32(spans):
     )
 
 
-def _run_batch(system, M, B, inputs, k, warmup, qr_interval, dtype, device, initial_state,
-               num_threads, verbose, names, on_error="raise"):
+def _run_batch(
+    system,
+    M,
+    B,
+    inputs,
+    k,
+    warmup,
+    qr_interval,
+    dtype,
+    device,
+    initial_state,
+    num_threads,
+    verbose,
+    names,
+    on_error="raise",
+):
     """Spectra of the ``M`` models of ``system`` along ``B`` trajectories each.
 
     ``inputs`` is ``(B, T, d)``, shared by the models, or ``(M * B, T, d)``.
@@ -658,29 +767,37 @@ def _run_batch(system, M, B, inputs, k, warmup, qr_interval, dtype, device, init
         if error is not None:
             if on_error == "raise":
                 raise FloatingPointError(where + error)
-            results.append(LyapunovResult.failed(
-                error, n_exponents=k, n_trajectories=B, state_size=n, n_steps=n_steps,
-                warmup=warmup, qr_interval=interval, dtype=dtype, device=device,
-            ))  # fmt: skip
+            results.append(
+                LyapunovResult.failed(
+                    error,
+                    n_exponents=k,
+                    n_trajectories=B,
+                    state_size=n,
+                    n_steps=n_steps,
+                    warmup=warmup,
+                    qr_interval=interval,
+                    dtype=dtype,
+                    device=device,
+                )
+            )
             continue
         traj = -np.sort(-per_trajectory[m], axis=1)
         exponents = traj.mean(axis=0)
-        if B > 1:
-            stderr = traj.std(axis=0, ddof=1) / math.sqrt(B)
-        else:
-            stderr = np.full(k, np.nan)
-        results.append(LyapunovResult(
-            exponents=exponents,
-            per_trajectory=traj,
-            stderr=stderr,
-            state_size=n,
-            n_steps=n_steps,
-            warmup=warmup,
-            qr_interval=interval,
-            dtype=dtype_name,
-            device=str(device),
-            final_state=final_state[m],
-        ))
+        stderr = traj.std(axis=0, ddof=1) / math.sqrt(B) if B > 1 else np.full(k, np.nan)
+        results.append(
+            LyapunovResult(
+                exponents=exponents,
+                per_trajectory=traj,
+                stderr=stderr,
+                state_size=n,
+                n_steps=n_steps,
+                warmup=warmup,
+                qr_interval=interval,
+                dtype=dtype_name,
+                device=str(device),
+                final_state=final_state[m],
+            )
+        )
     return results
 
 

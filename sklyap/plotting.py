@@ -19,9 +19,7 @@ def _axes(ax):
     try:
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "sklyap.plotting needs matplotlib: pip install 'sklyap[plot]'"
-        ) from None
+        raise ImportError("sklyap.plotting needs matplotlib: pip install 'sklyap[plot]'") from None
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4), layout="constrained")
     return ax

@@ -434,7 +434,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         self : LyapunovSpectrumTransformer
         """
         self._check_params()
-        models, dynamics = self._check_models(X)
+        _models, dynamics = self._check_models(X)
         if self.inputs is None:
             sizes = sorted({d.input_size for d in dynamics}, key=str)
             if len(sizes) != 1 or sizes[0] is None:
@@ -450,8 +450,13 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             self.batch_first_ = True
         else:
             layout = resolve_batch_first(dynamics, self.batch_first)
-            source = ("argument" if self.batch_first is not None
-                      else "default" if layout is None else "model")  # fmt: skip
+            source = (
+                "argument"
+                if self.batch_first is not None
+                else "default"
+                if layout is None
+                else "model"
+            )
             self.batch_first_ = True if layout is None else layout
             self.inputs_ = self._raw_inputs(self.batch_first_, source)
         sizes = np.array([d.state_size for d in dynamics])
@@ -495,26 +500,28 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                     raise
                 failed[index] = _NonFiniteInputs.reason
         todo = [i for i in range(len(models)) if i not in failed]
-        kwargs = dict(
-            n_exponents=self.n_exponents,
-            warmup=self.warmup,
-            qr_interval=self.qr_interval,
-            dtype=dtype,
-            device=device,
-            memory_budget=self.memory_budget,
-            on_error=self.on_error,
-            num_threads=1 if self.num_threads == "auto" else self.num_threads,
-        )
+        kwargs = {
+            "n_exponents": self.n_exponents,
+            "warmup": self.warmup,
+            "qr_interval": self.qr_interval,
+            "dtype": dtype,
+            "device": device,
+            "memory_budget": self.memory_budget,
+            "on_error": self.on_error,
+            "num_threads": 1 if self.num_threads == "auto" else self.num_threads,
+        }
         n_trajectories, n_time_steps = self.inputs_.shape[:2]
         if self.input_encoder is None:
             input_numbers = 0
         else:  # every model has inputs of its own
-            input_numbers = n_trajectories * n_time_steps * max(
-                d.input_size or 1 for d in dynamics
-            )
+            input_numbers = n_trajectories * n_time_steps * max(d.input_size or 1 for d in dynamics)
         batches = plan_batches(
-            [dynamics[i] for i in todo], n_trajectories, n_exponents=self.n_exponents,
-            dtype=dtype, memory_budget=self.memory_budget, device=device,
+            [dynamics[i] for i in todo],
+            n_trajectories,
+            n_exponents=self.n_exponents,
+            dtype=dtype,
+            memory_budget=self.memory_budget,
+            device=device,
             input_numbers=input_numbers,
         )
         batches = [[todo[j] for j in batch] for batch in batches]
@@ -537,11 +544,20 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         spans = []  # for the float32 warning, given once, here in the calling process
         try:
             for index, error in failed.items():
-                yield index, unmeasured(
-                    error, dynamics[index].state_size, n_exponents=self.n_exponents,
-                    n_trajectories=n_trajectories, n_time_steps=n_time_steps,
-                    warmup=self.warmup, qr_interval=self.qr_interval, dtype=dtype, device=device,
-                )  # fmt: skip
+                yield (
+                    index,
+                    unmeasured(
+                        error,
+                        dynamics[index].state_size,
+                        n_exponents=self.n_exponents,
+                        n_trajectories=n_trajectories,
+                        n_time_steps=n_time_steps,
+                        warmup=self.warmup,
+                        qr_interval=self.qr_interval,
+                        dtype=dtype,
+                        device=device,
+                    ),
+                )
             if bar is not None:
                 bar.update(len(failed))
             outputs = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)

@@ -92,7 +92,6 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
         self.parameters = parameters
         self.rnn = rnn
 
-
     def _named_parameters(self, model, index):
         """{name: float64 array} of one model's parameters, checked."""
         try:

@@ -30,8 +30,14 @@ from sklyap.aelle._network import AeLLELoss, EnsembleAutoencoder
 from sklyap.datasets import make_spectra
 
 # A small, fast configuration for tests of the machinery (not of the defaults).
-FAST = {"latent_dim": 4, "hidden_dims": (32,), "lr": 1e-2, "max_epochs": 100, "n_estimators": 3,
-            "random_state": 0}  # fmt: skip
+FAST = {
+    "latent_dim": 4,
+    "hidden_dims": (32,),
+    "lr": 1e-2,
+    "max_epochs": 100,
+    "n_estimators": 3,
+    "random_state": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +216,9 @@ def test_bootstrap_weights_are_a_resampling():
     for m in range(2):
         rows = np.repeat(np.arange(n), w[:, m].astype(int))
         plain = AeLLELoss(d, 2.0, "regression", 1).per_member(
-            y_pred[m : m + 1, rows], torch.cat([y_true[rows, : d + 1], torch.ones(len(rows), 1,
-                                                dtype=y_true.dtype)], dim=1))  # fmt: skip
+            y_pred[m : m + 1, rows],
+            torch.cat([y_true[rows, : d + 1], torch.ones(len(rows), 1, dtype=y_true.dtype)], dim=1),
+        )
         assert weighted[m].item() == pytest.approx(plain.item(), rel=1e-12)
 
 
@@ -221,7 +228,9 @@ def test_bootstrap_changes_the_members(small):
     plain = AeLLERegressor(**params).fit(X, y)
     boot = AeLLERegressor(**{**params, "bootstrap": True}).fit(X, y)
     assert not np.allclose(plain.predict(X), boot.predict(X))
-    assert_array_equal(boot.predict(X), AeLLERegressor(**{**params, "bootstrap": True}).fit(X, y).predict(X))
+    assert_array_equal(
+        boot.predict(X), AeLLERegressor(**{**params, "bootstrap": True}).fit(X, y).predict(X)
+    )
 
 
 # --------------------------------------------------------------------------
@@ -230,7 +239,13 @@ def test_bootstrap_changes_the_members(small):
 
 def test_auto_settings_follow_the_number_of_samples():
     X, y = make_spectra(n_samples=1100, n_exponents=4, random_state=0)
-    fast = {"latent_dim": 2, "hidden_dims": (4,), "max_epochs": 2, "n_estimators": 1, "random_state": 0}
+    fast = {
+        "latent_dim": 2,
+        "hidden_dims": (4,),
+        "max_epochs": 2,
+        "n_estimators": 1,
+        "random_state": 0,
+    }
     tiny = AeLLERegressor(**fast).fit(X[:500], y[:500])
     # Up to 512 samples: one batch of everything.
     assert tiny.batch_size_ == 500 and tiny.net_.history[-1, "train_batch_count"] == 1
@@ -248,9 +263,17 @@ def test_auto_settings_follow_the_number_of_samples():
 
 def test_early_stopping_restores_best_weights_by_value(small):
     X, y = small
-    est = AeLLERegressor(latent_dim=4, hidden_dims=(32,), lr=3e-2, max_epochs=300,
-                         n_iter_no_change=5, early_stopping=True, n_estimators=2,
-                         random_state=0, device="cpu").fit(X, y)  # fmt: skip
+    est = AeLLERegressor(
+        latent_dim=4,
+        hidden_dims=(32,),
+        lr=3e-2,
+        max_epochs=300,
+        n_iter_no_change=5,
+        early_stopping=True,
+        n_estimators=2,
+        random_state=0,
+        device="cpu",
+    ).fit(X, y)
     curve = est.validation_loss_curve_
     assert est.n_iter_ < 300  # it did stop early
     assert est.n_iter_ == len(curve) == len(est.loss_curve_)
@@ -371,10 +394,9 @@ def test_pipeline_grid_search_on_ragged_spectra():
     )
     grid = GridSearchCV(
         pipe,
-        {"aelleregressor__latent_dim": [1, 3],
-         "aelleregressor__prediction_weight": [0.0, 2.0]},
+        {"aelleregressor__latent_dim": [1, 3], "aelleregressor__prediction_weight": [0.0, 2.0]},
         cv=KFold(3, shuffle=True, random_state=0),
-    )  # fmt: skip
+    )
     grid.fit(X, y)
     assert len(grid.cv_results_["params"]) == 4
     scores = {
@@ -405,8 +427,11 @@ def test_clone(fitted):
 
 
 def _outputs(est, X):
-    return (*est.predict(X, return_std=True), est.transform(X),
-            est.inverse_transform(est.transform(X)))  # fmt: skip
+    return (
+        *est.predict(X, return_std=True),
+        est.transform(X),
+        est.inverse_transform(est.transform(X)),
+    )
 
 
 def test_pickle_and_joblib_round_trips(fitted, small, tmp_path):
@@ -487,8 +512,16 @@ def test_cuda_pickled_estimator_loads_on_cpu(fitted, small, monkeypatch, tmp_pat
 
 
 def test_dropout_masks():
-    module = EnsembleAutoencoder(n_features=4, latent_dim=2, hidden_dims=(8,), n_outputs=1,
-                                 activation="tanh", dropout=0.25, n_members=3, seed=5)  # fmt: skip
+    module = EnsembleAutoencoder(
+        n_features=4,
+        latent_dim=2,
+        hidden_dims=(8,),
+        n_outputs=1,
+        activation="tanh",
+        dropout=0.25,
+        n_members=3,
+        seed=5,
+    )
     x = torch.ones(3, 2000, 50)
     dropped = module._drop(x)
     # Inverted dropout: a kept unit is scaled by 1 / (1 - p).
@@ -496,8 +529,16 @@ def test_dropout_masks():
     assert_allclose(values.numpy(), [0.0, 1 / 0.75])
     assert abs(counts[0].item() / x.numel() - 0.25) < 0.005
     # Seeded: a module with the same seed draws the same masks; eval mode draws none.
-    twin = EnsembleAutoencoder(n_features=4, latent_dim=2, hidden_dims=(8,), n_outputs=1,
-                               activation="tanh", dropout=0.25, n_members=3, seed=5)  # fmt: skip
+    twin = EnsembleAutoencoder(
+        n_features=4,
+        latent_dim=2,
+        hidden_dims=(8,),
+        n_outputs=1,
+        activation="tanh",
+        dropout=0.25,
+        n_members=3,
+        seed=5,
+    )
     assert torch.equal(twin._drop(x), dropped)
     assert not torch.equal(module._drop(x), dropped)  # the next masks differ
     assert module.eval()._drop(x) is x
@@ -624,13 +665,23 @@ def test_too_few_samples_for_validation_split(small):
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"prediction_weight": -0.5}, ValueError,
-         r"prediction_weight must be a float >= 0, got -0.5"),
-        ({"prediction_weight": "big"}, TypeError, "prediction_weight must be a float >= 0, got 'big'"),
+        (
+            {"prediction_weight": -0.5},
+            ValueError,
+            r"prediction_weight must be a float >= 0, got -0.5",
+        ),
+        (
+            {"prediction_weight": "big"},
+            TypeError,
+            "prediction_weight must be a float >= 0, got 'big'",
+        ),
         ({"latent_dim": 0}, ValueError, "latent_dim must be an int >= 1, got 0"),
         ({"latent_dim": 2.5}, TypeError, "latent_dim must be an int >= 1, got 2.5"),
-        ({"hidden_dims": (16, 0)}, ValueError,
-         r"hidden_dims must be a tuple of ints >= 1, got \(16, 0\)"),
+        (
+            {"hidden_dims": (16, 0)},
+            ValueError,
+            r"hidden_dims must be a tuple of ints >= 1, got \(16, 0\)",
+        ),
         ({"hidden_dims": 16}, TypeError, "hidden_dims must be a tuple of ints >= 1, got 16"),
         ({"n_estimators": 0}, ValueError, "n_estimators must be an int >= 1, got 0"),
         ({"bootstrap": "yes"}, TypeError, "bootstrap must be one of True, False, got 'yes'"),
@@ -640,11 +691,21 @@ def test_too_few_samples_for_validation_split(small):
         ({"lr": 0.0}, ValueError, "lr must be a float > 0, got 0.0"),
         ({"max_epochs": 0}, ValueError, "max_epochs must be an int >= 1, got 0"),
         ({"batch_size": 0}, ValueError, "batch_size must be an int >= 1 or 'auto', got 0"),
-        ({"batch_size": "full"}, ValueError, "batch_size must be an int >= 1 or 'auto', got 'full'"),
-        ({"early_stopping": "yes"}, ValueError,
-         "early_stopping must be one of 'auto', True, False, got 'yes'"),
-        ({"validation_fraction": 1.0}, ValueError,
-         r"validation_fraction must be a float in \(0, 1\), got 1.0"),
+        (
+            {"batch_size": "full"},
+            ValueError,
+            "batch_size must be an int >= 1 or 'auto', got 'full'",
+        ),
+        (
+            {"early_stopping": "yes"},
+            ValueError,
+            "early_stopping must be one of 'auto', True, False, got 'yes'",
+        ),
+        (
+            {"validation_fraction": 1.0},
+            ValueError,
+            r"validation_fraction must be a float in \(0, 1\), got 1.0",
+        ),
         ({"n_iter_no_change": 0}, ValueError, "n_iter_no_change must be an int >= 1, got 0"),
         ({"num_threads": 0}, ValueError, "num_threads must be an int >= 1 or one of 'auto', None"),
         ({"num_threads": 2.5}, TypeError, "num_threads must be an int >= 1 or one of 'auto', None"),
@@ -652,7 +713,7 @@ def test_too_few_samples_for_validation_split(small):
         ({"random_state": "seed"}, ValueError, "random_state must be an int in"),
         ({"verbose": -1}, ValueError, "verbose must be an int >= 0 or one of True, False"),
     ],
-)  # fmt: skip
+)
 def test_bad_params(small, params, error, match):
     X, y = small
     est = AeLLERegressor(**{**FAST, **params})  # __init__ accepts anything
@@ -676,6 +737,9 @@ def test_bad_input_after_fit(fitted, small):
     # A row of NaN: a network the transformer could not measure (on_error="nan").
     nan_row = np.vstack([X[:2], np.full((1, 12), np.nan)])
     for method in (fitted.predict, fitted.transform, lambda A: clone(fitted).fit(A, [0, 1, 2])):
-        with pytest.raises(ValueError, match=r"X has NaN rows \[2\]; .*on_error='nan'.* drop "
-                                             r"them first, kept = np.isfinite"):  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=r"X has NaN rows \[2\]; .*on_error='nan'.* drop "
+            r"them first, kept = np.isfinite",
+        ):
             method(nan_row)

@@ -14,8 +14,14 @@ from test_aelle import numpy_forward
 from sklyap import AeLLEClassifier, AeLLERegressor
 from sklyap.datasets import make_spectra
 
-FAST = {"latent_dim": 4, "hidden_dims": (32,), "lr": 1e-2, "max_epochs": 100, "n_estimators": 3,
-            "random_state": 0}  # fmt: skip
+FAST = {
+    "latent_dim": 4,
+    "hidden_dims": (32,),
+    "lr": 1e-2,
+    "max_epochs": 100,
+    "n_estimators": 3,
+    "random_state": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +89,9 @@ def test_pickle_clone_and_model_selection(fitted, spectra):
     assert clone(fitted).get_params() == fitted.get_params()
     scores = cross_val_score(AeLLEClassifier(**{**FAST, "max_epochs": 30}), X, good, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.8
-    search = GridSearchCV(AeLLEClassifier(**{**FAST, "max_epochs": 30}),
-                          {"latent_dim": [1, 4]}, cv=2).fit(X, good)  # fmt: skip
+    search = GridSearchCV(
+        AeLLEClassifier(**{**FAST, "max_epochs": 30}), {"latent_dim": [1, 4]}, cv=2
+    ).fit(X, good)
     assert search.best_params_["latent_dim"] in (1, 4)
 
 
@@ -102,8 +109,14 @@ def test_bad_targets(spectra):
 # scikit-learn's API checks: quick settings in the default run, the defaults
 # themselves among the slow tests.
 
-QUICK = {"latent_dim": 8, "hidden_dims": (32,), "max_epochs": 20, "lr": 1e-2, "n_estimators": 2,
-             "random_state": 0}  # fmt: skip
+QUICK = {
+    "latent_dim": 8,
+    "hidden_dims": (32,),
+    "max_epochs": 20,
+    "lr": 1e-2,
+    "n_estimators": 2,
+    "random_state": 0,
+}
 
 
 @parametrize_with_checks([AeLLERegressor(**QUICK), AeLLEClassifier(**QUICK)])

@@ -30,8 +30,9 @@ def _data():
 def test_tracker_records_the_spectrum_of_the_model_at_each_update():
     torch.manual_seed(0)
     net = _Net()
-    settings = LyapunovSpectrumTransformer(n_trajectories=2, n_steps=60, warmup=20,
-                                           random_state=1, device="cpu")  # fmt: skip
+    settings = LyapunovSpectrumTransformer(
+        n_trajectories=2, n_steps=60, warmup=20, random_state=1, device="cpu"
+    )
     tracker = SpectrumTracker(settings, every=2)
     X, y = _data()
     optimiser = torch.optim.Adam(net.parameters(), lr=0.05)
@@ -85,8 +86,10 @@ def test_auto_schedule_keeps_the_cost_within_budget(monkeypatch):
 
 
 def test_numpy_integer_schedule_is_honoured():
-    tracker = SpectrumTracker(LyapunovSpectrumTransformer(n_trajectories=1, n_steps=5, warmup=1,
-                                                          device="cpu"), every=np.int64(3))  # fmt: skip
+    tracker = SpectrumTracker(
+        LyapunovSpectrumTransformer(n_trajectories=1, n_steps=5, warmup=1, device="cpu"),
+        every=np.int64(3),
+    )
     net = _Net()
     for epoch in range(1, 7):
         tracker.update(net, epoch)
@@ -101,16 +104,24 @@ def test_tracker_errors():
     with pytest.raises(ValueError, match=r"max_fraction must be in \(0, 1\], got 0"):
         SpectrumTracker(max_fraction=0).update(_Net())
     with pytest.raises(AttributeError, match="call update"):
-        SpectrumTracker().exponents
+        _ = SpectrumTracker().exponents
 
 
 def test_skorch_callback_records_spectra_in_history():
     X, y = _data()
-    settings = LyapunovSpectrumTransformer(n_trajectories=2, n_steps=50, warmup=10,
-                                           random_state=0, device="cpu")  # fmt: skip
-    net = NeuralNetClassifier(_Net, max_epochs=4, lr=0.05, train_split=None, verbose=0,
-                              criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
-                              callbacks=[LyapunovCallback(settings, every=2)])  # fmt: skip
+    settings = LyapunovSpectrumTransformer(
+        n_trajectories=2, n_steps=50, warmup=10, random_state=0, device="cpu"
+    )
+    net = NeuralNetClassifier(
+        _Net,
+        max_epochs=4,
+        lr=0.05,
+        train_split=None,
+        verbose=0,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        callbacks=[LyapunovCallback(settings, every=2)],
+    )
     net.fit(X, y)
     measured = [row["epoch"] for row in net.history if "lyapunov" in row]
     assert measured == [2, 4]

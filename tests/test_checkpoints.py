@@ -86,7 +86,9 @@ def test_nested_checkpoint_dicts_and_several_networks():
     with pytest.raises(ValueError, match=r"2 recurrent modules: \['decoder', 'encoder'\].*rnn="):
         module_from_state_dict(two.state_dict())
     assert isinstance(module_from_state_dict(two.state_dict(), rnn="decoder"), nn.LSTM)
-    with pytest.raises(ValueError, match=r"no recurrent module 'rnn'; it has \['decoder', 'encoder'\]"):
+    with pytest.raises(
+        ValueError, match=r"no recurrent module 'rnn'; it has \['decoder', 'encoder'\]"
+    ):
         module_from_state_dict(two.state_dict(), rnn="rnn")
     checkpoint = {"epoch": 7, "model_state_dict": Classifier().state_dict(), "optimizer": {}}
     assert isinstance(module_from_state_dict(checkpoint), nn.LSTM)
@@ -134,7 +136,9 @@ def test_files_load_safely_by_default(tmp_path):
     (tmp_path / "notes.pt").write_text("not a checkpoint")
     for name in ("state.pt", "ckpt.pt"):
         _same_spectrum(model, load_checkpoint(tmp_path / name, batch_first=True))
-    with pytest.raises(ValueError, match=r"whole.pt: holds pickled Python objects.*weights_only=False"):
+    with pytest.raises(
+        ValueError, match=r"whole.pt: holds pickled Python objects.*weights_only=False"
+    ):
         load_checkpoint(tmp_path / "whole.pt")
     whole = load_checkpoint(str(tmp_path / "whole.pt"), weights_only=False)
     _same_spectrum(model, whole)
@@ -192,8 +196,11 @@ def _save(save, obj, path):
 @pytest.fixture
 def checkpoints(tmp_path):
     torch.manual_seed(5)
-    models = {"a_gru.pt": nn.GRU(3, 4), "b_lstm.pt": nn.LSTM(3, 3, num_layers=2),
-              "c_rnn.pth": nn.RNN(2, 5)}  # fmt: skip
+    models = {
+        "a_gru.pt": nn.GRU(3, 4),
+        "b_lstm.pt": nn.LSTM(3, 3, num_layers=2),
+        "c_rnn.pth": nn.RNN(2, 5),
+    }
     folder = tmp_path / "runs"
     folder.mkdir()
     for name, model in models.items():
@@ -206,8 +213,9 @@ def _skorch_net():
     from skorch import NeuralNetClassifier
 
     X = np.random.RandomState(0).randn(32, 10, 3).astype(np.float32)
-    net = NeuralNetClassifier(Classifier, max_epochs=1, criterion=nn.CrossEntropyLoss,
-                              train_split=None, verbose=0)  # fmt: skip
+    net = NeuralNetClassifier(
+        Classifier, max_epochs=1, criterion=nn.CrossEntropyLoss, train_split=None, verbose=0
+    )
     return net.fit(X, np.arange(32) % 2)
 
 
@@ -217,8 +225,23 @@ def test_command_line_measures_a_folder_of_checkpoints(checkpoints, tmp_path, ca
     net.save_params(f_params=folder / "d_skorch.pt")
     models["d_skorch.pt"] = net.module_  # an LSTM inside a classifier
     out = tmp_path / "spectra.csv"
-    code = main(["spectra", str(folder), "--n-trajectories", "3", "--n-steps", "40",
-                 "--warmup", "20", "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "spectra",
+            str(folder),
+            "--n-trajectories",
+            "3",
+            "--n-steps",
+            "40",
+            "--warmup",
+            "20",
+            "--device",
+            "cpu",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "a_gru.pt (GRU 1x4)" in printed and "b_lstm.pt (LSTM 2x3)" in printed
@@ -245,9 +268,25 @@ def test_command_line_with_inputs_json_npz_plot_and_a_bad_file(checkpoints, tmp_
     np.save(tmp_path / "inputs.npy", x)
     for suffix in ("json", "npz"):
         out = tmp_path / f"spectra.{suffix}"
-        code = main(["spectra", str(folder), "--inputs", str(tmp_path / "inputs.npy"),
-                     "--warmup", "10", "--n-exponents", "2", "--device", "cpu",
-                     "--output", str(out), "--plot", str(tmp_path / "s.png"), "--quiet"])  # fmt: skip
+        code = main(
+            [
+                "spectra",
+                str(folder),
+                "--inputs",
+                str(tmp_path / "inputs.npy"),
+                "--warmup",
+                "10",
+                "--n-exponents",
+                "2",
+                "--device",
+                "cpu",
+                "--output",
+                str(out),
+                "--plot",
+                str(tmp_path / "s.png"),
+                "--quiet",
+            ]
+        )
         assert code == 1  # broken.pt
         assert "broken.pt: not a PyTorch checkpoint" in capsys.readouterr().err
     expected = lyapunov_spectrum(models["a_gru.pt"], x, warmup=10, n_exponents=2, device="cpu")
@@ -277,8 +316,26 @@ def test_command_line_usage_errors(argv, message, capsys):
 
 
 def test_random_networks_of_one_unit(capsys):
-    assert main(["spectra", "--random", "--hidden-size", "1", "--n-steps", "20", "--warmup",
-                 "5", "--n-trajectories", "2", "--device", "cpu", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "spectra",
+                "--random",
+                "--hidden-size",
+                "1",
+                "--n-steps",
+                "20",
+                "--warmup",
+                "5",
+                "--n-trajectories",
+                "2",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "RNN x1" in printed and "LSTM x4" in printed
 
@@ -291,11 +348,17 @@ def test_the_console_script_names_itself_and_the_command(tmp_path):
     script = Path(sys.executable).parent / "sklyap"
     if not script.exists():
         pytest.skip("sklyap is not installed as a command here")
-    done = subprocess.run([str(script), "spectra", str(tmp_path / "missing.pt"), "--quiet"],
-                          check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(script), "spectra", str(tmp_path / "missing.pt"), "--quiet"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert "missing.pt: no such file" in done.stderr and "Traceback" not in done.stderr
-    done = subprocess.run([str(script), "spectra"], check=False, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(script), "spectra"], check=False, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("usage: sklyap spectra")

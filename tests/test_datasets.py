@@ -40,11 +40,15 @@ def test_char_text_targets_are_the_next_characters():
     np.testing.assert_array_equal(data.y_train[:, :-1], data.X_train[:, 1:])
     sizes = np.array([len(data.X_train), len(data.X_val), len(data.X_test)])
     np.testing.assert_allclose(sizes / sizes.sum(), [0.8, 0.1, 0.1], atol=0.002)
-    text = "".join(data.vocabulary[i] for i in data.X_train[0]) + data.vocabulary[data.y_train[0, -1]]
+    text = (
+        "".join(data.vocabulary[i] for i in data.X_train[0]) + data.vocabulary[data.y_train[0, -1]]
+    )
     from sklyap.datasets._tasks import _python_documentation_text
 
     assert _python_documentation_text().startswith(text)
-    assert data.vocabulary[0] == "\N{REPLACEMENT CHARACTER}" and data.n_classes == len(data.vocabulary)
+    assert data.vocabulary[0] == "\N{REPLACEMENT CHARACTER}" and data.n_classes == len(
+        data.vocabulary
+    )
     assert 60 < data.n_classes < 110
     onehot = load_char_text(seq_len=20, encoding="onehot")
     assert onehot.X_val.shape == (*data.X_val.shape, data.n_classes)
@@ -55,7 +59,7 @@ def test_char_text_targets_are_the_next_characters():
         load_char_text(seq_len=0)
 
 
-SMALL = dict(n_epochs=2, max_train=256, snapshot_epochs=(0, 1), verbose=0)
+SMALL = {"n_epochs": 2, "max_train": 256, "snapshot_epochs": (0, 1), "verbose": 0}
 
 
 def test_population_records_accuracies_that_its_snapshots_reproduce(tmp_path):
@@ -95,8 +99,9 @@ def test_population_is_seeded_cached_and_prefix_stable(tmp_path):
 
 
 def test_char_text_population_uses_an_embedding():
-    pop = train_rnn_population("char_text", 1, cells=("GRU",), cache_dir=False, n_epochs=1,
-                               max_train=64, verbose=0)  # fmt: skip
+    pop = train_rnn_population(
+        "char_text", 1, cells=("GRU",), cache_dir=False, n_epochs=1, max_train=64, verbose=0
+    )
     (model,) = pop.models()
     assert model.embedding is not None and model.sequence_output
     assert 0 <= pop.val_accuracy[0, 0] <= 1
@@ -120,7 +125,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
         ({"snapshot_epochs": (5,), "n_epochs": 2}, "go past n_epochs=2"),
         ({"n_models": 0}, "n_models must be >= 1"),
     ],
-)  # fmt: skip
+)
 def test_population_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train_rnn_population(**{"cache_dir": False, "verbose": 0, **kwargs})

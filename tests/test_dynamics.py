@@ -72,12 +72,22 @@ def _reference_step(module, x):
 
 
 ALL_KINDS = [
-    ("rnn_tanh", 1), ("rnn_tanh", 2), ("rnn_tanh", 3),
-    ("rnn_relu", 1), ("rnn_relu", 2),
-    ("gru", 1), ("gru", 2), ("gru", 3),
-    ("lstm", 1), ("lstm", 2), ("lstm", 3),
-    ("rnn_cell_tanh", 1), ("rnn_cell_relu", 1), ("gru_cell", 1), ("lstm_cell", 1),
-]  # fmt: skip
+    ("rnn_tanh", 1),
+    ("rnn_tanh", 2),
+    ("rnn_tanh", 3),
+    ("rnn_relu", 1),
+    ("rnn_relu", 2),
+    ("gru", 1),
+    ("gru", 2),
+    ("gru", 3),
+    ("lstm", 1),
+    ("lstm", 2),
+    ("lstm", 3),
+    ("rnn_cell_tanh", 1),
+    ("rnn_cell_relu", 1),
+    ("gru_cell", 1),
+    ("lstm_cell", 1),
+]
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -130,9 +140,11 @@ def test_state_layout_and_packing_round_trip():
     dyn = as_dynamics(_make("lstm", num_layers=2))
     assert dyn.state_size == 4 * N
     assert dyn.state_layout == (
-        ("h0", slice(0, N)), ("c0", slice(N, 2 * N)),
-        ("h1", slice(2 * N, 3 * N)), ("c1", slice(3 * N, 4 * N)),
-    )  # fmt: skip
+        ("h0", slice(0, N)),
+        ("c0", slice(N, 2 * N)),
+        ("h1", slice(2 * N, 3 * N)),
+        ("c1", slice(3 * N, 4 * N)),
+    )
     state = torch.arange(2 * 4 * N, dtype=torch.float64).reshape(2, 4 * N)
     h, c = dyn.unpack_state(state)
     assert h.shape == (2, 2, N)
@@ -210,7 +222,7 @@ def test_dynamics_pass_through_and_from_step():
         (nn.LSTM(3, 4, proj_size=2), ValueError, "proj_size=2"),
         (_TwoCores(), ValueError, r"2 recurrent modules: 'enc' \(LSTM\), 'dec' \(GRU\)"),
     ],
-)  # fmt: skip
+)
 def test_unreadable_models_raise_clear_errors(obj, exc, match):
     with pytest.raises(exc, match=match):
         as_dynamics(obj)
@@ -277,9 +289,11 @@ def _custom_cell_step(params):
 def test_from_step_tangent_equals_jacrev():
     gen = torch.Generator().manual_seed(3)
     n, d = 6, 2
-    params = [torch.randn(n, n, generator=gen, dtype=torch.float64) * 1.5,
-              torch.randn(n, d, generator=gen, dtype=torch.float64),
-              torch.randn(n, n, generator=gen, dtype=torch.float64)]  # fmt: skip
+    params = [
+        torch.randn(n, n, generator=gen, dtype=torch.float64) * 1.5,
+        torch.randn(n, d, generator=gen, dtype=torch.float64),
+        torch.randn(n, n, generator=gen, dtype=torch.float64),
+    ]
     step = _custom_cell_step(params)
     dyn = from_step(step, n, input_size=d)
     B = 2
@@ -288,9 +302,11 @@ def test_from_step_tangent_equals_jacrev():
     frames = torch.randn(B, 4, n, generator=gen, dtype=torch.float64)
     next_states, pushed = dyn.step_tangent(states, xs, frames)
     for b in range(B):
-        J = torch.func.jacrev(lambda s: step(s[None], xs[b][None])[0])(states[b])
+        J = torch.func.jacrev(lambda s, b=b: step(s[None], xs[b][None])[0])(states[b])
         np.testing.assert_allclose(pushed[b].numpy(), (frames[b] @ J.T).numpy(), atol=1e-12)
-        np.testing.assert_allclose(next_states[b].numpy(), step(states[b : b + 1], xs[b : b + 1])[0].numpy())
+        np.testing.assert_allclose(
+            next_states[b].numpy(), step(states[b : b + 1], xs[b : b + 1])[0].numpy()
+        )
 
 
 def test_from_step_module_is_cast_on_a_copy():
@@ -304,8 +320,13 @@ def test_from_step_module_is_cast_on_a_copy():
 
     cell = Cell()  # float32 parameters
     before = copy.deepcopy(cell.state_dict())
-    result = lyapunov_spectrum(from_step(cell, 4, input_size=4), torch.randn(2, 50, 4),
-                               warmup=10, dtype=torch.float64, device="cpu")  # fmt: skip
+    result = lyapunov_spectrum(
+        from_step(cell, 4, input_size=4),
+        torch.randn(2, 50, 4),
+        warmup=10,
+        dtype=torch.float64,
+        device="cpu",
+    )
     assert result.exponents.shape == (4,)
     assert cell.lin.weight.dtype == torch.float32
     assert all(torch.equal(cell.state_dict()[k], v) for k, v in before.items())
@@ -317,7 +338,9 @@ def test_from_step_reports_bad_steps():
     with pytest.raises(ValueError, match="state_size must be >= 1"):
         from_step(lambda s, x: s, 0)
     wrong_shape = from_step(lambda s, x: s[:, :1], 2, name="shrink")
-    with pytest.raises(ValueError, match=r"step 'shrink' returned \(3, 1\) for a state of shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"step 'shrink' returned \(3, 1\) for a state of shape \(3, 2\)"
+    ):
         lyapunov_spectrum(wrong_shape, torch.zeros(3, 10, 0), warmup=2, device="cpu")
     wrong_dtype = from_step(lambda s, x: s.float(), 2, name="single")
     with pytest.raises(TypeError, match="returned torch.float32 for a torch.float64 state"):

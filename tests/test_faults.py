@@ -23,7 +23,7 @@ from sklyap import (
 )
 from sklyap.dynamics import NonFiniteParameterError
 
-FAST = dict(n_trajectories=2, n_steps=40, warmup=10, device="cpu", random_state=0)
+FAST = {"n_trajectories": 2, "n_steps": 40, "warmup": 10, "device": "cpu", "random_state": 0}
 
 
 def _diverging(input_size=2):
@@ -44,7 +44,14 @@ def _nan_weights(input_size=2):
 
 def _sweep():
     torch.manual_seed(0)
-    return [nn.GRU(2, 4, batch_first=True), _diverging(), nn.LSTM(2, 3, batch_first=True), _nan_weights(), nn.GRU(2, 4, batch_first=True), nn.RNN(2, 5, batch_first=True)]
+    return [
+        nn.GRU(2, 4, batch_first=True),
+        _diverging(),
+        nn.LSTM(2, 3, batch_first=True),
+        _nan_weights(),
+        nn.GRU(2, 4, batch_first=True),
+        nn.RNN(2, 5, batch_first=True),
+    ]
 
 
 def _state(models):
@@ -106,8 +113,9 @@ def test_overflowing_frames_become_nan_rows_too():
         linear.weight_hh_l0.copy_(1e3 * torch.eye(3, dtype=torch.float64))
     models = [nn.GRU(2, 3, batch_first=True), linear]
     inputs = np.zeros((1, 260, 2))
-    lst = LyapunovSpectrumTransformer(inputs, warmup=10, qr_interval=200, on_error="nan",
-                                      device="cpu")  # fmt: skip
+    lst = LyapunovSpectrumTransformer(
+        inputs, warmup=10, qr_interval=200, on_error="nan", device="cpu"
+    )
     with pytest.warns(RuntimeWarning, match="model 1: the tangent frame overflowed"):
         X = lst.fit_transform(models)
     assert np.isfinite(X[0]).all() and np.isnan(X[1]).all()
@@ -121,8 +129,9 @@ def test_lyapunov_spectrum_on_error_for_lists():
     np.testing.assert_allclose(
         results[2].exponents,
         lyapunov_spectrum(models[2], inputs, warmup=10, device="cpu").exponents,
-        rtol=0, atol=1e-12,
-    )  # fmt: skip
+        rtol=0,
+        atol=1e-12,
+    )
     with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan', got 'skip'"):
         lyapunov_spectrum(models, inputs, on_error="skip", device="cpu")
     with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan'"):
@@ -172,21 +181,31 @@ def test_training_mode_models_are_measured_in_evaluation_mode(encoder):
 
 def test_models_of_other_dtypes_are_stacked_with_the_rest():
     torch.manual_seed(2)
-    models = [nn.GRU(2, 4, batch_first=True), nn.GRU(2, 4, batch_first=True).double(), nn.GRU(2, 4, batch_first=True).half()]
+    models = [
+        nn.GRU(2, 4, batch_first=True),
+        nn.GRU(2, 4, batch_first=True).double(),
+        nn.GRU(2, 4, batch_first=True).half(),
+    ]
     lst = LyapunovSpectrumTransformer(**FAST)
     X = lst.fit_transform(models)
     for row, model in zip(X, models):
         reference = lyapunov_spectrum(model, lst.inputs_, warmup=10, device="cpu")
         np.testing.assert_allclose(row, reference.exponents, rtol=0, atol=1e-12)
     assert [p.dtype for m in models for p in list(m.parameters())[:1]] == [
-        torch.float32, torch.float64, torch.float16
-    ]  # fmt: skip
+        torch.float32,
+        torch.float64,
+        torch.float16,
+    ]
 
 
 @pytest.mark.cuda
 def test_models_on_another_device_than_the_computation():
     torch.manual_seed(3)
-    models = [nn.LSTM(2, 4, batch_first=True).cuda(), nn.LSTM(2, 4, batch_first=True), nn.GRU(2, 3, batch_first=True).cuda()]
+    models = [
+        nn.LSTM(2, 4, batch_first=True).cuda(),
+        nn.LSTM(2, 4, batch_first=True),
+        nn.GRU(2, 3, batch_first=True).cuda(),
+    ]
     before = _state(models)
     on_cpu = LyapunovSpectrumTransformer(**FAST).fit_transform(models)
     on_gpu = LyapunovSpectrumTransformer(**{**FAST, "device": "cuda"}).fit_transform(models)
@@ -210,7 +229,12 @@ class _Interrupt:
 
 def test_an_interrupted_transform_leaves_everything_intact():
     torch.manual_seed(4)
-    models = [nn.GRU(2, 4, batch_first=True), nn.LSTM(2, 3, batch_first=True), None, nn.GRU(2, 4, batch_first=True)]
+    models = [
+        nn.GRU(2, 4, batch_first=True),
+        nn.LSTM(2, 3, batch_first=True),
+        None,
+        nn.GRU(2, 4, batch_first=True),
+    ]
     lst = LyapunovSpectrumTransformer(**FAST)
     models[2] = from_step(_Interrupt(at=10**9), 3, input_size=2)
     lst.fit(models)
@@ -247,8 +271,9 @@ def test_workers_cap_their_threads(tmp_path, num_threads):
     records = [tmp_path / f"threads{i}.txt" for i in range(2)]
     systems = [from_step(_ThreadRecorder(str(p)), n, input_size=1) for p in records]
     inputs = np.zeros((B, 3, 1))
-    lst = LyapunovSpectrumTransformer(inputs, warmup=1, n_jobs=2, num_threads=num_threads,
-                                      device="cpu")  # fmt: skip
+    lst = LyapunovSpectrumTransformer(
+        inputs, warmup=1, n_jobs=2, num_threads=num_threads, device="cpu"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # loky's warnings about its workers
         lst.fit_transform(systems)
@@ -272,8 +297,9 @@ def test_parallel_jobs_give_identical_rows_for_large_frames():
     # threads there, and the rounding of matrix products depends on their number.
     torch.manual_seed(5)
     models = [nn.GRU(2, 160, batch_first=True) for _ in range(2)]
-    lst = LyapunovSpectrumTransformer(n_trajectories=8, n_steps=3, warmup=1, device="cpu",
-                                      memory_budget=1, random_state=0)  # fmt: skip
+    lst = LyapunovSpectrumTransformer(
+        n_trajectories=8, n_steps=3, warmup=1, device="cpu", memory_budget=1, random_state=0
+    )
     _assert_parallel_equals_serial(lst, models)
 
 
@@ -282,8 +308,11 @@ def test_batches_are_split_for_the_workers_without_changing_a_bit():
 
     assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 1) == [[0, 1, 2, 3, 4, 5, 6, 7], [8]]
     assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 2) == [
-        [0, 1], [2, 3], [4, 5, 6, 7], [8]
-    ]  # fmt: skip
+        [0, 1],
+        [2, 3],
+        [4, 5, 6, 7],
+        [8],
+    ]
     assert _split_for_workers([[0], [1]], 4) == [[0], [1]]
     # One batch of 8 GRUs with n_jobs=1; four batches of 2 with n_jobs=2.
     torch.manual_seed(6)
@@ -300,8 +329,9 @@ def test_checked_models_are_described_without_their_weights():
     models = [nn.LSTM(2, 64, batch_first=True), nn.GRU(2, 8, batch_first=True)]
     _, described = LyapunovSpectrumTransformer(**FAST)._check_models(models)
     assert all(isinstance(d, RNNShell) for d in described)
-    assert not any(isinstance(getattr(d, slot), torch.Tensor)
-                   for d in described for slot in RNNShell.__slots__)  # fmt: skip
+    assert not any(
+        isinstance(getattr(d, slot), torch.Tensor) for d in described for slot in RNNShell.__slots__
+    )
     assert [d.state_size for d in described] == [128, 8]
 
 
@@ -327,12 +357,17 @@ def test_encoded_inputs_are_checked_before_any_spectrum():
     models = [_Tokens() for _ in range(3)]
     tokens = np.random.RandomState(0).randint(0, 5, size=(2, 30))
     cases = [
-        (lambda m, x: m.embedding(x)[:, ::3], r"model 0: input_encoder returned inputs of shape "
-                                              r"\(2, 10, 2\); it must keep .* \(2, 30\)"),
+        (
+            lambda m, x: m.embedding(x)[:, ::3],
+            r"model 0: input_encoder returned inputs of shape "
+            r"\(2, 10, 2\); it must keep .* \(2, 30\)",
+        ),
         # 1, 2 and 3 trajectories: 6 rows in all, as 3 models of 2 would give.
-        (lambda m, x: m.embedding(x[[0, 1, 1][: 1 + int(m.tag)]]),
-         r"model 0: input_encoder returned inputs of shape \(1, 30, 2\)"),
-    ]  # fmt: skip
+        (
+            lambda m, x: m.embedding(x[[0, 1, 1][: 1 + int(m.tag)]]),
+            r"model 0: input_encoder returned inputs of shape \(1, 30, 2\)",
+        ),
+    ]
     for i, model in enumerate(models):
         model.tag = torch.tensor(i)
     for encoder, match in cases:
@@ -373,8 +408,12 @@ def test_failed_results_have_the_shapes_and_settings_of_the_others():
         assert failed.per_trajectory.shape == good.per_trajectory.shape == (2, 2)
         assert failed.final_state.shape == (2, failed.state_size)
         assert (failed.n_steps, failed.warmup, failed.qr_interval, failed.dtype, failed.device) == (
-            good.n_steps, good.warmup, good.qr_interval, good.dtype, good.device
-        )  # fmt: skip
+            good.n_steps,
+            good.warmup,
+            good.qr_interval,
+            good.dtype,
+            good.device,
+        )
     assert "weight_hh_l0" in nan_weights.error and "diverged" in diverged.error
 
 
@@ -390,8 +429,9 @@ def test_lyapunov_spectrum_lists_keep_going_past_nan_weights():
 
 def _wide_linear():
     """Exponents ln 0.9 and ln 1e-5: a spread of 11.4 nats, more than float32 resolves."""
-    U = torch.linalg.qr(torch.randn(2, 2, generator=torch.Generator().manual_seed(3),
-                                    dtype=torch.float64))[0]  # fmt: skip
+    U = torch.linalg.qr(
+        torch.randn(2, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    )[0]
     rnn = nn.RNN(2, 2, bias=False, batch_first=True).double()
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(U @ torch.diag(torch.tensor([0.9, 1e-5], dtype=torch.float64)) @ U.T)
@@ -401,8 +441,9 @@ def _wide_linear():
 @pytest.mark.parametrize("params", [{"memory_budget": 1}, {"n_jobs": 2}])
 def test_the_float32_warning_is_given_once_in_the_calling_process(params):
     models = [_wide_linear() for _ in range(3)]
-    lst = LyapunovSpectrumTransformer(np.zeros((2, 40, 2)), warmup=10, dtype="float32",
-                                      device="cpu", **params)  # fmt: skip
+    lst = LyapunovSpectrumTransformer(
+        np.zeros((2, 40, 2)), warmup=10, dtype="float32", device="cpu", **params
+    )
     lst.fit(models)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -18,8 +18,12 @@ def _lstm(batch_first, seed=0):
 
 def _twin(module):
     """The same weights, the other layout."""
-    twin = type(module)(module.input_size, module.hidden_size, num_layers=module.num_layers,
-                        batch_first=not module.batch_first).double()  # fmt: skip
+    twin = type(module)(
+        module.input_size,
+        module.hidden_size,
+        num_layers=module.num_layers,
+        batch_first=not module.batch_first,
+    ).double()
     twin.load_state_dict(module.state_dict())
     return twin
 
@@ -47,9 +51,12 @@ def test_pytorch_default_layout_is_time_first_and_matches_forward():
 def test_a_layout_that_cannot_be_right_says_which_was_assumed():
     lstm = _lstm(batch_first=False)
     x = torch.randn(4, 300, 3, dtype=F64)  # batch first, but the LSTM is not
-    with pytest.raises(ValueError, match=r"warmup=100 leaves no measured step in inputs of 4 "
-                       r"time steps.*read as \(T, B, input_size\), as the model's "
-                       r"batch_first=False says; pass batch_first=True"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"warmup=100 leaves no measured step in inputs of 4 "
+        r"time steps.*read as \(T, B, input_size\), as the model's "
+        r"batch_first=False says; pass batch_first=True",
+    ):
         lyapunov_spectrum(lstm, x, device="cpu")
     with pytest.raises(ValueError, match=r"as batch_first=True says; pass batch_first=False"):
         lyapunov_spectrum(lstm, x.transpose(0, 1)[:50], batch_first=True, device="cpu")
@@ -70,8 +77,11 @@ def test_cells_and_step_functions_take_trajectories_first():
 def test_a_list_of_models_that_disagree_needs_the_layout_said():
     models = [_lstm(False), _lstm(True), nn.GRUCell(3, 4)]
     x = torch.randn(150, 2, 3, dtype=F64)
-    with pytest.raises(ValueError, match=r"models \[1\] take batch_first=True .* models \[0\] "
-                       r"batch_first=False .*pass batch_first="):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"models \[1\] take batch_first=True .* models \[0\] "
+        r"batch_first=False .*pass batch_first=",
+    ):
         lyapunov_spectrum(models, x, device="cpu")
     both = lyapunov_spectrum(models, x, batch_first=False, device="cpu")
     assert [r.n_trajectories for r in both] == [2, 2, 2]

@@ -123,8 +123,9 @@ def test_largest_exponent_matches_direct_two_trajectory_estimate():
     gen = torch.Generator().manual_seed(7)
     inputs = 0.3 * torch.randn(1, T, 1, generator=gen, dtype=F64)
     initial = 0.5 * torch.randn(n, generator=gen, dtype=F64)
-    qr = lyapunov_spectrum(rnn, inputs, n_exponents=1, warmup=warmup,
-                           initial_state=initial, device="cpu")  # fmt: skip
+    qr = lyapunov_spectrum(
+        rnn, inputs, n_exponents=1, warmup=warmup, initial_state=initial, device="cpu"
+    )
 
     # Direct estimate with the module's own forward pass: evolve a reference
     # and a perturbed trajectory, measure the separation, renormalise it to eps.
@@ -165,20 +166,24 @@ def test_initial_frame_is_orthonormal_and_nested():
 def test_partial_spectrum_is_not_trapped_in_an_invariant_subspace():
     # s -> diag(0.5, 2) s: the unit vector e_1 never leaves the contracting axis.
     diagonal = from_step(lambda s, x: s * torch.tensor([0.5, 2.0], dtype=s.dtype), 2)
-    result = lyapunov_spectrum(diagonal, torch.zeros(1, 50, 0), n_exponents=1, warmup=10, device="cpu")
+    result = lyapunov_spectrum(
+        diagonal, torch.zeros(1, 50, 0), n_exponents=1, warmup=10, device="cpu"
+    )
     np.testing.assert_allclose(result.exponents, [math.log(2.0)], atol=1e-12)
     # An RNN whose units form two decoupled blocks, the faster one listed second.
     W = torch.zeros(6, 6, dtype=F64)
     W[:3, :3] = 0.3 * _orthogonal(3, seed=3)
     W[3:, 3:] = 0.9 * _orthogonal(3, seed=4)
-    partial = lyapunov_spectrum(_linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, warmup=16,
-                                device="cpu")
+    partial = lyapunov_spectrum(
+        _linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, warmup=16, device="cpu"
+    )
     np.testing.assert_allclose(partial.exponents, [math.log(0.9)] * 2, atol=1e-10)
 
 
 def test_chaotic_spectrum_is_sorted_with_positive_leading_exponents():
-    result = lyapunov_spectrum(_chaotic_rnn(), 0.3 * torch.randn(4, 600, 1, dtype=F64),
-                               warmup=200, device="cpu")  # fmt: skip
+    result = lyapunov_spectrum(
+        _chaotic_rnn(), 0.3 * torch.randn(4, 600, 1, dtype=F64), warmup=200, device="cpu"
+    )
     assert np.all(np.diff(result.per_trajectory, axis=1) <= 0)
     assert result.exponents[0] > 0.1 and result.exponents[-1] < 0
 
@@ -211,8 +216,9 @@ def _henon(s, x):
 def test_henon_map_through_from_step():
     dyn = from_step(_henon, state_size=2, input_size=0)
     start = torch.tensor([[0.1, 0.1], [0.3, -0.1]], dtype=F64)
-    result = lyapunov_spectrum(dyn, torch.zeros(2, 1500, 0), warmup=100,
-                               initial_state=start, device="cpu")  # fmt: skip
+    result = lyapunov_spectrum(
+        dyn, torch.zeros(2, 1500, 0), warmup=100, initial_state=start, device="cpu"
+    )
     # det J = -0.3 at every step, so the sum is exactly ln 0.3.
     np.testing.assert_allclose(result.per_trajectory.sum(axis=1), math.log(0.3), atol=1e-10)
     # Known value of the largest exponent of the Henon attractor: 0.41922.
@@ -242,7 +248,9 @@ def test_summary_statistics_and_settings_are_recorded():
         result.stderr, result.per_trajectory.std(axis=0, ddof=1) / math.sqrt(5)
     )
     assert "LyapunovResult(exponents=[" in repr(result)
-    one = lyapunov_spectrum(module, inputs[0].numpy(), warmup=10, device="cpu")  # (T, d): one trajectory
+    one = lyapunov_spectrum(
+        module, inputs[0].numpy(), warmup=10, device="cpu"
+    )  # (T, d): one trajectory
     assert one.n_trajectories == 1 and np.isnan(one.stderr).all()
     np.testing.assert_allclose(one.exponents, result.per_trajectory[0], atol=1e-12)
 
@@ -273,9 +281,14 @@ def test_divergence_and_overflow_raise():
     with pytest.raises(FloatingPointError, match="state became NaN or infinite"):
         lyapunov_spectrum(rnn, torch.ones(1, 400, 1), warmup=0, device="cpu")
     with pytest.raises(FloatingPointError, match="smaller qr_interval than 2000"):
-        lyapunov_spectrum(_chaotic_rnn(gain=8.0), torch.zeros(1, 2000, 1), warmup=0,
-                          qr_interval=2000, initial_state=torch.full((32,), 0.5),
-                          device="cpu")  # fmt: skip
+        lyapunov_spectrum(
+            _chaotic_rnn(gain=8.0),
+            torch.zeros(1, 2000, 1),
+            warmup=0,
+            qr_interval=2000,
+            initial_state=torch.full((32,), 0.5),
+            device="cpu",
+        )
 
 
 @pytest.mark.parametrize("num_threads,during", [("auto", 1), (None, "unchanged"), (2, 2)])
@@ -287,8 +300,9 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
         return 0.5 * s
 
     before = torch.get_num_threads()
-    lyapunov_spectrum(from_step(step, 3), torch.zeros(2, 5, 0), warmup=1, device="cpu",
-                      num_threads=num_threads)  # fmt: skip
+    lyapunov_spectrum(
+        from_step(step, 3), torch.zeros(2, 5, 0), warmup=1, device="cpu", num_threads=num_threads
+    )
     assert torch.get_num_threads() == before
     assert set(seen) == {before if during == "unchanged" else during}
 
@@ -299,16 +313,24 @@ def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
     # by 1e-50 (float32) or 1e-400 (float64), below the smallest number.
     rnn = _linear_rnn(0.01 * torch.eye(4, dtype=F64))
     with pytest.raises(FloatingPointError, match=f"underflowed below the smallest normal {dtype}"):
-        lyapunov_spectrum(rnn, torch.zeros(1, 400, 2), warmup=0, qr_interval=qr_interval,
-                          dtype=dtype, device="cpu")  # fmt: skip
-    fine = lyapunov_spectrum(rnn, torch.zeros(1, 400, 2), warmup=0, qr_interval=5,
-                             dtype=dtype, device="cpu")  # fmt: skip
+        lyapunov_spectrum(
+            rnn,
+            torch.zeros(1, 400, 2),
+            warmup=0,
+            qr_interval=qr_interval,
+            dtype=dtype,
+            device="cpu",
+        )
+    fine = lyapunov_spectrum(
+        rnn, torch.zeros(1, 400, 2), warmup=0, qr_interval=5, dtype=dtype, device="cpu"
+    )
     np.testing.assert_allclose(fine.exponents, math.log(0.01), rtol=1e-5)
 
 
 def test_progress_bar_when_verbose(capsys):
-    lyapunov_spectrum(_make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), warmup=4, device="cpu",
-                      verbose=1)
+    lyapunov_spectrum(
+        _make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), warmup=4, device="cpu", verbose=1
+    )
     assert "Lyapunov steps" in capsys.readouterr().err
 
 
@@ -322,25 +344,41 @@ RNN = nn.RNN(3, 4, batch_first=True)
         ({"n_exponents": 5}, ValueError, "n_exponents must be <= the state size 4, got 5"),
         ({"n_exponents": 2.0}, TypeError, "n_exponents must be an int or None, got 2.0"),
         ({"warmup": -1}, ValueError, "warmup must be >= 0, got -1"),
-        ({"warmup": 10}, ValueError, r"warmup=10 leaves no measured step .* expected 0 <= warmup < 10"),
+        (
+            {"warmup": 10},
+            ValueError,
+            r"warmup=10 leaves no measured step .* expected 0 <= warmup < 10",
+        ),
         ({"qr_interval": 0}, ValueError, "qr_interval must be >= 1, got 0"),
-        ({"qr_interval": "fast"}, ValueError, "qr_interval must be a positive int or 'auto', got 'fast'"),
+        (
+            {"qr_interval": "fast"},
+            ValueError,
+            "qr_interval must be a positive int or 'auto', got 'fast'",
+        ),
         ({"qr_interval": 2.0}, TypeError, "qr_interval must be an int"),
         ({"memory_budget": 0}, ValueError, "memory_budget must be >= 1, got 0"),
-        ({"memory_budget": "lots"}, ValueError, "memory_budget must be a number of bytes or 'auto', got 'lots'"),
+        (
+            {"memory_budget": "lots"},
+            ValueError,
+            "memory_budget must be a number of bytes or 'auto', got 'lots'",
+        ),
         ({"device": "tpu"}, ValueError, "unknown device 'tpu'"),
         ({"device": "mps"}, ValueError, "unsupported device 'mps'"),
         ({"device": 3}, TypeError, "device must be a string or torch.device"),
         ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64.*'float16'"),
         ({"dtype": torch.int64}, ValueError, "dtype must be float32 or float64"),
         ({"dtype": None}, ValueError, "dtype must be float32 or float64.*got None"),
-        ({"initial_state": torch.zeros(3)}, ValueError, r"initial_state must have shape \(4,\) or \(2, 4\)"),
+        (
+            {"initial_state": torch.zeros(3)},
+            ValueError,
+            r"initial_state must have shape \(4,\) or \(2, 4\)",
+        ),
         ({"initial_state": torch.full((4,), float("nan"))}, ValueError, "initial_state holds NaN"),
         ({"rnn": "core"}, ValueError, "no submodule 'core'"),
         ({"num_threads": 0}, ValueError, "num_threads must be >= 1, got 0"),
         ({"num_threads": "all"}, TypeError, "num_threads must be an int"),
     ],
-)  # fmt: skip
+)
 def test_bad_arguments_raise_clear_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         lyapunov_spectrum(RNN, torch.zeros(2, 10, 3), **{"device": "cpu", "warmup": 2, **kwargs})
@@ -351,14 +389,18 @@ def test_bad_arguments_raise_clear_errors(kwargs, exc, match):
     [
         (torch.zeros(10), ValueError, r"inputs must have shape .* got shape \(10,\)"),
         (torch.zeros(1, 2, 10, 3), ValueError, r"got shape \(1, 2, 10, 3\)"),
-        (torch.zeros(2, 10, 5), ValueError, "inputs have 5 features per step but the network expects input_size=3"),
+        (
+            torch.zeros(2, 10, 5),
+            ValueError,
+            "inputs have 5 features per step but the network expects input_size=3",
+        ),
         (torch.zeros(0, 10, 3), ValueError, "no trajectory or no time step"),
         (torch.full((2, 10, 3), float("inf")), ValueError, "inputs holds NaN or infinite"),
         (np.full((2, 10, 3), np.nan), ValueError, "inputs holds NaN or infinite"),
         ([["a", "b"]], TypeError, "inputs must be a tensor or array of numbers"),
         (None, ValueError, "inputs are required"),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs_raise_clear_errors(inputs, exc, match):
     with pytest.raises(exc, match=match):
         lyapunov_spectrum(RNN, inputs, device="cpu")

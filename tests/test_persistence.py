@@ -31,12 +31,33 @@ def _models(n=12):
 def test_pipeline_predicts_identically_in_a_fresh_process(tmp_path):
     models = _models()
     y = np.array([0.1 * (i % 3) + 0.05 * (3 + i % 4) for i in range(len(models))])
-    pipe = Pipeline([
-        ("lst", LyapunovSpectrumTransformer(n_features=8, n_trajectories=2, n_steps=30,
-                                            warmup=10, device="cpu", random_state=0)),
-        ("aelle", AeLLERegressor(latent_dim=2, hidden_dims=(8,), max_epochs=5, batch_size=4,
-                                 early_stopping=False, device="cpu", random_state=0)),
-    ])  # fmt: skip
+    pipe = Pipeline(
+        [
+            (
+                "lst",
+                LyapunovSpectrumTransformer(
+                    n_features=8,
+                    n_trajectories=2,
+                    n_steps=30,
+                    warmup=10,
+                    device="cpu",
+                    random_state=0,
+                ),
+            ),
+            (
+                "aelle",
+                AeLLERegressor(
+                    latent_dim=2,
+                    hidden_dims=(8,),
+                    max_epochs=5,
+                    batch_size=4,
+                    early_stopping=False,
+                    device="cpu",
+                    random_state=0,
+                ),
+            ),
+        ]
+    )
     pipe.fit(models, y)
     expected = pipe.predict(models)
     expected_spectra = pipe[:-1].transform(models)
@@ -57,7 +78,11 @@ def test_pipeline_predicts_identically_in_a_fresh_process(tmp_path):
     root = str(Path(sklyap.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

@@ -6,9 +6,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from numpy.testing import assert_allclose  # noqa: E402
+from numpy.testing import assert_allclose
 
-from sklyap.plotting import (  # noqa: E402
+from sklyap.plotting import (
     plot_embedding,
     plot_predicted_vs_true,
     plot_roc,

@@ -60,10 +60,11 @@ def test_resampling_onto_own_length_is_identity(data):
     k = data.draw(st.integers(1, 16))
     n_rows = data.draw(st.integers(1, 5))
     X = np.array(
-        data.draw(st.lists(st.lists(exponents, min_size=k, max_size=k),
-                           min_size=n_rows, max_size=n_rows)),
+        data.draw(
+            st.lists(st.lists(exponents, min_size=k, max_size=k), min_size=n_rows, max_size=n_rows)
+        ),
         dtype=np.float64,
-    )  # fmt: skip
+    )
     assert_array_equal(resample_spectra(X, k), X)
     assert_array_equal(resample_spectra(X[0], k), X[0])
 
@@ -219,28 +220,30 @@ def _check_sum_identity(kind, hidden, num_layers, input_size, scale, seed, T, wa
     assert_allclose(result.per_trajectory.sum(axis=1), expected, rtol=0, atol=1e-8)
 
 
-_sum_identity_cases = dict(
-    kind=st.sampled_from(sorted(_CLASSES)),
-    hidden=st.integers(2, 5),
-    num_layers=st.integers(1, 2),
-    input_size=st.integers(1, 3),
-    scale=st.floats(0.3, 3.0),
-    seed=st.integers(0, 2**31 - 1),
-    T=st.integers(20, 30),
-    warmup=st.integers(0, 8),
-)
+_sum_identity_cases = {
+    "kind": st.sampled_from(sorted(_CLASSES)),
+    "hidden": st.integers(2, 5),
+    "num_layers": st.integers(1, 2),
+    "input_size": st.integers(1, 3),
+    "scale": st.floats(0.3, 3.0),
+    "seed": st.integers(0, 2**31 - 1),
+    "T": st.integers(20, 30),
+    "warmup": st.integers(0, 8),
+}
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**_sum_identity_cases)
-def test_sum_of_exponents_is_mean_log_abs_det(kind, hidden, num_layers, input_size, scale,
-                                              seed, T, warmup):
+def test_sum_of_exponents_is_mean_log_abs_det(
+    kind, hidden, num_layers, input_size, scale, seed, T, warmup
+):
     _check_sum_identity(kind, hidden, num_layers, input_size, scale, seed, T, warmup)
 
 
 @pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(**_sum_identity_cases)
-def test_sum_of_exponents_is_mean_log_abs_det_many(kind, hidden, num_layers, input_size,
-                                                   scale, seed, T, warmup):
+def test_sum_of_exponents_is_mean_log_abs_det_many(
+    kind, hidden, num_layers, input_size, scale, seed, T, warmup
+):
     _check_sum_identity(kind, hidden, num_layers, input_size, scale, seed, T, warmup)

@@ -94,11 +94,15 @@ def test_stack_unstack_round_trip_and_refusals():
 
 
 def test_signature_groups_cells_with_one_layer_networks():
-    assert signature_of(as_dynamics(nn.LSTMCell(3, 4))) == signature_of(as_dynamics(nn.LSTM(3, 4, batch_first=True)))
+    assert signature_of(as_dynamics(nn.LSTMCell(3, 4))) == signature_of(
+        as_dynamics(nn.LSTM(3, 4, batch_first=True))
+    )
     assert signature_of(as_dynamics(nn.RNN(3, 4, batch_first=True))) != signature_of(
         as_dynamics(nn.RNN(3, 4, nonlinearity="relu", batch_first=True))
     )
-    assert signature_of(as_dynamics(nn.GRU(3, 4, batch_first=True))) != signature_of(as_dynamics(nn.GRU(3, 4, bias=False, batch_first=True)))
+    assert signature_of(as_dynamics(nn.GRU(3, 4, batch_first=True))) != signature_of(
+        as_dynamics(nn.GRU(3, 4, bias=False, batch_first=True))
+    )
     assert signature_of(from_step(lambda s, x: s, 4)) is None
 
 
@@ -108,18 +112,24 @@ def test_signature_groups_cells_with_one_layer_networks():
 def _mixed_models():
     torch.manual_seed(0)
     return [
-        nn.GRU(3, 6, batch_first=True), nn.LSTM(3, 4, batch_first=True), nn.GRU(3, 6, batch_first=True), nn.RNN(3, 5, 2, batch_first=True), nn.GRUCell(3, 6),
-        nn.LSTM(3, 4, batch_first=True), from_step(lambda s, x: 0.5 * torch.tanh(s) + x.sum(1, keepdim=True), 3),
         nn.GRU(3, 6, batch_first=True),
-    ]  # fmt: skip
+        nn.LSTM(3, 4, batch_first=True),
+        nn.GRU(3, 6, batch_first=True),
+        nn.RNN(3, 5, 2, batch_first=True),
+        nn.GRUCell(3, 6),
+        nn.LSTM(3, 4, batch_first=True),
+        from_step(lambda s, x: 0.5 * torch.tanh(s) + x.sum(1, keepdim=True), 3),
+        nn.GRU(3, 6, batch_first=True),
+    ]
 
 
 @pytest.mark.parametrize("memory_budget", ["auto", 1, 10**9])
 def test_list_of_models_equals_one_call_per_model(memory_budget):
     models = _mixed_models()
     inputs = torch.randn(3, 60, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
-    results = lyapunov_spectrum(models, inputs, warmup=10, device="cpu",
-                                memory_budget=memory_budget)  # fmt: skip
+    results = lyapunov_spectrum(
+        models, inputs, warmup=10, device="cpu", memory_budget=memory_budget
+    )
     assert isinstance(results, list) and len(results) == len(models)
     for model, result in zip(models, results):
         alone = lyapunov_spectrum(model, inputs, warmup=10, device="cpu")
@@ -134,11 +144,13 @@ def test_list_with_partial_spectra_and_an_initial_state():
     models = [nn.LSTM(2, 3, batch_first=True) for _ in range(4)]
     inputs = torch.randn(2, 40, 2, dtype=F64)
     start = torch.linspace(-0.5, 0.5, 6, dtype=F64)
-    results = lyapunov_spectrum(models, inputs, n_exponents=2, warmup=5, initial_state=start,
-                                device="cpu")  # fmt: skip
+    results = lyapunov_spectrum(
+        models, inputs, n_exponents=2, warmup=5, initial_state=start, device="cpu"
+    )
     for model, result in zip(models, results):
-        alone = lyapunov_spectrum(model, inputs, n_exponents=2, warmup=5, initial_state=start,
-                                  device="cpu")  # fmt: skip
+        alone = lyapunov_spectrum(
+            model, inputs, n_exponents=2, warmup=5, initial_state=start, device="cpu"
+        )
         np.testing.assert_allclose(result.exponents, alone.exponents, rtol=0, atol=1e-12)
 
 
@@ -146,17 +158,30 @@ def test_list_errors_name_the_model():
     inputs = torch.zeros(2, 10, 3)
     with pytest.raises(TypeError, match="model 1: expected a PyTorch recurrent model"):
         lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), "lstm"], inputs, device="cpu")
-    with pytest.raises(ValueError, match="n_exponents must be <= the smallest state size among "
-                                         "the models, 2, got 3"):  # fmt: skip
-        lyapunov_spectrum([nn.GRU(3, 4, batch_first=True), nn.GRU(3, 2, batch_first=True)],
-                          inputs, n_exponents=3, device="cpu")
-    with pytest.raises(ValueError, match="inputs have 3 features per step but model 1 expects "
-                                         "input_size=4"):  # fmt: skip
-        lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), nn.GRU(4, 2, batch_first=True)],
-                          inputs, device="cpu")
+    with pytest.raises(
+        ValueError,
+        match="n_exponents must be <= the smallest state size among the models, 2, got 3",
+    ):
+        lyapunov_spectrum(
+            [nn.GRU(3, 4, batch_first=True), nn.GRU(3, 2, batch_first=True)],
+            inputs,
+            n_exponents=3,
+            device="cpu",
+        )
+    with pytest.raises(
+        ValueError, match="inputs have 3 features per step but model 1 expects input_size=4"
+    ):
+        lyapunov_spectrum(
+            [nn.GRU(3, 2, batch_first=True), nn.GRU(4, 2, batch_first=True)], inputs, device="cpu"
+        )
     with pytest.raises(ValueError, match="one initial_state cannot serve models of state sizes"):
-        lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), nn.GRU(3, 3, batch_first=True)],
-                          inputs, initial_state=torch.zeros(2), warmup=2, device="cpu")  # fmt: skip
+        lyapunov_spectrum(
+            [nn.GRU(3, 2, batch_first=True), nn.GRU(3, 3, batch_first=True)],
+            inputs,
+            initial_state=torch.zeros(2),
+            warmup=2,
+            device="cpu",
+        )
     with pytest.raises(ValueError, match="empty list"):
         lyapunov_spectrum([], inputs, device="cpu")
 
@@ -202,7 +227,7 @@ def test_auto_budget_on_the_cpu_is_8_mib():
     # One LSTM(4, 32) with B = 8: k = n = 64, 64 * (256 + 64 + 256) + 512 numbers per trajectory.
     per_model = 8 * 8 * (64 * (4 * 64 + 64 + 2 * 4 * 32) + 8 * 64)
     expected = (8 * 2**20) // per_model
-    assert [len(b) for b in plan_batches(dyn, 8)][0] == expected
+    assert next(len(b) for b in plan_batches(dyn, 8)) == expected
 
 
 # -- the transformer -------------------------------------------------------------------
@@ -210,8 +235,9 @@ def test_auto_budget_on_the_cpu_is_8_mib():
 
 def test_transformer_stacks_mixed_lists_and_keeps_their_order():
     models = [m for m in _mixed_models() if isinstance(m, nn.Module)]
-    lst = LyapunovSpectrumTransformer(n_trajectories=2, n_steps=30, warmup=10, random_state=0,
-                                      device="cpu")  # fmt: skip
+    lst = LyapunovSpectrumTransformer(
+        n_trajectories=2, n_steps=30, warmup=10, random_state=0, device="cpu"
+    )
     stacked = lst.fit_transform(models)
     alone = lst.set_params(memory_budget=1).transform(models)
     np.testing.assert_allclose(stacked, alone, rtol=0, atol=1e-12)
@@ -265,8 +291,7 @@ def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale)
     rnn = _linear_rnn(scale * _orthogonal(6, seed=4))
     inputs = torch.zeros(2, 120, 2)
     exact = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, device="cpu")
-    auto = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, qr_interval="auto",
-                             device="cpu")  # fmt: skip
+    auto = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, qr_interval="auto", device="cpu")
     assert 1 < auto.qr_interval < 16
     np.testing.assert_allclose(auto.exponents, exact.exponents, rtol=0, atol=1e-6)
     np.testing.assert_allclose(auto.exponents, math.log(scale), rtol=0, atol=1e-5)
@@ -283,7 +308,7 @@ def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale)
         (lambda: _gain(nn.RNN(3, 32, batch_first=True).double(), 1.5, seed=1), 2),
         (lambda: _make("lstm", 1, hidden=8, scale=2.0), 1),
     ],
-)  # fmt: skip
+)
 def test_auto_interval_keeps_every_exponent_to_1e_6(make, min_interval):
     module = make()
     inputs = torch.randn(4, 400, 3, generator=torch.Generator().manual_seed(7), dtype=F64)
@@ -314,8 +339,9 @@ def test_auto_interval_is_chosen_per_model_in_a_stack():
     assert [r.qr_interval for r in results] == [16, 1, 16]
     expected = {0: [math.log(0.8)] * 6, 1: [math.log(slow)] * 3 + [math.log(fast)] * 3}
     for index, result in enumerate(results):
-        alone = lyapunov_spectrum(models[index], inputs, warmup=20, qr_interval="auto",
-                                  device="cpu")  # fmt: skip
+        alone = lyapunov_spectrum(
+            models[index], inputs, warmup=20, qr_interval="auto", device="cpu"
+        )
         assert alone.qr_interval == result.qr_interval
         np.testing.assert_allclose(result.exponents, alone.exponents, rtol=0, atol=1e-12)
         np.testing.assert_allclose(result.exponents, expected[index % 2], rtol=0, atol=1e-10)
@@ -325,7 +351,10 @@ def test_auto_interval_falls_back_to_every_step():
     inputs = torch.randn(2, 60, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
     chaotic = _chaotic_rnn(n=8)
     # No warm-up to observe: every step.
-    assert lyapunov_spectrum(chaotic, inputs, warmup=1, qr_interval="auto", device="cpu").qr_interval == 1
+    assert (
+        lyapunov_spectrum(chaotic, inputs, warmup=1, qr_interval="auto", device="cpu").qr_interval
+        == 1
+    )
     # A direction annihilated exactly (a dead ReLU) has an infinite spread.
     dead = nn.RNN(1, 4, nonlinearity="relu", batch_first=True).double()
     with torch.no_grad():
@@ -342,8 +371,11 @@ def test_float32_warns_when_the_spread_exceeds_what_it_resolves():
     wide = _linear_rnn(_normal([0.9, 0.5, 1e-4, 1e-5], seed=2))  # spread ln(0.9 / 1e-5) = 11.4
     narrow = _linear_rnn(0.8 * _orthogonal(4, seed=3))
     inputs = torch.zeros(2, 60, 2)
-    with pytest.warns(RuntimeWarning, match=r"spans up to 11\.4 nats .* more than float32 "
-                                            r"resolves \(about 8\)") as caught:  # fmt: skip
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"spans up to 11\.4 nats .* more than float32 "
+        r"resolves \(about 8\)",
+    ) as caught:
         lyapunov_spectrum(wide, inputs, warmup=10, dtype="float32", device="cpu")
     assert caught[0].filename == __file__  # it points at the caller's line
     with pytest.warns(RuntimeWarning, match=r"the spectra of 1 model\(s\) \(indices \[1\]\)"):
@@ -360,10 +392,13 @@ def test_float32_warns_when_the_spread_exceeds_what_it_resolves():
     "make,atol",
     [
         (lambda: _make("gru", 1, hidden=32), 1e-6),  # spread 0.7 nats: 1.2e-7 measured
-        (lambda: _gain(nn.RNN(3, 64, batch_first=True).double(), 0.8, seed=1), 2e-4),  # 4.9 nats: 5.8e-5
+        (
+            lambda: _gain(nn.RNN(3, 64, batch_first=True).double(), 0.8, seed=1),
+            2e-4,
+        ),  # 4.9 nats: 5.8e-5
         (lambda: _make("lstm", 1, hidden=16, scale=0.5), 5e-4),  # 7.0 nats: 1.1e-4
     ],
-)  # fmt: skip
+)
 def test_float32_accuracy_on_networks_of_moderate_spread(make, atol):
     # The weakest direction keeps about eps32 * exp(spread) of relative
     # precision per step, so the error grows with the spread of the spectrum:

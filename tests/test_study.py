@@ -24,16 +24,32 @@ from sklyap.study import (
 from sklyap.study._evaluation import cross_validate_predictors, scores
 from sklyap.study._result import _json_ready
 
-SMALL = ["--n-models", "8", "--epochs", "2", "--max-train", "200", "--n-splits", "2",
-         "--n-repeats", "2", "--n-jobs", "1", "--quiet"]  # fmt: skip
+SMALL = [
+    "--n-models",
+    "8",
+    "--epochs",
+    "2",
+    "--max-train",
+    "200",
+    "--n-splits",
+    "2",
+    "--n-repeats",
+    "2",
+    "--n-jobs",
+    "1",
+    "--quiet",
+]
 
 
 def tiny_task(name="digits"):
     task = TASKS[name]
     return dataclasses.replace(
-        task, population={**task.population, "n_epochs": 2, "max_train": 200}, n_units=6,
-        warmup_units=2, n_trajectories=2,
-    )  # fmt: skip
+        task,
+        population={**task.population, "n_epochs": 2, "max_train": 200},
+        n_units=6,
+        warmup_units=2,
+        n_trajectories=2,
+    )
 
 
 def test_top_quartile_precision_counts_the_overlap():
@@ -65,8 +81,9 @@ def test_cross_validation_predicts_every_network_once_per_repeat_on_shared_split
         Predictor("final", "mean", DummyRegressor(), "X", novel_features="X2"),
     ]
     features = {"X": X, "X2": X + 1.0}
-    out = cross_validate_predictors(predictors, features, y, groups=np.arange(20), n_splits=4,
-                                    n_repeats=3, random_state=7)  # fmt: skip
+    out = cross_validate_predictors(
+        predictors, features, y, groups=np.arange(20), n_splits=4, n_repeats=3, random_state=7
+    )
     # An exact linear relation is recovered out of fold.
     assert out[("final", "linear")]["prediction"].shape == (3, 20)
     assert_allclose(out[("final", "linear")]["prediction"], np.tile(y, (3, 1)))
@@ -84,17 +101,39 @@ def test_cross_validation_predicts_every_network_once_per_repeat_on_shared_split
     # Repeats differ, and parallel workers give the same numbers.
     mean = out[("final", "mean")]["prediction"]
     assert not np.allclose(mean[0], mean[1])
-    parallel = cross_validate_predictors(predictors, features, y, groups=np.arange(20),
-                                         n_splits=4, n_repeats=3, random_state=7, n_jobs=2)  # fmt: skip
+    parallel = cross_validate_predictors(
+        predictors,
+        features,
+        y,
+        groups=np.arange(20),
+        n_splits=4,
+        n_repeats=3,
+        random_state=7,
+        n_jobs=2,
+    )
     assert_array_equal(parallel[("final", "mean")]["prediction"], mean)
 
 
 def _result_with(rows):
-    settings = {"title": "t", "n_models": 4, "n_repeats": 3, "n_splits": 2, "final_epoch": 5,
-                    "early_epoch": 1, "top_half_threshold": 0.5}  # fmt: skip
-    return StudyResult(settings=settings, rows=rows, y=np.linspace(0, 1, 4),
-                       early_accuracy=np.zeros(4), spectra={}, oof={}, embedding={},
-                       hyperparameters=[])  # fmt: skip
+    settings = {
+        "title": "t",
+        "n_models": 4,
+        "n_repeats": 3,
+        "n_splits": 2,
+        "final_epoch": 5,
+        "early_epoch": 1,
+        "top_half_threshold": 0.5,
+    }
+    return StudyResult(
+        settings=settings,
+        rows=rows,
+        y=np.linspace(0, 1, 4),
+        early_accuracy=np.zeros(4),
+        spectra={},
+        oof={},
+        embedding={},
+        hyperparameters=[],
+    )
 
 
 def _row(spectra, name, spearman, spectrum_only=True):
@@ -107,17 +146,23 @@ def _row(spectra, name, spearman, spectrum_only=True):
 
 
 def test_comparisons_are_paired_against_the_best_spectrum_only_rival():
-    result = _result_with([
-        _row("final", "AeLLE", [0.70, 0.72, 0.71]),
-        _row("final", "ridge", [0.60, 0.60, 0.60]),
-        _row("final", "forest", [0.76, 0.71, 0.74]),  # the best rival
-        _row("final", "weights", [0.95, 0.95, 0.95], spectrum_only=False),  # not a rival
-        _row("early", "AeLLE", [0.50, 0.50, 0.50]),
-        _row("early", "ridge", [0.56, 0.53, 0.57]),
-        _row("early", "val. accuracy at epoch 1", [0.80, 0.80, 0.80], spectrum_only=False),
-        _row("early", "AeLLE on spectra + val. accuracy at epoch 1", [0.79, 0.80, 0.795],
-             spectrum_only=False),
-    ])  # fmt: skip
+    result = _result_with(
+        [
+            _row("final", "AeLLE", [0.70, 0.72, 0.71]),
+            _row("final", "ridge", [0.60, 0.60, 0.60]),
+            _row("final", "forest", [0.76, 0.71, 0.74]),  # the best rival
+            _row("final", "weights", [0.95, 0.95, 0.95], spectrum_only=False),  # not a rival
+            _row("early", "AeLLE", [0.50, 0.50, 0.50]),
+            _row("early", "ridge", [0.56, 0.53, 0.57]),
+            _row("early", "val. accuracy at epoch 1", [0.80, 0.80, 0.80], spectrum_only=False),
+            _row(
+                "early",
+                "AeLLE on spectra + val. accuracy at epoch 1",
+                [0.79, 0.80, 0.795],
+                spectrum_only=False,
+            ),
+        ]
+    )
     final, early, accuracy = result.comparisons()
     assert final["against"] == "forest" and final["wins"] == 1 and final["n_repeats"] == 3
     assert final["mean_difference"] == pytest.approx(-0.08 / 3)
@@ -149,8 +194,9 @@ def test_json_ready_turns_numpy_and_nan_into_json():
 
 def test_population_features_are_cached_and_consistent(tmp_path):
     task = tiny_task()
-    spec, features, population = population_features(task, n_models=6, n_features=10,
-                                                     cache_dir=tmp_path, verbose=0)  # fmt: skip
+    spec, features, population = population_features(
+        task, n_models=6, n_features=10, cache_dir=tmp_path, verbose=0
+    )
     assert spec is task
     for key in ("final", "early", "final_novel"):
         assert features[key].shape == (6, 10) and np.isfinite(features[key]).all()
@@ -163,8 +209,9 @@ def test_population_features_are_cached_and_consistent(tmp_path):
     assert_array_equal(features["early+accuracy"][:, 10], population.val_accuracy[:, 0])
     assert features["weights_final"].shape == features["weights_early"].shape
     # A second call loads from the cache: identical numbers.
-    _, again, _ = population_features(task, n_models=6, n_features=10, cache_dir=tmp_path,
-                                      verbose=0)  # fmt: skip
+    _, again, _ = population_features(
+        task, n_models=6, n_features=10, cache_dir=tmp_path, verbose=0
+    )
     for key, value in features.items():
         assert_array_equal(again[key], value)
 
@@ -180,8 +227,9 @@ def test_population_features_without_a_cache_trains_once(monkeypatch):
         return train(*args, **kwargs)
 
     monkeypatch.setattr(_run, "train_rnn_population", counting)
-    _, features, population = population_features(tiny_task(), n_models=4, n_features=6,
-                                                  cache_dir=False, verbose=0)  # fmt: skip
+    _, features, population = population_features(
+        tiny_task(), n_models=4, n_features=6, cache_dir=False, verbose=0
+    )
     assert calls == [False]
     assert features["final"].shape == (4, 6) and population.test_accuracy.shape[0] == 4
 
@@ -196,8 +244,15 @@ def test_population_features_rejects_bad_arguments():
 
 
 def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
-    result = run_study(tiny_task(), n_models=8, n_repeats=2, n_splits=2, n_features=12,
-                       cache_dir=tmp_path, verbose=0)  # fmt: skip
+    result = run_study(
+        tiny_task(),
+        n_models=8,
+        n_repeats=2,
+        n_splits=2,
+        n_features=12,
+        cache_dir=tmp_path,
+        verbose=0,
+    )
     predictors = make_predictors(12)
     names = [(r["spectra"], r["predictor"]) for r in result.rows]
     assert len(names) == len(predictors) + 1  # AeLLE on final spectra also on novel inputs
@@ -242,7 +297,23 @@ def test_command_line_errors(capsys):
 
 
 def test_spectra_command(capsys):
-    assert main(["spectra", "--random", "--hidden-size", "4", "--n-steps", "30", "--warmup",
-                 "10", "--n-trajectories", "2", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "spectra",
+                "--random",
+                "--hidden-size",
+                "4",
+                "--n-steps",
+                "30",
+                "--warmup",
+                "10",
+                "--n-trajectories",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "LSTM x4" in printed and "lambda_1" in printed

@@ -18,12 +18,19 @@ from sklyap import LyapunovSpectrumTransformer, SpectrumResampler, WeightStatist
 def sweep():
     torch.manual_seed(2)
     models = [nn.GRU(2, h) for h in (3, 4, 5, 3, 4, 5)]
-    return pd.DataFrame({"model": models, "lr": [1e-3, 1e-2, 1e-1] * 2,
-                         "accuracy": np.linspace(0.2, 0.9, 6)})  # fmt: skip
+    return pd.DataFrame(
+        {"model": models, "lr": [1e-3, 1e-2, 1e-1] * 2, "accuracy": np.linspace(0.2, 0.9, 6)}
+    )
 
 
-FAST = {"n_features": 4, "n_trajectories": 2, "n_steps": 30, "warmup": 10, "random_state": 0,
-        "device": "cpu"}  # fmt: skip
+FAST = {
+    "n_features": 4,
+    "n_trajectories": 2,
+    "n_steps": 30,
+    "warmup": 10,
+    "random_state": 0,
+    "device": "cpu",
+}
 
 
 @pytest.mark.parametrize(
@@ -50,15 +57,19 @@ def test_a_wider_dataframe_is_refused(sweep):
 
 
 def test_column_transformer_over_a_sweep_table(sweep):
-    table = ColumnTransformer([
-        ("spectrum", LyapunovSpectrumTransformer(**FAST), "model"),
-        ("settings", "passthrough", ["lr"]),
-    ])  # fmt: skip
+    table = ColumnTransformer(
+        [
+            ("spectrum", LyapunovSpectrumTransformer(**FAST), "model"),
+            ("settings", "passthrough", ["lr"]),
+        ]
+    )
     pipe = make_pipeline(table, Ridge(alpha=1e-3)).fit(sweep, sweep["accuracy"])
-    by_hand = np.hstack([
-        LyapunovSpectrumTransformer(**FAST).fit_transform(list(sweep["model"])),
-        sweep[["lr"]].to_numpy(),
-    ])  # fmt: skip
+    by_hand = np.hstack(
+        [
+            LyapunovSpectrumTransformer(**FAST).fit_transform(list(sweep["model"])),
+            sweep[["lr"]].to_numpy(),
+        ]
+    )
     ridge = Ridge(alpha=1e-3).fit(by_hand, sweep["accuracy"])
     np.testing.assert_allclose(pipe.predict(sweep), ridge.predict(by_hand), rtol=1e-12)
 

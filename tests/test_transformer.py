@@ -17,7 +17,7 @@ from torch import nn
 
 from sklyap import LyapunovSpectrumTransformer, lyapunov_spectrum, resample_spectra
 
-FAST = dict(n_trajectories=2, n_steps=40, warmup=10, device="cpu")
+FAST = {"n_trajectories": 2, "n_steps": 40, "warmup": 10, "device": "cpu"}
 
 
 def _population(n_models=6, input_size=2, seed=0):
@@ -42,7 +42,11 @@ class _TokenModel(nn.Module):
 
 def test_features_are_the_spectra_of_each_model():
     torch.manual_seed(0)
-    models = [nn.RNN(2, 4, batch_first=True), nn.GRU(2, 5, batch_first=True), nn.LSTM(2, 1, batch_first=True)]
+    models = [
+        nn.RNN(2, 4, batch_first=True),
+        nn.GRU(2, 5, batch_first=True),
+        nn.LSTM(2, 1, batch_first=True),
+    ]
     lst = LyapunovSpectrumTransformer(random_state=0, **FAST)
     features = lst.fit_transform(models)
     assert features.dtype == np.float64 and features.shape == (3, 5)
@@ -59,8 +63,9 @@ def test_features_are_the_spectra_of_each_model():
 
 def test_gaussian_inputs_are_seeded_and_scaled():
     models = _population(2)
-    a = LyapunovSpectrumTransformer(n_trajectories=8, n_steps=300, warmup=20, input_scale=0.5,
-                                    random_state=3, device="cpu").fit(models)  # fmt: skip
+    a = LyapunovSpectrumTransformer(
+        n_trajectories=8, n_steps=300, warmup=20, input_scale=0.5, random_state=3, device="cpu"
+    ).fit(models)
     assert a.inputs_.shape == (8, 320, 2) and a.inputs_.dtype == np.float64
     assert abs(a.inputs_.std() - 0.5) < 0.02 and abs(a.inputs_.mean()) < 0.02
     b = clone(a).fit(models)
@@ -123,8 +128,13 @@ def test_input_encoder_by_submodule_path_and_callable():
         expected = lyapunov_spectrum(model, embedded, warmup=10, device="cpu").exponents
         np.testing.assert_allclose(out[i], expected, atol=1e-10)
     one_hot = LyapunovSpectrumTransformer(
-        tokens, input_encoder=lambda model, x: nn.functional.one_hot(x, 7).double() @
-        model.embedding.weight.double(), warmup=10, device="cpu")  # fmt: skip
+        tokens,
+        input_encoder=lambda model, x: (
+            nn.functional.one_hot(x, 7).double() @ model.embedding.weight.double()
+        ),
+        warmup=10,
+        device="cpu",
+    )
     np.testing.assert_allclose(one_hot.fit_transform(models), out, atol=1e-10)
 
 
@@ -217,13 +227,29 @@ def test_transform_before_fit():
     "X,exc,match",
     [
         ([], ValueError, "empty list"),
-        (nn.GRU(2, 3, batch_first=True), TypeError, r"X must be a list of models .* wrap a single model as \[model\]"),
+        (
+            nn.GRU(2, 3, batch_first=True),
+            TypeError,
+            r"X must be a list of models .* wrap a single model as \[model\]",
+        ),
         (np.zeros((3, 4)), TypeError, "X must be a list of models"),
-        ([nn.GRU(2, 3, batch_first=True), nn.Linear(2, 2)], TypeError, "model 1: Linear contains no recurrent module"),
-        ([nn.LSTM(2, 3, bidirectional=True, batch_first=True)], ValueError, "model 0: LSTM is bidirectional"),
-        ([nn.GRU(2, 3, batch_first=True), nn.GRU(3, 3, batch_first=True)], ValueError, r"models have input sizes \[2, 3\]"),
+        (
+            [nn.GRU(2, 3, batch_first=True), nn.Linear(2, 2)],
+            TypeError,
+            "model 1: Linear contains no recurrent module",
+        ),
+        (
+            [nn.LSTM(2, 3, bidirectional=True, batch_first=True)],
+            ValueError,
+            "model 0: LSTM is bidirectional",
+        ),
+        (
+            [nn.GRU(2, 3, batch_first=True), nn.GRU(3, 3, batch_first=True)],
+            ValueError,
+            r"models have input sizes \[2, 3\]",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_model_lists(X, exc, match):
     with pytest.raises(exc, match=match):
         LyapunovSpectrumTransformer(**FAST).fit(X)
@@ -244,22 +270,39 @@ def test_bad_model_lists(X, exc, match):
         ({"device": "tpu"}, ValueError, "unknown device 'tpu'"),
         ({"input_encoder": 3}, TypeError, "input_encoder must be a submodule path"),
         ({"input_encoder": "embedding"}, ValueError, "input_encoder needs task inputs"),
-        ({"inputs": np.zeros((2, 30, 5))}, ValueError, "model 0: the inputs have 5 features per step but the network expects input_size=2"),
-        ({"inputs": np.zeros((2, 8, 2))}, ValueError, "warmup=10 leaves no measured step in inputs of 8 time steps"),
-        ({"inputs": np.zeros((2, 30, 2, 1))}, ValueError, r"inputs must have shape .* got shape \(2, 30, 2, 1\)"),
+        (
+            {"inputs": np.zeros((2, 30, 5))},
+            ValueError,
+            "model 0: the inputs have 5 features per step but the network expects input_size=2",
+        ),
+        (
+            {"inputs": np.zeros((2, 8, 2))},
+            ValueError,
+            "warmup=10 leaves no measured step in inputs of 8 time steps",
+        ),
+        (
+            {"inputs": np.zeros((2, 30, 2, 1))},
+            ValueError,
+            r"inputs must have shape .* got shape \(2, 30, 2, 1\)",
+        ),
         ({"inputs": np.full((2, 30, 2), np.nan)}, ValueError, "inputs hold NaN or infinite values"),
         ({"inputs": np.array([[["a"]]])}, TypeError, "inputs must hold numbers"),
     ],
-)  # fmt: skip
+)
 def test_bad_parameters(params, exc, match):
     with pytest.raises(exc, match=match):
-        LyapunovSpectrumTransformer(**{**FAST, **params}).fit_transform([nn.GRU(2, 3, batch_first=True)])
+        LyapunovSpectrumTransformer(**{**FAST, **params}).fit_transform(
+            [nn.GRU(2, 3, batch_first=True)]
+        )
 
 
 def test_bad_encoders():
     tokens = np.zeros((2, 20), dtype=int)
     with pytest.raises(ValueError, match="model 0 .* has no submodule 'embed'"):
-        LyapunovSpectrumTransformer(tokens, input_encoder="embed", **FAST).fit_transform([_TokenModel()])
+        LyapunovSpectrumTransformer(tokens, input_encoder="embed", **FAST).fit_transform(
+            [_TokenModel()]
+        )
     with pytest.raises(ValueError, match=r"input_encoder returned \(2, 20\)"):
-        LyapunovSpectrumTransformer(tokens, input_encoder=lambda m, x: x.double(),
-                                    **FAST).fit_transform([_TokenModel()])  # fmt: skip
+        LyapunovSpectrumTransformer(
+            tokens, input_encoder=lambda m, x: x.double(), **FAST
+        ).fit_transform([_TokenModel()])

@@ -139,7 +139,9 @@ def fill_doc(**parts):
     def decorate(cls):
         doc = cls.__doc__
         for name, text in parts.items():
-            doc = doc.replace("{" + name + "}", text)
+            # The placeholder is indented like the section it sits in; the text
+            # brings its own indentation.
+            doc = doc.replace("    {" + name + "}", text)
         cls.__doc__ = doc
         return cls
 
@@ -315,9 +317,16 @@ class BaseAeLLE(TransformerMixin, BaseEstimator):
             train_split = predefined_split(Dataset(X_t[valid_idx], full_t[valid_idx]))
             # skorch copies the best state dict by value and loads it back at
             # the end of training.
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=int(self.n_iter_no_change), load_best=True,
-            )))  # fmt: skip
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=int(self.n_iter_no_change),
+                        load_best=True,
+                    ),
+                )
+            )
         if self.verbose == 1:
             callbacks.append(("epoch_bar", _EpochBar(int(self.max_epochs), type(self).__name__)))
         elif self.verbose >= 2:

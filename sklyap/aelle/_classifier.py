@@ -29,13 +29,13 @@ class AeLLEClassifier(ClassifierMixin, BaseAeLLE):
 
     Parameters
     ----------
-{parameters}
+    {parameters}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels.
-{attributes}
+    {attributes}
 
     See Also
     --------

@@ -71,8 +71,9 @@ class EnsembleAutoencoder(nn.Module):
     global torch RNG is never drawn from.
     """
 
-    def __init__(self, n_features, latent_dim, hidden_dims, n_outputs, activation, dropout,
-                 n_members, seed):  # fmt: skip
+    def __init__(
+        self, n_features, latent_dim, hidden_dims, n_outputs, activation, dropout, n_members, seed
+    ):
         super().__init__()
         self.n_features = int(n_features)
         self.latent_dim = int(latent_dim)

@@ -41,11 +41,11 @@ class AeLLERegressor(RegressorMixin, BaseAeLLE):
 
     Parameters
     ----------
-{parameters}
+    {parameters}
 
     Attributes
     ----------
-{attributes}
+    {attributes}
     y_mean_, y_scale_ : float
         Mean and standard deviation used to standardise ``y``.
 

@@ -43,8 +43,17 @@ class RecurrentClassifier(nn.Module):
     sequence_output : bool, default=False
     """
 
-    def __init__(self, input_size, hidden_size, n_classes, cell="LSTM", *,
-                 vocabulary_size=None, embedding_dim=16, sequence_output=False):  # fmt: skip
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        n_classes,
+        cell="LSTM",
+        *,
+        vocabulary_size=None,
+        embedding_dim=16,
+        sequence_output=False,
+    ):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {_CELLS}, got {cell!r}")
@@ -80,9 +89,14 @@ def _build(task, data, hp):
     """A network for ``task``; its constructor's draws leave the global RNG as it was."""
     with torch.random.fork_rng(devices=[]):
         if task == "char_text":
-            return RecurrentClassifier(data.input_size, hp["hidden_size"], data.n_classes,
-                                       hp["cell"], vocabulary_size=data.input_size,
-                                       sequence_output=True)  # fmt: skip
+            return RecurrentClassifier(
+                data.input_size,
+                hp["hidden_size"],
+                data.n_classes,
+                hp["cell"],
+                vocabulary_size=data.input_size,
+                sequence_output=True,
+            )
         return RecurrentClassifier(data.input_size, hp["hidden_size"], data.n_classes, hp["cell"])
 
 
@@ -144,8 +158,12 @@ def _train_network(task, hp, n_epochs, snapshot_epochs, batch_size, max_train):
             test_acc.append(_accuracy(model, X_test, y_test))
             if epoch in snapshot_epochs:
                 snapshots[epoch] = copy.deepcopy(model.state_dict())
-    return dict(val_accuracy=val_acc, test_accuracy=test_acc, train_loss=losses,
-                snapshots=snapshots)  # fmt: skip
+    return {
+        "val_accuracy": val_acc,
+        "test_accuracy": test_acc,
+        "train_loss": losses,
+        "snapshots": snapshots,
+    }
 
 
 def default_cache_dir():
@@ -220,12 +238,21 @@ class RNNPopulation:
         X : ndarray of shape (n_models, 6)
         names : list of str
         """
-        names = ["cell_RNN", "cell_GRU", "cell_LSTM", "log2_hidden_size",
-                 "log_init_scale", "log_learning_rate"]  # fmt: skip
+        names = [
+            "cell_RNN",
+            "cell_GRU",
+            "cell_LSTM",
+            "log2_hidden_size",
+            "log_init_scale",
+            "log_learning_rate",
+        ]
         rows = [
             [hp["cell"] == c for c in _CELLS]
-            + [math.log2(hp["hidden_size"]), math.log(hp["init_scale"]),
-               math.log(hp["learning_rate"])]  # fmt: skip
+            + [
+                math.log2(hp["hidden_size"]),
+                math.log(hp["init_scale"]),
+                math.log(hp["learning_rate"]),
+            ]
             for hp in self.hyperparameters
         ]
         return np.asarray(rows, dtype=np.float64), names
@@ -314,29 +341,37 @@ def train_rnn_population(
     sizes = [check_int(h, "hidden_sizes entry", minimum=1) for h in hidden_sizes]
     if not sizes:
         raise ValueError("hidden_sizes must not be empty")
-    for name, bounds in (("init_scale_range", init_scale_range),
-                         ("learning_rate_range", learning_rate_range)):  # fmt: skip
+    for name, bounds in (
+        ("init_scale_range", init_scale_range),
+        ("learning_rate_range", learning_rate_range),
+    ):
         if len(bounds) != 2 or not 0 < bounds[0] <= bounds[1]:
             raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {bounds!r}")
-    snaps = sorted({check_int(e, "snapshot epoch", minimum=0) for e in snapshot_epochs} | {n_epochs})
+    snaps = sorted(
+        {check_int(e, "snapshot epoch", minimum=0) for e in snapshot_epochs} | {n_epochs}
+    )
     if snaps[-1] > n_epochs:
         raise ValueError(f"snapshot_epochs {snaps} go past n_epochs={n_epochs}")
     rng = check_random_state(random_state)
     hyperparameters = []
     for _ in range(n_models):
-        hyperparameters.append(dict(
-            cell=str(cells[rng.randint(len(cells))]),
-            hidden_size=int(sizes[rng.randint(len(sizes))]),
-            init_scale=_log_uniform(rng, init_scale_range),
-            learning_rate=_log_uniform(rng, learning_rate_range),
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-        ))  # fmt: skip
+        hyperparameters.append(
+            {
+                "cell": str(cells[rng.randint(len(cells))]),
+                "hidden_size": int(sizes[rng.randint(len(sizes))]),
+                "init_scale": _log_uniform(rng, init_scale_range),
+                "learning_rate": _log_uniform(rng, learning_rate_range),
+                "seed": int(rng.randint(np.iinfo(np.int32).max)),
+            }
+        )
     train = _train_network
     if cache_dir is not False:
         location = default_cache_dir() if cache_dir is None else Path(cache_dir)
         train = Memory(location, verbose=0).cache(_train_network)
-    tasks = (delayed(train)(task, hp, n_epochs, tuple(snaps), batch_size, max_train)
-             for hp in hyperparameters)  # fmt: skip
+    tasks = (
+        delayed(train)(task, hp, n_epochs, tuple(snaps), batch_size, max_train)
+        for hp in hyperparameters
+    )
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     if verbose:
         results = tqdm(results, total=n_models, desc=f"training on {task}", unit="network")

@@ -57,14 +57,23 @@ def load_sequential_digits(mode="row"):
         X_rest, y_rest, test_size=360, stratify=y_rest, random_state=_SPLIT_SEED
     )
     return Bunch(
-        X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
-        input_size=X.shape[2], n_steps=X.shape[1], n_classes=10, mode=mode, task="digits",
+        X_train=X_train,
+        y_train=y_train,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
+        input_size=X.shape[2],
+        n_steps=X.shape[1],
+        n_classes=10,
+        mode=mode,
+        task="digits",
         DESCR=(
             "scikit-learn's 8x8 handwritten digits read as sequences "
             f"({'row by row: 8 steps of 8 features' if mode == 'row' else 'pixel by pixel: 64 steps of 1 feature'}), "
             "pixel values scaled to [0, 1]; fixed stratified 60/20/20 split."
         ),
-    )  # fmt: skip
+    )
 
 
 def digit_streams(X, n_trajectories, n_images, random_state):
@@ -150,19 +159,28 @@ def load_char_text(seq_len=50, *, encoding="ids", min_count=20):
     if encoding not in ("ids", "onehot"):
         raise ValueError(f"encoding must be 'ids' or 'onehot', got {encoding!r}")
     text = _python_documentation_text()
-    chars, counts = np.unique(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32),
-                              return_counts=True)  # fmt: skip
+    chars, counts = np.unique(
+        np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_counts=True
+    )
     kept = chars[counts >= min_count]
     vocabulary = ["\N{REPLACEMENT CHARACTER}"] + [chr(c) for c in kept]
     lookup = np.zeros(int(chars.max()) + 1, dtype=np.int64)
     lookup[kept] = np.arange(1, len(kept) + 1)
     ids = lookup[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)]
     n = len(ids)
-    blocks = {"train": ids[: int(0.8 * n)], "val": ids[int(0.8 * n) : int(0.9 * n)],
-              "test": ids[int(0.9 * n) :]}  # fmt: skip
-    data = Bunch(vocabulary=vocabulary, n_classes=len(vocabulary), n_steps=seq_len,
-                 encoding=encoding, task="char_text",
-                 input_size=len(vocabulary))  # fmt: skip
+    blocks = {
+        "train": ids[: int(0.8 * n)],
+        "val": ids[int(0.8 * n) : int(0.9 * n)],
+        "test": ids[int(0.9 * n) :],
+    }
+    data = Bunch(
+        vocabulary=vocabulary,
+        n_classes=len(vocabulary),
+        n_steps=seq_len,
+        encoding=encoding,
+        task="char_text",
+        input_size=len(vocabulary),
+    )
     eye = np.eye(len(vocabulary), dtype=np.float32)
     for name, block in blocks.items():
         n_windows = (len(block) - 1) // (seq_len + 1)

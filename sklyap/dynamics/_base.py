@@ -76,7 +76,4 @@ class Dynamics:
         raise NotImplementedError
 
     def __repr__(self):
-        return (
-            f"{type(self).__name__}(state_size={self.state_size}, "
-            f"input_size={self.input_size})"
-        )
+        return f"{type(self).__name__}(state_size={self.state_size}, input_size={self.input_size})"

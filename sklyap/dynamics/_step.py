@@ -56,8 +56,7 @@ class StepDynamics(Dynamics):
 
     def __repr__(self):
         return (
-            f"StepDynamics({self.name}, state_size={self.state_size}, "
-            f"input_size={self.input_size})"
+            f"StepDynamics({self.name}, state_size={self.state_size}, input_size={self.input_size})"
         )
 
 

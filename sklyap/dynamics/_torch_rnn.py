@@ -78,8 +78,13 @@ def signature_of(dynamics):
         return dynamics.signature
     if not isinstance(dynamics, TorchRNNDynamics):
         return None
-    return (dynamics.kind, dynamics.num_layers, dynamics.input_size, dynamics.hidden_size,
-            dynamics.bias)
+    return (
+        dynamics.kind,
+        dynamics.num_layers,
+        dynamics.input_size,
+        dynamics.hidden_size,
+        dynamics.bias,
+    )
 
 
 class RNNShell:
@@ -89,8 +94,15 @@ class RNNShell:
     without holding a copy of all their weights. It cannot step.
     """
 
-    __slots__ = ("signature", "kind", "hidden_size", "input_size", "state_size",
-                 "nonfinite_parameters", "batch_first")  # fmt: skip
+    __slots__ = (
+        "batch_first",
+        "hidden_size",
+        "input_size",
+        "kind",
+        "nonfinite_parameters",
+        "signature",
+        "state_size",
+    )
 
     def __init__(self, dynamics):
         self.signature = signature_of(dynamics)
@@ -244,8 +256,10 @@ class TorchRNNDynamics(Dynamics):
         """The stacked models as a list of single systems."""
         return [
             self._with_layers(
-                [{k: None if v is None else v[m : m + 1] for k, v in layer.items()}
-                 for layer in self.layers],
+                [
+                    {k: None if v is None else v[m : m + 1] for k, v in layer.items()}
+                    for layer in self.layers
+                ],
                 1,
             )
             for m in range(self.n_models)
@@ -309,8 +323,9 @@ class TorchRNNDynamics(Dynamics):
             return self.layers
         single = self.__dict__.get("_single_layers")
         if single is None:
-            single = [{k: None if v is None else v[0] for k, v in layer.items()}
-                      for layer in self.layers]  # fmt: skip
+            single = [
+                {k: None if v is None else v[0] for k, v in layer.items()} for layer in self.layers
+            ]
             self.__dict__["_single_layers"] = single
         return single
 

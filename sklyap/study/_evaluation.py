@@ -103,8 +103,9 @@ def _fit_predict(predictor, features, y, top_half, train, test):
     return out
 
 
-def cross_validate_predictors(predictors, features, y, *, groups, n_splits, n_repeats,
-                              random_state, n_jobs=None, verbose=0):  # fmt: skip
+def cross_validate_predictors(
+    predictors, features, y, *, groups, n_splits, n_repeats, random_state, n_jobs=None, verbose=0
+):
     """Out-of-fold predictions of every predictor, on the same splits, repeated.
 
     Repeat ``r`` shuffles the groups with its own seed and cuts them into
@@ -128,8 +129,9 @@ def cross_validate_predictors(predictors, features, y, *, groups, n_splits, n_re
         )
     ]
     jobs = [(p, r, train, test) for p in predictors for r, train, test in splits]
-    tasks = (delayed(_fit_predict)(p, features, y, top_half, train, test)
-             for p, _, train, test in jobs)  # fmt: skip
+    tasks = (
+        delayed(_fit_predict)(p, features, y, top_half, train, test) for p, _, train, test in jobs
+    )
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     if verbose:
         results = tqdm(results, total=len(jobs), desc="cross-validating", unit="fit")

@@ -84,8 +84,11 @@ class StudyResult:
         """
         out = []
         for key in ("final", "early"):
-            others = [r for r in self.rows
-                      if r["spectra"] == key and r["spectrum_only"] and r["predictor"] != "AeLLE"]  # fmt: skip
+            others = [
+                r
+                for r in self.rows
+                if r["spectra"] == key and r["spectrum_only"] and r["predictor"] != "AeLLE"
+            ]
             if not others:
                 continue
             best = max(others, key=lambda r: r["spearman"])
@@ -100,13 +103,16 @@ class StudyResult:
     def _paired(row, other, tolerance):
         d = np.subtract(row["spearman_per_repeat"], other["spearman_per_repeat"])
         return {
-            "spectra": row["spectra"], "predictor": row["predictor"], "against": other["predictor"],
+            "spectra": row["spectra"],
+            "predictor": row["predictor"],
+            "against": other["predictor"],
             "mean_difference": float(d.mean()),
             "std_difference": float(d.std(ddof=1)) if len(d) > 1 else 0.0,
-            "wins": int((d > 0).sum()), "n_repeats": len(d),
+            "wins": int((d > 0).sum()),
+            "n_repeats": len(d),
             "criterion": f"above, or within {tolerance:g}" if tolerance else "above",
             "leads": bool(d.mean() >= -tolerance if tolerance else d.mean() > 0),
-        }  # fmt: skip
+        }
 
     def table(self):
         """The results as aligned text: mean ± standard deviation over repeats."""
@@ -141,8 +147,12 @@ class StudyResult:
 
     def to_json(self):
         """Settings, rows, comparisons and timings as JSON text."""
-        payload = {"settings": self.settings, "rows": self.rows, "comparisons": self.comparisons(),
-                       "timings": self.timings}  # fmt: skip
+        payload = {
+            "settings": self.settings,
+            "rows": self.rows,
+            "comparisons": self.comparisons(),
+            "timings": self.timings,
+        }
         return json.dumps(_json_ready(payload), indent=2, allow_nan=False)
 
     def save_figures(self, folder):
@@ -190,10 +200,17 @@ class StudyResult:
         fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
         for ax, key in zip(axes, keys):
             out = self.oof[(key, "AeLLE")]
-            plot_predicted_vs_true(self.y, out["prediction"][0], y_err=out.get("std", [None])[0],
-                                   ax=ax, label="final test accuracy")  # fmt: skip
-            ax.set_title(f"AeLLE, {self._label(key)} spectra (out of fold, repeat 1): "
-                         + ax.get_title(), fontsize=9)  # fmt: skip
+            plot_predicted_vs_true(
+                self.y,
+                out["prediction"][0],
+                y_err=out.get("std", [None])[0],
+                ax=ax,
+                label="final test accuracy",
+            )
+            ax.set_title(
+                f"AeLLE, {self._label(key)} spectra (out of fold, repeat 1): " + ax.get_title(),
+                fontsize=9,
+            )
         save(fig, "predicted_vs_true.png")
 
         top_half = self.y >= self.settings["top_half_threshold"]
@@ -214,8 +231,12 @@ class StudyResult:
         save(fig, "roc.png")
 
         fig, ax = plt.subplots(figsize=(8, 0.32 * len(self.rows) + 1.2), layout="constrained")
-        plot_scores(self.rows, metric="spearman", labels=[self._label(r["spectra"]) for r in self.rows],
-                    ax=ax)  # fmt: skip
+        plot_scores(
+            self.rows,
+            metric="spearman",
+            labels=[self._label(r["spectra"]) for r in self.rows],
+            ax=ax,
+        )
         ax.set_title(f"{self.settings['title']}: Spearman, mean ± std over repeats", fontsize=10)
         save(fig, "scores.png")
         return paths

@@ -50,35 +50,62 @@ def make_predictors(n_features, *, early_epoch=1, random_state=0):
     rows = []
     for key in ("final", "early"):
         rows += [
-            Predictor(key, "AeLLE", AeLLERegressor(random_state=rs), key, spectrum_only=True,
-                      novel_features="final_novel" if key == "final" else None),
+            Predictor(
+                key,
+                "AeLLE",
+                AeLLERegressor(random_state=rs),
+                key,
+                spectrum_only=True,
+                novel_features="final_novel" if key == "final" else None,
+            ),
             Predictor(key, "ridge on raw spectra", _ridge(), key, spectrum_only=True),
-            Predictor(key, "ridge on SpectrumStatistics",
-                      make_pipeline(SpectrumStatistics(), StandardScaler(),
-                                    RidgeCV(alphas=_RIDGE_ALPHAS)), key, spectrum_only=True),
+            Predictor(
+                key,
+                "ridge on SpectrumStatistics",
+                make_pipeline(
+                    SpectrumStatistics(), StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS)
+                ),
+                key,
+                spectrum_only=True,
+            ),
             Predictor(key, "random forest on raw spectra", forest, key, spectrum_only=True),
-            Predictor(key, "AeLLEClassifier (top half)", AeLLEClassifier(random_state=rs), key,
-                      target="top_half"),
-            Predictor(key, "gradient boosting on WeightStatistics",
-                      HistGradientBoostingRegressor(random_state=rs), f"weights_{key}"),
-        ]  # fmt: skip
+            Predictor(
+                key,
+                "AeLLEClassifier (top half)",
+                AeLLEClassifier(random_state=rs),
+                key,
+                target="top_half",
+            ),
+            Predictor(
+                key,
+                "gradient boosting on WeightStatistics",
+                HistGradientBoostingRegressor(random_state=rs),
+                f"weights_{key}",
+            ),
+        ]
     rows += [
         Predictor("early", acc, LinearRegression(), "accuracy"),
-        Predictor("early", f"AeLLE on spectra + {acc}", AeLLERegressor(random_state=rs),
-                  "early+accuracy"),
+        Predictor(
+            "early", f"AeLLE on spectra + {acc}", AeLLERegressor(random_state=rs), "early+accuracy"
+        ),
         Predictor("early", f"ridge on spectra + {acc}", _ridge(), "early+accuracy"),
         Predictor("early", f"random forest on spectra + {acc}", forest, "early+accuracy"),
         Predictor("none", "ridge on hyperparameters", _ridge(), "hyper"),
-    ]  # fmt: skip
+    ]
     return rows
 
 
 def _train(task, n_models, seed, n_jobs, cache_dir, verbose):
     """The task's population (loaded from the cache when it is there)."""
     return train_rnn_population(
-        n_models=n_models, snapshot_epochs=(task.early_epoch,), random_state=seed,
-        n_jobs=n_jobs, cache_dir=cache_dir, verbose=verbose, **task.population,
-    )  # fmt: skip
+        n_models=n_models,
+        snapshot_epochs=(task.early_epoch,),
+        random_state=seed,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        verbose=verbose,
+        **task.population,
+    )
 
 
 def _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose):
@@ -87,9 +114,14 @@ def _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose
     inputs, warmup = task.driving_inputs("val", rng)
     novel, _ = task.driving_inputs("test", rng)
     lst = LyapunovSpectrumTransformer(
-        inputs, input_encoder=task.input_encoder, warmup=warmup, n_features=n_features,
-        device=device, n_jobs=n_jobs, verbose=verbose,
-    )  # fmt: skip
+        inputs,
+        input_encoder=task.input_encoder,
+        warmup=warmup,
+        n_features=n_features,
+        device=device,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
     final, early = population.models(), population.models(task.early_epoch)
     weights = WeightStatistics()
     return {
@@ -101,8 +133,9 @@ def _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose
     }
 
 
-def _compute_spectra(task, n_models, population_seed, spectra_seed, n_features,
-                     device, n_jobs, cache_dir, verbose):  # fmt: skip
+def _compute_spectra(
+    task, n_models, population_seed, spectra_seed, n_features, device, n_jobs, cache_dir, verbose
+):
     """:func:`_spectra` of the trained population: what the spectra cache keeps."""
     population = _train(task, n_models, population_seed, n_jobs, cache_dir, verbose)
     return _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose)
@@ -116,8 +149,17 @@ def _task_spec(task):
     raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)} or a StudyTask")
 
 
-def population_features(task="digits", *, n_models=None, n_features=32, device="auto",
-                        random_state=0, n_jobs=None, cache_dir=None, verbose=1):  # fmt: skip
+def population_features(
+    task="digits",
+    *,
+    n_models=None,
+    n_features=32,
+    device="auto",
+    random_state=0,
+    n_jobs=None,
+    cache_dir=None,
+    verbose=1,
+):
     """A trained population's spectra, weights, hyperparameters and accuracies.
 
     The study's data, without the study: trains (or loads) the population of
@@ -163,8 +205,19 @@ def population_features(task="digits", *, n_models=None, n_features=32, device="
         compute = Memory(location, verbose=0).cache(
             _compute_spectra, ignore=["device", "n_jobs", "cache_dir", "verbose"]
         )
-        features = dict(compute(spec, n_models, random_state, random_state, n_features,
-                                device, n_jobs, cache_dir, verbose))  # fmt: skip
+        features = dict(
+            compute(
+                spec,
+                n_models,
+                random_state,
+                random_state,
+                n_features,
+                device,
+                n_jobs,
+                cache_dir,
+                verbose,
+            )
+        )
         # Trained (or loaded) above, so loaded from the cache here.
         population = _train(spec, n_models, random_state, n_jobs, cache_dir, 0)
     early_accuracy = population.val_accuracy[:, spec.early_epoch - 1]
@@ -245,21 +298,35 @@ def run_study(
     timings = {}
     start = time.perf_counter()
     spec, features, population = population_features(
-        spec, n_models=n_models, n_features=n_features, device=device,
-        random_state=random_state, n_jobs=n_jobs, cache_dir=cache_dir, verbose=verbose,
-    )  # fmt: skip
+        spec,
+        n_models=n_models,
+        n_features=n_features,
+        device=device,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        verbose=verbose,
+    )
     timings["population_and_spectra_s"] = time.perf_counter() - start
     y = population.test_accuracy[:, -1]
     early_accuracy = features["accuracy"][:, 0]
     if predictors is None:
-        predictors = make_predictors(n_features, early_epoch=spec.early_epoch,
-                                     random_state=random_state)  # fmt: skip
+        predictors = make_predictors(
+            n_features, early_epoch=spec.early_epoch, random_state=random_state
+        )
 
     start = time.perf_counter()
     oof = cross_validate_predictors(
-        predictors, features, y, groups=np.arange(n_models), n_splits=n_splits,
-        n_repeats=n_repeats, random_state=random_state, n_jobs=n_jobs, verbose=verbose,
-    )  # fmt: skip
+        predictors,
+        features,
+        y,
+        groups=np.arange(n_models),
+        n_splits=n_splits,
+        n_repeats=n_repeats,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
     timings["cross_validation_s"] = time.perf_counter() - start
 
     top_half = y >= np.median(y)
@@ -284,22 +351,35 @@ def run_study(
     }
     timings["embedding_s"] = time.perf_counter() - start
     settings = {
-        "task": spec.name, "title": spec.title, "n_models": n_models, "early_epoch": spec.early_epoch,
-        "final_epoch": spec.population["n_epochs"], "n_features": n_features,
-        "n_trajectories": spec.n_trajectories, "n_units": spec.n_units,
-        "warmup_units": spec.warmup_units, "n_repeats": n_repeats, "n_splits": n_splits,
+        "task": spec.name,
+        "title": spec.title,
+        "n_models": n_models,
+        "early_epoch": spec.early_epoch,
+        "final_epoch": spec.population["n_epochs"],
+        "n_features": n_features,
+        "n_trajectories": spec.n_trajectories,
+        "n_units": spec.n_units,
+        "warmup_units": spec.warmup_units,
+        "n_repeats": n_repeats,
+        "n_splits": n_splits,
         "random_state": random_state,
-        "population": {k: list(v) if isinstance(v, tuple) else v
-                    for k, v in spec.population.items()},
+        "population": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in spec.population.items()
+        },
         "target": "test accuracy after the last epoch",
         "top_half_threshold": float(np.median(y)),
-    }  # fmt: skip
+    }
     return StudyResult(
-        settings=settings, rows=rows, y=y, early_accuracy=early_accuracy,
+        settings=settings,
+        rows=rows,
+        y=y,
+        early_accuracy=early_accuracy,
         spectra={k: features[k] for k in ("final", "early", "final_novel")},
-        oof=oof, embedding=embedding, hyperparameters=population.hyperparameters,
+        oof=oof,
+        embedding=embedding,
+        hyperparameters=population.hyperparameters,
         timings=timings,
-    )  # fmt: skip
+    )
 
 
 def _row(spectra, name, per_repeat, spectrum_only):

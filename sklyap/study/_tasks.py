@@ -51,7 +51,9 @@ class StudyTask:
     def _data(self):
         if self.population["task"] == "char_text":
             return load_char_text(seq_len=50, encoding="ids")
-        return load_sequential_digits("pixel" if self.population["task"] == "digits_pixel" else "row")
+        return load_sequential_digits(
+            "pixel" if self.population["task"] == "digits_pixel" else "row"
+        )
 
     def driving_inputs(self, split, random_state):
         """Inputs of the ``split`` ("val" or "test") that drive every network.
