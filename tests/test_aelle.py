@@ -29,6 +29,8 @@ from sklyap.aelle._base import bootstrap_weights, split_indices
 from sklyap.aelle._network import AeLLELoss, EnsembleAutoencoder
 from sklyap.datasets import make_spectra
 
+from helpers import numpy_forward
+
 # A small, fast configuration for tests of the machinery (not of the defaults).
 FAST = {
     "latent_dim": 4,
@@ -54,29 +56,6 @@ def small():
 def fitted(small):
     X, y = small
     return AeLLERegressor(**{**FAST, "max_epochs": 30}).fit(X, y)
-
-
-def numpy_forward(module, Xs):
-    """Each member's latent code and head output, computed with numpy from the weights.
-
-    An independent implementation of the forward pass (tanh networks), to check
-    the batched torch code against.
-    """
-
-    def stack(layers, x, m):
-        for i, layer in enumerate(layers):
-            weight = layer.weight[m].detach().cpu().double().numpy()
-            x = x @ weight + layer.bias[m, 0].detach().cpu().double().numpy()
-            if i < len(layers) - 1:
-                x = np.tanh(x)
-        return x
-
-    codes, heads = [], []
-    for m in range(module.n_members):
-        z = stack(module.encoder, Xs, m)
-        codes.append(z)
-        heads.append(stack([module.head], z, m))
-    return np.array(codes), np.array(heads)
 
 
 # --------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from test_aelle import numpy_forward
 
 from sklyap import AeLLEClassifier, AeLLERegressor
 from sklyap.datasets import make_spectra
+
+from helpers import numpy_forward
 
 FAST = {
     "latent_dim": 4,

@@ -15,33 +15,7 @@ from torch import nn
 from sklyap import as_dynamics, from_step, lyapunov_spectrum
 from sklyap.dynamics import StepDynamics, TorchRNNDynamics
 
-D, N = 3, 5
-
-
-def _make(kind, num_layers=1, bias=True, batch_first=False, seed=0, scale=3.0):
-    """A float64 module with weights large enough to saturate some gates."""
-    torch.manual_seed(seed)
-    if kind == "rnn_tanh":
-        m = nn.RNN(D, N, num_layers, bias=bias, batch_first=batch_first)
-    elif kind == "rnn_relu":
-        m = nn.RNN(D, N, num_layers, nonlinearity="relu", bias=bias, batch_first=batch_first)
-    elif kind == "gru":
-        m = nn.GRU(D, N, num_layers, bias=bias, batch_first=batch_first)
-    elif kind == "lstm":
-        m = nn.LSTM(D, N, num_layers, bias=bias, batch_first=batch_first)
-    elif kind == "rnn_cell_tanh":
-        m = nn.RNNCell(D, N, bias=bias)
-    elif kind == "rnn_cell_relu":
-        m = nn.RNNCell(D, N, bias=bias, nonlinearity="relu")
-    elif kind == "gru_cell":
-        m = nn.GRUCell(D, N, bias=bias)
-    elif kind == "lstm_cell":
-        m = nn.LSTMCell(D, N, bias=bias)
-    m = m.double()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.mul_(scale)
-    return m
+from helpers import ALL_KINDS, D, N, make_module
 
 
 def _reference_step(module, x):
@@ -71,29 +45,10 @@ def _reference_step(module, x):
     return f
 
 
-ALL_KINDS = [
-    ("rnn_tanh", 1),
-    ("rnn_tanh", 2),
-    ("rnn_tanh", 3),
-    ("rnn_relu", 1),
-    ("rnn_relu", 2),
-    ("gru", 1),
-    ("gru", 2),
-    ("gru", 3),
-    ("lstm", 1),
-    ("lstm", 2),
-    ("lstm", 3),
-    ("rnn_cell_tanh", 1),
-    ("rnn_cell_relu", 1),
-    ("gru_cell", 1),
-    ("lstm_cell", 1),
-]
-
-
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kind,num_layers", ALL_KINDS)
 def test_tangent_equals_jacrev_of_module_forward(kind, num_layers, bias):
-    module = _make(kind, num_layers, bias=bias)
+    module = make_module(kind, num_layers, bias=bias)
     dyn = as_dynamics(module)
     n = dyn.state_size
     gen = torch.Generator().manual_seed(1)
@@ -120,7 +75,7 @@ def test_tangent_equals_jacrev_of_module_forward(kind, num_layers, bias):
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("kind", ["rnn_tanh", "gru", "lstm"])
 def test_steps_reproduce_module_over_a_sequence(kind, batch_first):
-    module = _make(kind, num_layers=2, batch_first=batch_first, scale=1.0)
+    module = make_module(kind, num_layers=2, batch_first=batch_first, scale=1.0)
     dyn = as_dynamics(module)
     gen = torch.Generator().manual_seed(2)
     B, T = 4, 7
@@ -137,7 +92,7 @@ def test_steps_reproduce_module_over_a_sequence(kind, batch_first):
 
 
 def test_state_layout_and_packing_round_trip():
-    dyn = as_dynamics(_make("lstm", num_layers=2))
+    dyn = as_dynamics(make_module("lstm", num_layers=2))
     assert dyn.state_size == 4 * N
     assert dyn.state_layout == (
         ("h0", slice(0, N)),
@@ -151,7 +106,7 @@ def test_state_layout_and_packing_round_trip():
     np.testing.assert_array_equal(h[1, 0].numpy(), state[0, 2 * N : 3 * N].numpy())
     np.testing.assert_array_equal(c[0, 1].numpy(), state[1, N : 2 * N].numpy())
     np.testing.assert_array_equal(dyn.pack_state(h, c).numpy(), state.numpy())
-    gru = as_dynamics(_make("gru", num_layers=3))
+    gru = as_dynamics(make_module("gru", num_layers=3))
     assert gru.state_size == 3 * N
     assert [name for name, _ in gru.state_layout] == ["h0", "h1", "h2"]
 

@@ -10,37 +10,19 @@ from torch import nn
 from sklyap import as_dynamics, from_step, lyapunov_spectrum
 from sklyap.lyapunov import initial_frame
 
-F64 = torch.float64
-
-
-def _orthogonal(n, seed):
-    gen = torch.Generator().manual_seed(seed)
-    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=F64))
-    return q * torch.sign(torch.diagonal(r))
-
-
-def _linear_rnn(W):
-    """An nn.RNN without bias: with zero input it rests at h = 0, where J = W."""
-    n = W.shape[0]
-    rnn = nn.RNN(2, n, bias=False, batch_first=True).double()
-    with torch.no_grad():
-        rnn.weight_hh_l0.copy_(W)
-    return rnn
-
-
-def _make(kind, num_layers, hidden, input_size=3, scale=1.0, seed=0):
-    torch.manual_seed(seed)
-    cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
-    m = cls(input_size, hidden, num_layers, batch_first=True).double()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.mul_(scale)
-    return m
+from helpers import (
+    F64,
+    chaotic_rnn,
+    linear_rnn,
+    make_network,
+    mean_log_abs_det,
+    orthogonal,
+)
 
 
 def test_scaled_orthogonal_map_has_all_exponents_ln_s():
     n, s = 12, 0.8
-    rnn = _linear_rnn(s * _orthogonal(n, seed=0))
+    rnn = linear_rnn(s * orthogonal(n, seed=0))
     result = lyapunov_spectrum(rnn, torch.zeros(3, 60, 2), warmup=10, device="cpu")
     np.testing.assert_allclose(result.exponents, np.full(n, math.log(s)), rtol=0, atol=1e-10)
     np.testing.assert_allclose(result.per_trajectory, math.log(s), rtol=0, atol=1e-10)
@@ -57,68 +39,29 @@ def test_normal_map_has_exponents_ln_abs_eigenvalues():
         [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]], dtype=F64
     )
     blocks[4, 4], blocks[5, 5] = 0.5, -0.3
-    U = _orthogonal(6, seed=1)
+    U = orthogonal(6, seed=1)
     W = U @ blocks @ U.T
     eig = torch.linalg.eigvals(W)
     expected = np.sort(np.log(np.abs(eig.numpy())))[::-1]
     np.testing.assert_allclose(expected, np.log([0.95, 0.8, 0.7, 0.7, 0.5, 0.3]), atol=1e-12)
-    result = lyapunov_spectrum(_linear_rnn(W), torch.zeros(2, 500, 2), warmup=400, device="cpu")
+    result = lyapunov_spectrum(linear_rnn(W), torch.zeros(2, 500, 2), warmup=400, device="cpu")
     np.testing.assert_allclose(result.exponents, expected, rtol=0, atol=1e-10)
-
-
-def _mean_log_abs_det(module, inputs, warmup):
-    """Time average of ln|det J_t| along each trajectory, by jacrev of the module itself."""
-    lstm = isinstance(module, nn.LSTM)
-    L, N = module.num_layers, module.hidden_size
-    per_layer = 2 if lstm else 1
-    averages = []
-    for x_seq in inputs:
-        state = torch.zeros(L * per_layer * N, dtype=F64)
-
-        def f(s, x):
-            if lstm:
-                hc = s.reshape(L, 2, N)
-                _, (h, c) = module(x.reshape(1, 1, -1), (hc[:, 0, None], hc[:, 1, None]))
-                return torch.stack([h.reshape(L, N), c.reshape(L, N)], dim=1).reshape(-1)
-            _, h = module(x.reshape(1, 1, -1), s.reshape(L, 1, N))
-            return h.reshape(-1)
-
-        total = 0.0
-        for t, x in enumerate(x_seq):
-            if t >= warmup:
-                J = torch.func.jacrev(f)(state, x)
-                total += torch.linalg.slogdet(J)[1].item()
-            with torch.no_grad():
-                state = f(state, x)
-        averages.append(total / (len(x_seq) - warmup))
-    return np.array(averages)
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_sum_of_exponents_equals_mean_log_det(kind, num_layers):
-    module = _make(kind, num_layers, hidden=6, scale=2.5)
+    module = make_network(kind, num_layers, hidden=6, scale=2.5)
     gen = torch.Generator().manual_seed(5)
     inputs = torch.randn(2, 40, 3, generator=gen, dtype=F64)
     result = lyapunov_spectrum(module, inputs, warmup=8, device="cpu")
-    expected = _mean_log_abs_det(module, inputs, warmup=8)
+    expected = mean_log_abs_det(module, inputs, warmup=8)
     np.testing.assert_allclose(result.per_trajectory.sum(axis=1), expected, rtol=0, atol=1e-8)
     np.testing.assert_allclose(result.exponents.sum(), expected.mean(), rtol=0, atol=1e-8)
 
 
-def _chaotic_rnn(n=32, gain=3.0, seed=2):
-    gen = torch.Generator().manual_seed(seed)
-    rnn = nn.RNN(1, n, batch_first=True).double()
-    with torch.no_grad():
-        rnn.weight_hh_l0.copy_(gain * torch.randn(n, n, generator=gen, dtype=F64) / math.sqrt(n))
-        rnn.weight_ih_l0.copy_(torch.randn(n, 1, generator=gen, dtype=F64))
-        rnn.bias_ih_l0.zero_()
-        rnn.bias_hh_l0.zero_()
-    return rnn
-
-
 def test_largest_exponent_matches_direct_two_trajectory_estimate():
-    rnn = _chaotic_rnn()
+    rnn = chaotic_rnn()
     n, T, warmup, eps = 32, 1500, 300, 1e-8
     gen = torch.Generator().manual_seed(7)
     inputs = 0.3 * torch.randn(1, T, 1, generator=gen, dtype=F64)
@@ -148,7 +91,7 @@ def test_largest_exponent_matches_direct_two_trajectory_estimate():
 
 
 def test_partial_spectrum_equals_leading_part_of_full_spectrum():
-    module = _make("lstm", 2, hidden=10, scale=2.0)
+    module = make_network("lstm", 2, hidden=10, scale=2.0)
     inputs = torch.randn(3, 300, 3, generator=torch.Generator().manual_seed(3), dtype=F64)
     full = lyapunov_spectrum(module, inputs, warmup=100, device="cpu")
     part = lyapunov_spectrum(module, inputs, n_exponents=5, warmup=100, device="cpu")
@@ -172,17 +115,17 @@ def test_partial_spectrum_is_not_trapped_in_an_invariant_subspace():
     np.testing.assert_allclose(result.exponents, [math.log(2.0)], atol=1e-12)
     # An RNN whose units form two decoupled blocks, the faster one listed second.
     W = torch.zeros(6, 6, dtype=F64)
-    W[:3, :3] = 0.3 * _orthogonal(3, seed=3)
-    W[3:, 3:] = 0.9 * _orthogonal(3, seed=4)
+    W[:3, :3] = 0.3 * orthogonal(3, seed=3)
+    W[3:, 3:] = 0.9 * orthogonal(3, seed=4)
     partial = lyapunov_spectrum(
-        _linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, warmup=16, device="cpu"
+        linear_rnn(W), torch.zeros(1, 80, 2), n_exponents=2, warmup=16, device="cpu"
     )
     np.testing.assert_allclose(partial.exponents, [math.log(0.9)] * 2, atol=1e-10)
 
 
 def test_chaotic_spectrum_is_sorted_with_positive_leading_exponents():
     result = lyapunov_spectrum(
-        _chaotic_rnn(), 0.3 * torch.randn(4, 600, 1, dtype=F64), warmup=200, device="cpu"
+        chaotic_rnn(), 0.3 * torch.randn(4, 600, 1, dtype=F64), warmup=200, device="cpu"
     )
     assert np.all(np.diff(result.per_trajectory, axis=1) <= 0)
     assert result.exponents[0] > 0.1 and result.exponents[-1] < 0
@@ -191,7 +134,7 @@ def test_chaotic_spectrum_is_sorted_with_positive_leading_exponents():
 def test_longer_qr_interval_gives_the_same_spectrum_when_spread_is_moderate():
     # The R factors of a product are the product of the R factors, so
     # re-orthonormalising every 4 steps changes only rounding.
-    module = _make("gru", 1, hidden=8, scale=1.5)
+    module = make_network("gru", 1, hidden=8, scale=1.5)
     inputs = torch.randn(2, 203, 3, generator=torch.Generator().manual_seed(4), dtype=F64)
     every = lyapunov_spectrum(module, inputs, warmup=50, device="cpu")
     fourth = lyapunov_spectrum(module, inputs, warmup=50, qr_interval=4, device="cpu")
@@ -200,7 +143,7 @@ def test_longer_qr_interval_gives_the_same_spectrum_when_spread_is_moderate():
 
 
 def test_float32_compute_agrees_with_float64():
-    module = _make("gru", 1, hidden=16, scale=2.0)
+    module = make_network("gru", 1, hidden=16, scale=2.0)
     inputs = torch.randn(4, 400, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
     ref = lyapunov_spectrum(module, inputs, warmup=100, device="cpu")
     single = lyapunov_spectrum(module, inputs, warmup=100, dtype="float32", device="cpu")
@@ -237,7 +180,7 @@ def test_dead_relu_network_contracts_to_the_floor():
 
 
 def test_summary_statistics_and_settings_are_recorded():
-    module = _make("rnn", 1, hidden=5, scale=2.0)
+    module = make_network("rnn", 1, hidden=5, scale=2.0)
     inputs = torch.randn(5, 50, 3, generator=torch.Generator().manual_seed(8), dtype=F64)
     result = lyapunov_spectrum(module, inputs, warmup=10, device="cpu")
     assert (result.warmup, result.n_steps, result.qr_interval) == (10, 40, 1)
@@ -256,7 +199,7 @@ def test_summary_statistics_and_settings_are_recorded():
 
 
 def test_same_call_gives_identical_results():
-    module = _make("lstm", 2, hidden=6, scale=2.0)
+    module = make_network("lstm", 2, hidden=6, scale=2.0)
     inputs = torch.randn(2, 80, 3, generator=torch.Generator().manual_seed(9))
     a = lyapunov_spectrum(module, inputs, warmup=16, device="cpu")
     b = lyapunov_spectrum(module, inputs, warmup=16, device="cpu")
@@ -264,7 +207,7 @@ def test_same_call_gives_identical_results():
 
 
 def test_initial_state_is_used():
-    module = _make("gru", 1, hidden=4, scale=2.0)
+    module = make_network("gru", 1, hidden=4, scale=2.0)
     inputs = torch.randn(2, 30, 3, dtype=F64)
     start = torch.randn(2, 4, dtype=F64)
     result = lyapunov_spectrum(module, inputs, initial_state=start, warmup=6, device="cpu")
@@ -282,7 +225,7 @@ def test_divergence_and_overflow_raise():
         lyapunov_spectrum(rnn, torch.ones(1, 400, 1), warmup=0, device="cpu")
     with pytest.raises(FloatingPointError, match="smaller qr_interval than 2000"):
         lyapunov_spectrum(
-            _chaotic_rnn(gain=8.0),
+            chaotic_rnn(gain=8.0),
             torch.zeros(1, 2000, 1),
             warmup=0,
             qr_interval=2000,
@@ -311,7 +254,7 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
 def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
     # Every exponent is ln 0.01 = -4.6: over qr_interval steps the frame shrinks
     # by 1e-50 (float32) or 1e-400 (float64), below the smallest number.
-    rnn = _linear_rnn(0.01 * torch.eye(4, dtype=F64))
+    rnn = linear_rnn(0.01 * torch.eye(4, dtype=F64))
     with pytest.raises(FloatingPointError, match=f"underflowed below the smallest normal {dtype}"):
         lyapunov_spectrum(
             rnn,
@@ -329,7 +272,7 @@ def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
 
 def test_progress_bar_when_verbose(capsys):
     lyapunov_spectrum(
-        _make("rnn", 1, hidden=3), torch.zeros(1, 20, 3), warmup=4, device="cpu", verbose=1
+        make_network("rnn", 1, hidden=3), torch.zeros(1, 20, 3), warmup=4, device="cpu", verbose=1
     )
     assert "Lyapunov steps" in capsys.readouterr().err
 
@@ -416,7 +359,7 @@ def test_cuda_request_without_cuda_is_a_clear_error():
 @pytest.mark.cuda
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_cuda_matches_cpu(kind):
-    module = _make(kind, 2, hidden=16, scale=2.0)
+    module = make_network(kind, 2, hidden=16, scale=2.0)
     inputs = torch.randn(4, 200, 3, generator=torch.Generator().manual_seed(10), dtype=F64)
     cpu = lyapunov_spectrum(module, inputs, device="cpu")
     gpu = lyapunov_spectrum(module, inputs, device="cuda")
@@ -439,7 +382,7 @@ def test_cuda_matches_cpu(kind):
 
 
 def test_as_dynamics_state_size_matches_result():
-    module = _make("lstm", 2, hidden=3)
+    module = make_network("lstm", 2, hidden=3)
     assert lyapunov_spectrum(module, torch.zeros(1, 5, 3), warmup=1, device="cpu").state_size == (
         as_dynamics(module).state_size
     )

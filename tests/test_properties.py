@@ -13,7 +13,6 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from test_lyapunov import _mean_log_abs_det
 from torch import nn
 
 from sklyap import (
@@ -22,6 +21,8 @@ from sklyap import (
     lyapunov_spectrum,
     resample_spectra,
 )
+
+from helpers import mean_log_abs_det
 
 F64 = torch.float64
 
@@ -216,7 +217,7 @@ def _check_sum_identity(kind, hidden, num_layers, input_size, scale, seed, T, wa
     assume(float(states.abs().max()) < 1 - 1e-6)
     # Time first, as the module (batch_first=False) takes them.
     result = lyapunov_spectrum(module, inputs.transpose(0, 1), warmup=warmup, device="cpu")
-    expected = _mean_log_abs_det(module, inputs, warmup=warmup)
+    expected = mean_log_abs_det(module, inputs, warmup=warmup)
     assert_allclose(result.per_trajectory.sum(axis=1), expected, rtol=0, atol=1e-8)
 
 

@@ -11,14 +11,22 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from test_dynamics import ALL_KINDS, D
-from test_dynamics import _make as _make_kind
-from test_lyapunov import _chaotic_rnn, _linear_rnn, _make, _mean_log_abs_det, _orthogonal
 from torch import nn
 
 from sklyap import LyapunovSpectrumTransformer, as_dynamics, from_step, lyapunov_spectrum
 from sklyap.dynamics import TorchRNNDynamics, signature_of
 from sklyap.lyapunov import _auto_interval, plan_batches
+
+from helpers import (
+    ALL_KINDS,
+    D,
+    chaotic_rnn,
+    linear_rnn,
+    make_module,
+    make_network,
+    mean_log_abs_det,
+    orthogonal,
+)
 
 F64 = torch.float64
 
@@ -33,7 +41,7 @@ def _gain(model, gain, seed):
 
 def _normal(eigenvalues, seed):
     """A symmetric matrix with the given eigenvalues: a linear RNN's exponents are their logs."""
-    U = _orthogonal(len(eigenvalues), seed)
+    U = orthogonal(len(eigenvalues), seed)
     return U @ torch.diag(torch.tensor(eigenvalues, dtype=F64)) @ U.T
 
 
@@ -57,7 +65,7 @@ def _sensitivity(module, inputs, warmup):
 @pytest.mark.parametrize("kind,num_layers", ALL_KINDS)
 def test_stacked_step_equals_each_model(kind, num_layers, bias):
     M, B, k = 3, 4, 5
-    systems = [as_dynamics(_make_kind(kind, num_layers, bias=bias, seed=s)) for s in range(M)]
+    systems = [as_dynamics(make_module(kind, num_layers, bias=bias, seed=s)) for s in range(M)]
     stack = TorchRNNDynamics.stack(systems)
     assert stack.n_models == M and signature_of(stack) == signature_of(systems[0])
     n = stack.state_size
@@ -288,7 +296,7 @@ def test_auto_interval_rule():
 def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale):
     # Every exponent is ln(scale): -6.2 per step, or -50.7; 16 steps between
     # QRs would take the frame below the smallest normal number.
-    rnn = _linear_rnn(scale * _orthogonal(6, seed=4))
+    rnn = linear_rnn(scale * orthogonal(6, seed=4))
     inputs = torch.zeros(2, 120, 2)
     exact = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, device="cpu")
     auto = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, qr_interval="auto", device="cpu")
@@ -303,10 +311,10 @@ def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale)
 @pytest.mark.parametrize(
     "make,min_interval",
     [
-        (lambda: _make("gru", 1, hidden=16), 8),
+        (lambda: make_network("gru", 1, hidden=16), 8),
         (lambda: _gain(nn.RNN(3, 32, batch_first=True).double(), 0.8, seed=1), 3),
         (lambda: _gain(nn.RNN(3, 32, batch_first=True).double(), 1.5, seed=1), 2),
-        (lambda: _make("lstm", 1, hidden=8, scale=2.0), 1),
+        (lambda: make_network("lstm", 1, hidden=8, scale=2.0), 1),
     ],
 )
 def test_auto_interval_keeps_every_exponent_to_1e_6(make, min_interval):
@@ -321,18 +329,18 @@ def test_auto_interval_keeps_every_exponent_to_1e_6(make, min_interval):
 
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_auto_interval_keeps_the_sum_identity(kind):
-    module = _make(kind, 1, hidden=6, scale=1.0)
+    module = make_network(kind, 1, hidden=6, scale=1.0)
     inputs = torch.randn(2, 80, 3, generator=torch.Generator().manual_seed(5), dtype=F64)
     result = lyapunov_spectrum(module, inputs, warmup=16, qr_interval="auto", device="cpu")
     assert result.qr_interval > 1
-    expected = _mean_log_abs_det(module, inputs, warmup=16)
+    expected = mean_log_abs_det(module, inputs, warmup=16)
     np.testing.assert_allclose(result.per_trajectory.sum(axis=1), expected, rtol=0, atol=1e-8)
 
 
 def test_auto_interval_is_chosen_per_model_in_a_stack():
     slow, fast = 0.9, 1e-4  # exponents ln 0.9 and ln 1e-4: a spread of 9.1 nats per step
-    narrow = _linear_rnn(0.8 * _orthogonal(6, seed=0))
-    wide = _linear_rnn(_normal([slow] * 3 + [fast] * 3, seed=1))
+    narrow = linear_rnn(0.8 * orthogonal(6, seed=0))
+    wide = linear_rnn(_normal([slow] * 3 + [fast] * 3, seed=1))
     models = [narrow, wide, narrow]
     inputs = torch.zeros(2, 120, 2, dtype=F64)
     results = lyapunov_spectrum(models, inputs, warmup=20, qr_interval="auto", device="cpu")
@@ -349,7 +357,7 @@ def test_auto_interval_is_chosen_per_model_in_a_stack():
 
 def test_auto_interval_falls_back_to_every_step():
     inputs = torch.randn(2, 60, 1, generator=torch.Generator().manual_seed(0), dtype=F64)
-    chaotic = _chaotic_rnn(n=8)
+    chaotic = chaotic_rnn(n=8)
     # No warm-up to observe: every step.
     assert (
         lyapunov_spectrum(chaotic, inputs, warmup=1, qr_interval="auto", device="cpu").qr_interval
@@ -368,8 +376,8 @@ def test_auto_interval_falls_back_to_every_step():
 
 
 def test_float32_warns_when_the_spread_exceeds_what_it_resolves():
-    wide = _linear_rnn(_normal([0.9, 0.5, 1e-4, 1e-5], seed=2))  # spread ln(0.9 / 1e-5) = 11.4
-    narrow = _linear_rnn(0.8 * _orthogonal(4, seed=3))
+    wide = linear_rnn(_normal([0.9, 0.5, 1e-4, 1e-5], seed=2))  # spread ln(0.9 / 1e-5) = 11.4
+    narrow = linear_rnn(0.8 * orthogonal(4, seed=3))
     inputs = torch.zeros(2, 60, 2)
     with pytest.warns(
         RuntimeWarning,
@@ -391,12 +399,12 @@ def test_float32_warns_when_the_spread_exceeds_what_it_resolves():
 @pytest.mark.parametrize(
     "make,atol",
     [
-        (lambda: _make("gru", 1, hidden=32), 1e-6),  # spread 0.7 nats: 1.2e-7 measured
+        (lambda: make_network("gru", 1, hidden=32), 1e-6),  # spread 0.7 nats: 1.2e-7 measured
         (
             lambda: _gain(nn.RNN(3, 64, batch_first=True).double(), 0.8, seed=1),
             2e-4,
         ),  # 4.9 nats: 5.8e-5
-        (lambda: _make("lstm", 1, hidden=16, scale=0.5), 5e-4),  # 7.0 nats: 1.1e-4
+        (lambda: make_network("lstm", 1, hidden=16, scale=0.5), 5e-4),  # 7.0 nats: 1.1e-4
     ],
 )
 def test_float32_accuracy_on_networks_of_moderate_spread(make, atol):

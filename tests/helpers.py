@@ -1,0 +1,154 @@
+"""Helpers shared by the test modules: known systems, reference computations, model makers."""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+F64 = torch.float64
+
+# -- networks with known answers (test_lyapunov, test_stacked, test_properties) ---------
+
+
+def orthogonal(n, seed):
+    """A seeded random orthogonal n x n matrix (float64)."""
+    gen = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=F64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+def linear_rnn(W):
+    """An nn.RNN without bias: with zero input it rests at h = 0, where J = W."""
+    n = W.shape[0]
+    rnn = nn.RNN(2, n, bias=False, batch_first=True).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(W)
+    return rnn
+
+
+def make_network(kind, num_layers, hidden, input_size=3, scale=1.0, seed=0):
+    """A seeded float64, batch-first nn.RNN/GRU/LSTM with every parameter times ``scale``."""
+    torch.manual_seed(seed)
+    cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+    m = cls(input_size, hidden, num_layers, batch_first=True).double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(scale)
+    return m
+
+
+def chaotic_rnn(n=32, gain=3.0, seed=2):
+    """A batch-first tanh RNN with Gaussian recurrent weights of gain ``gain`` (chaotic for 3)."""
+    gen = torch.Generator().manual_seed(seed)
+    rnn = nn.RNN(1, n, batch_first=True).double()
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(gain * torch.randn(n, n, generator=gen, dtype=F64) / math.sqrt(n))
+        rnn.weight_ih_l0.copy_(torch.randn(n, 1, generator=gen, dtype=F64))
+        rnn.bias_ih_l0.zero_()
+        rnn.bias_hh_l0.zero_()
+    return rnn
+
+
+def mean_log_abs_det(module, inputs, warmup):
+    """Time average of ln|det J_t| along each trajectory, by jacrev of the module itself."""
+    lstm = isinstance(module, nn.LSTM)
+    L, N = module.num_layers, module.hidden_size
+    per_layer = 2 if lstm else 1
+    averages = []
+    for x_seq in inputs:
+        state = torch.zeros(L * per_layer * N, dtype=F64)
+
+        def f(s, x):
+            if lstm:
+                hc = s.reshape(L, 2, N)
+                _, (h, c) = module(x.reshape(1, 1, -1), (hc[:, 0, None], hc[:, 1, None]))
+                return torch.stack([h.reshape(L, N), c.reshape(L, N)], dim=1).reshape(-1)
+            _, h = module(x.reshape(1, 1, -1), s.reshape(L, 1, N))
+            return h.reshape(-1)
+
+        total = 0.0
+        for t, x in enumerate(x_seq):
+            if t >= warmup:
+                J = torch.func.jacrev(f)(state, x)
+                total += torch.linalg.slogdet(J)[1].item()
+            with torch.no_grad():
+                state = f(state, x)
+        averages.append(total / (len(x_seq) - warmup))
+    return np.array(averages)
+
+
+# -- every recurrent module kind, saturating (test_dynamics, test_stacked) ----------------
+
+D, N = 3, 5
+
+
+ALL_KINDS = [
+    ("rnn_tanh", 1),
+    ("rnn_tanh", 2),
+    ("rnn_tanh", 3),
+    ("rnn_relu", 1),
+    ("rnn_relu", 2),
+    ("gru", 1),
+    ("gru", 2),
+    ("gru", 3),
+    ("lstm", 1),
+    ("lstm", 2),
+    ("lstm", 3),
+    ("rnn_cell_tanh", 1),
+    ("rnn_cell_relu", 1),
+    ("gru_cell", 1),
+    ("lstm_cell", 1),
+]
+
+
+def make_module(kind, num_layers=1, bias=True, batch_first=False, seed=0, scale=3.0):
+    """A float64 module with weights large enough to saturate some gates."""
+    torch.manual_seed(seed)
+    if kind == "rnn_tanh":
+        m = nn.RNN(D, N, num_layers, bias=bias, batch_first=batch_first)
+    elif kind == "rnn_relu":
+        m = nn.RNN(D, N, num_layers, nonlinearity="relu", bias=bias, batch_first=batch_first)
+    elif kind == "gru":
+        m = nn.GRU(D, N, num_layers, bias=bias, batch_first=batch_first)
+    elif kind == "lstm":
+        m = nn.LSTM(D, N, num_layers, bias=bias, batch_first=batch_first)
+    elif kind == "rnn_cell_tanh":
+        m = nn.RNNCell(D, N, bias=bias)
+    elif kind == "rnn_cell_relu":
+        m = nn.RNNCell(D, N, bias=bias, nonlinearity="relu")
+    elif kind == "gru_cell":
+        m = nn.GRUCell(D, N, bias=bias)
+    elif kind == "lstm_cell":
+        m = nn.LSTMCell(D, N, bias=bias)
+    m = m.double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(scale)
+    return m
+
+
+# -- an independent forward pass of AeLLE's networks (test_aelle, test_aelle_classifier) --
+
+
+def numpy_forward(module, Xs):
+    """Each member's latent code and head output, computed with numpy from the weights.
+
+    An independent implementation of the forward pass (tanh networks), to check
+    the batched torch code against.
+    """
+
+    def stack(layers, x, m):
+        for i, layer in enumerate(layers):
+            weight = layer.weight[m].detach().cpu().double().numpy()
+            x = x @ weight + layer.bias[m, 0].detach().cpu().double().numpy()
+            if i < len(layers) - 1:
+                x = np.tanh(x)
+        return x
+
+    codes, heads = [], []
+    for m in range(module.n_members):
+        z = stack(module.encoder, Xs, m)
+        codes.append(z)
+        heads.append(stack([module.head], z, m))
+    return np.array(codes), np.array(heads)
