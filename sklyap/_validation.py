@@ -77,15 +77,14 @@ def check_device(device):
 
 
 def check_int(value, name, *, minimum=None, allow_none=False):
-    """Check that ``value`` is an integer (not a bool) no smaller than ``minimum``."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        expected = "an int or None" if allow_none else "an int"
-        raise TypeError(f"{name} must be {expected}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    """Check that ``value`` is an int (not a bool) no smaller than ``minimum``; return it.
+
+    The messages are those of :func:`validate_params`: ``"n must be an int >= 1,
+    got 0"``.
+    """
+    alternatives = [Interval(int, minimum, None)] + ([Options(None)] if allow_none else [])
+    validate_params({name: value}, {name: alternatives})
+    return None if value is None else int(value)
 
 
 def as_float_tensor(array, name, dtype, device):
@@ -118,13 +117,6 @@ def batch_of_sequences(inputs, name="inputs"):
             f"(n_time_steps, input_size), got shape {tuple(inputs.shape)}"
         )
     return inputs
-
-
-def check_num_threads(num_threads):
-    """Accept "auto", None or a positive int for a ``num_threads`` parameter."""
-    if num_threads is None or (isinstance(num_threads, str) and num_threads == "auto"):
-        return num_threads
-    return check_int(num_threads, "num_threads", minimum=1)
 
 
 def threads_for(num_threads, device, *, small):
@@ -178,31 +170,6 @@ def caller_stacklevel():
     return level
 
 
-def _positive_int_or_auto(value, name, what):
-    if isinstance(value, str):
-        if value != "auto":
-            raise ValueError(f"{name} must be {what} or 'auto', got {value!r}")
-        return value
-    return check_int(value, name, minimum=1)
-
-
-def check_qr_interval(qr_interval):
-    """Accept a positive int or ``"auto"`` for a ``qr_interval`` parameter."""
-    return _positive_int_or_auto(qr_interval, "qr_interval", "a positive int")
-
-
-def check_on_error(on_error):
-    """Accept "raise" or "nan" for an ``on_error`` parameter."""
-    if not isinstance(on_error, str) or on_error not in ("raise", "nan"):
-        raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
-    return on_error
-
-
-def check_memory_budget(memory_budget):
-    """Accept ``"auto"`` or a positive number of bytes for a ``memory_budget`` parameter."""
-    return _positive_int_or_auto(memory_budget, "memory_budget", "a number of bytes")
-
-
 def check_model_list(X, kinds):
     """``X`` as a list of models; raise before any work.
 
@@ -243,7 +210,7 @@ class Interval:
     """A real or integer range: ``Interval(int, 1, None)`` is "an int >= 1".
 
     ``closed`` is one of "both", "left", "right", "neither"; ``None`` bounds are
-    open to infinity. Booleans are neither ints nor reals here.
+    open, but the value must be finite. Booleans are neither ints nor reals here.
     """
 
     def __init__(self, kind, low, high, *, closed="both"):
@@ -260,7 +227,7 @@ class Interval:
         return isinstance(value, base)
 
     def holds(self, value):
-        if not self.has_type(value) or math.isnan(value):
+        if not self.has_type(value) or not math.isfinite(value):
             return False
         low_ok = (
             self.low is None
@@ -358,3 +325,19 @@ def validate_params(params, constraints):
         expected = " or ".join(str(c) for c in alternatives)
         error = ValueError if any(c.has_type(value) for c in alternatives) else TypeError
         raise error(f"{name} must be {expected}, got {value!r}")
+
+
+SPECTRUM_CONSTRAINTS = {
+    "n_exponents": [Interval(int, 1, None), Options(None)],
+    "warmup": [Interval(int, 0, None)],
+    "batch_first": [Options(True, False, None)],
+    "qr_interval": [Interval(int, 1, None), Options("auto")],
+    "memory_budget": [Interval(int, 1, None), Options("auto")],
+    "on_error": [Options("raise", "nan")],
+    "num_threads": [Interval(int, 1, None), Options("auto", None)],
+    "verbose": [Interval(int, 0, None), Options(True, False)],
+}
+"""The settings of a spectrum computation that :func:`sklyap.lyapunov_spectrum` and
+:class:`sklyap.LyapunovSpectrumTransformer` share, checked by one table so that
+both say the same thing of a bad value (``dtype`` and ``device`` are converted by
+:func:`check_dtype` and :func:`check_device`)."""

@@ -12,6 +12,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import validate_data
 
+from ._validation import check_int
+
 __all__ = [
     "SpectrumResampler",
     "SpectrumStatistics",
@@ -280,10 +282,7 @@ class SpectrumResampler(TransformerMixin, BaseEstimator):
 
 
 def _check_n_features_param(n_features):
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
-        raise TypeError(f"n_features must be an int, got {n_features!r}")
-    if n_features < 1:
-        raise ValueError(f"n_features must be >= 1, got {n_features}")
+    check_int(n_features, "n_features", minimum=1)
 
 
 #: Names of the columns returned by :class:`SpectrumStatistics`, in order.

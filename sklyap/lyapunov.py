@@ -22,18 +22,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import (
+    SPECTRUM_CONSTRAINTS,
     as_float_tensor,
     batch_of_sequences,
     caller_stacklevel,
     check_device,
     check_dtype,
-    check_int,
-    check_memory_budget,
-    check_num_threads,
-    check_on_error,
-    check_qr_interval,
     threads_for,
     torch_threads,
+    validate_params,
 )
 from .dynamics import NonFiniteParameterError, TorchRNNDynamics, as_dynamics, signature_of
 from .dynamics._torch_rnn import _GATES
@@ -156,8 +153,6 @@ def resolve_batch_first(dynamics, batch_first=None):
     an error; ``None`` is returned when no model has a convention.
     """
     if batch_first is not None:
-        if not isinstance(batch_first, (bool, np.bool_)):
-            raise TypeError(f"batch_first must be True, False or None, got {batch_first!r}")
         return bool(batch_first)
     takes = {}
     for index, dyn in enumerate(dynamics):
@@ -397,11 +392,17 @@ def lyapunov_spectrum(
     """
     dtype = check_dtype(dtype)
     device = check_device(device)
-    qr_interval = check_qr_interval(qr_interval)
-    memory_budget = check_memory_budget(memory_budget)
-    verbose = check_int(verbose, "verbose", minimum=0)
-    check_num_threads(num_threads)
-    on_error = check_on_error(on_error)
+    settings = {
+        "n_exponents": n_exponents,
+        "warmup": warmup,
+        "batch_first": batch_first,
+        "qr_interval": qr_interval,
+        "memory_budget": memory_budget,
+        "on_error": on_error,
+        "num_threads": num_threads,
+        "verbose": verbose,
+    }
+    validate_params(settings, SPECTRUM_CONSTRAINTS)
     single = not isinstance(model, (list, tuple))
     models = [model] if single else list(model)
     if not models:
@@ -415,11 +416,10 @@ def lyapunov_spectrum(
                 raise
             raise type(exc)(f"model {index}: {exc}") from None
     n_min = min(d.state_size for d in dynamics)
-    k = check_int(n_exponents, "n_exponents", minimum=1, allow_none=True)
+    k = n_exponents
     if k is not None and k > n_min:
         where = "the state size" if single else "the smallest state size among the models,"
         raise ValueError(f"n_exponents must be <= {where} {n_min}, got {k}")
-    warmup = check_int(warmup, "warmup", minimum=0)
     layout = resolve_batch_first(dynamics, batch_first)
     source = "argument" if batch_first is not None else "model" if layout is not None else "default"
     layout = True if layout is None else layout

@@ -1,8 +1,8 @@
 """LyapunovSpectrumTransformer: trained RNNs in, Lyapunov-spectrum features out."""
 
 import copy
-import numbers
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -13,16 +13,16 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._validation import (
+    SPECTRUM_CONSTRAINTS,
+    Interval,
+    Options,
+    RandomStates,
     batch_of_sequences,
     caller_stacklevel,
     check_device,
     check_dtype,
-    check_int,
-    check_memory_budget,
     check_model_list,
-    check_num_threads,
-    check_on_error,
-    check_qr_interval,
+    validate_params,
 )
 from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
 from .features import resample_spectra
@@ -262,33 +262,23 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
 
     # -- validation --------------------------------------------------------------------
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SPECTRUM_CONSTRAINTS,
+        "inputs": "no_validation",  # in fit, with the models' layout
+        "input_encoder": "no_validation",  # a path or a callable, below
+        "rnn": "no_validation",  # as_dynamics
+        "n_features": [Interval(int, 1, None), Options(None)],
+        "n_trajectories": [Interval(int, 1, None)],
+        "n_steps": [Interval(int, 1, None)],
+        "input_scale": [Interval(float, 0, None, closed="neither")],
+        "dtype": "no_validation",  # check_dtype
+        "device": "no_validation",  # check_device
+        "n_jobs": [Interval(int, None, -1), Interval(int, 1, None), Options(None)],
+        "random_state": [RandomStates()],
+    }
+
     def _check_params(self):
-        check_int(self.n_exponents, "n_exponents", minimum=1, allow_none=True)
-        check_int(self.n_features, "n_features", minimum=1, allow_none=True)
-        check_int(self.n_trajectories, "n_trajectories", minimum=1)
-        check_int(self.n_steps, "n_steps", minimum=1)
-        check_int(self.warmup, "warmup", minimum=0)
-        if not (self.batch_first is None or isinstance(self.batch_first, (bool, np.bool_))):
-            raise TypeError(f"batch_first must be True, False or None, got {self.batch_first!r}")
-        check_qr_interval(self.qr_interval)
-        check_memory_budget(self.memory_budget)
-        check_on_error(self.on_error)
-        check_num_threads(self.num_threads)
-        check_int(self.verbose, "verbose", minimum=0)
-        n_jobs = self.n_jobs
-        if n_jobs is not None and (
-            isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Integral)
-        ):
-            raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
-        if n_jobs == 0:
-            raise ValueError("n_jobs must be a nonzero int (-1: all cores) or None, got 0")
-        if (
-            isinstance(self.input_scale, bool)
-            or not isinstance(self.input_scale, numbers.Real)
-            or not np.isfinite(self.input_scale)
-            or self.input_scale <= 0
-        ):
-            raise ValueError(f"input_scale must be a positive number, got {self.input_scale!r}")
+        validate_params(self.get_params(deep=False), self._parameter_constraints)
         encoder = self.input_encoder
         if encoder is not None and not (isinstance(encoder, str) or callable(encoder)):
             raise TypeError(

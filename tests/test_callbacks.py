@@ -99,7 +99,7 @@ def test_numpy_integer_schedule_is_honoured():
 def test_tracker_errors():
     with pytest.raises(TypeError, match="transformer must be a LyapunovSpectrumTransformer"):
         SpectrumTracker("fast").update(_Net())
-    with pytest.raises(ValueError, match="every must be >= 1"):
+    with pytest.raises(ValueError, match="every must be an int >= 1, got 0"):
         SpectrumTracker(every=0).update(_Net())
     with pytest.raises(ValueError, match=r"max_fraction must be in \(0, 1\], got 0"):
         SpectrumTracker(max_fraction=0).update(_Net())

@@ -55,7 +55,7 @@ def test_char_text_targets_are_the_next_characters():
     np.testing.assert_array_equal(onehot.X_val.argmax(-1), data.X_val)
     with pytest.raises(ValueError, match="encoding must be 'ids' or 'onehot'"):
         load_char_text(encoding="ascii")
-    with pytest.raises(ValueError, match="seq_len must be >= 1"):
+    with pytest.raises(ValueError, match="seq_len must be an int >= 1"):
         load_char_text(seq_len=0)
 
 
@@ -123,7 +123,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
         ({"init_scale_range": (2.0, 1.0)}, r"init_scale_range must be \(low, high\)"),
         ({"learning_rate_range": (0.0, 1.0)}, r"learning_rate_range must be \(low, high\)"),
         ({"snapshot_epochs": (5,), "n_epochs": 2}, "go past n_epochs=2"),
-        ({"n_models": 0}, "n_models must be >= 1"),
+        ({"n_models": 0}, "n_models must be an int >= 1"),
     ],
 )
 def test_population_rejects_bad_settings(kwargs, match):

@@ -290,7 +290,7 @@ def test_from_step_module_is_cast_on_a_copy():
 def test_from_step_reports_bad_steps():
     with pytest.raises(TypeError, match="step must be callable"):
         from_step(3, 2)
-    with pytest.raises(ValueError, match="state_size must be >= 1"):
+    with pytest.raises(ValueError, match="state_size must be an int >= 1, got 0"):
         from_step(lambda s, x: s, 0)
     wrong_shape = from_step(lambda s, x: s[:, :1], 2, name="shrink")
     with pytest.raises(

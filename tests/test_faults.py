@@ -132,9 +132,9 @@ def test_lyapunov_spectrum_on_error_for_lists():
         rtol=0,
         atol=1e-12,
     )
-    with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan', got 'skip'"):
+    with pytest.raises(ValueError, match="on_error must be one of 'raise', 'nan', got 'skip'"):
         lyapunov_spectrum(models, inputs, on_error="skip", device="cpu")
-    with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan'"):
+    with pytest.raises(ValueError, match="on_error must be one of 'raise', 'nan', got 'ignore'"):
         LyapunovSpectrumTransformer(on_error="ignore", **FAST).fit(models)
 
 

@@ -120,7 +120,7 @@ def test_resampler_bad_input(X, error, match):
 
 @pytest.mark.parametrize(
     "n_features, error, match",
-    [(0, ValueError, "n_features must be >= 1, got 0"), (2.5, TypeError, "got 2.5")],
+    [(0, ValueError, "n_features must be an int >= 1, got 0"), (2.5, TypeError, "got 2.5")],
 )
 def test_resampler_bad_n_features(n_features, error, match):
     with pytest.raises(error, match=match):

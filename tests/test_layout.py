@@ -60,7 +60,7 @@ def test_a_layout_that_cannot_be_right_says_which_was_assumed():
         lyapunov_spectrum(lstm, x, device="cpu")
     with pytest.raises(ValueError, match=r"as batch_first=True says; pass batch_first=False"):
         lyapunov_spectrum(lstm, x.transpose(0, 1)[:50], batch_first=True, device="cpu")
-    with pytest.raises(TypeError, match="batch_first must be True, False or None, got 'yes'"):
+    with pytest.raises(TypeError, match="batch_first must be one of True, False, None, got 'yes'"):
         lyapunov_spectrum(lstm, x, batch_first="yes", device="cpu")
 
 

@@ -283,27 +283,27 @@ RNN = nn.RNN(3, 4, batch_first=True)
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
-        ({"n_exponents": 0}, ValueError, "n_exponents must be >= 1, got 0"),
+        ({"n_exponents": 0}, ValueError, "n_exponents must be an int >= 1 or None, got 0"),
         ({"n_exponents": 5}, ValueError, "n_exponents must be <= the state size 4, got 5"),
-        ({"n_exponents": 2.0}, TypeError, "n_exponents must be an int or None, got 2.0"),
-        ({"warmup": -1}, ValueError, "warmup must be >= 0, got -1"),
+        ({"n_exponents": 2.0}, TypeError, "n_exponents must be an int >= 1 or None, got 2.0"),
+        ({"warmup": -1}, ValueError, "warmup must be an int >= 0, got -1"),
         (
             {"warmup": 10},
             ValueError,
             r"warmup=10 leaves no measured step .* expected 0 <= warmup < 10",
         ),
-        ({"qr_interval": 0}, ValueError, "qr_interval must be >= 1, got 0"),
+        ({"qr_interval": 0}, ValueError, "qr_interval must be an int >= 1 or 'auto', got 0"),
         (
             {"qr_interval": "fast"},
             ValueError,
-            "qr_interval must be a positive int or 'auto', got 'fast'",
+            "qr_interval must be an int >= 1 or 'auto', got 'fast'",
         ),
-        ({"qr_interval": 2.0}, TypeError, "qr_interval must be an int"),
-        ({"memory_budget": 0}, ValueError, "memory_budget must be >= 1, got 0"),
+        ({"qr_interval": 2.0}, TypeError, "qr_interval must be an int >= 1 or 'auto', got 2.0"),
+        ({"memory_budget": 0}, ValueError, "memory_budget must be an int >= 1 or 'auto', got 0"),
         (
             {"memory_budget": "lots"},
             ValueError,
-            "memory_budget must be a number of bytes or 'auto', got 'lots'",
+            "memory_budget must be an int >= 1 or 'auto', got 'lots'",
         ),
         ({"device": "tpu"}, ValueError, "unknown device 'tpu'"),
         ({"device": "mps"}, ValueError, "unsupported device 'mps'"),
@@ -318,8 +318,16 @@ RNN = nn.RNN(3, 4, batch_first=True)
         ),
         ({"initial_state": torch.full((4,), float("nan"))}, ValueError, "initial_state holds NaN"),
         ({"rnn": "core"}, ValueError, "no submodule 'core'"),
-        ({"num_threads": 0}, ValueError, "num_threads must be >= 1, got 0"),
-        ({"num_threads": "all"}, TypeError, "num_threads must be an int"),
+        (
+            {"num_threads": 0},
+            ValueError,
+            "num_threads must be an int >= 1 or one of 'auto', None, got 0",
+        ),
+        (
+            {"num_threads": "all"},
+            ValueError,
+            "num_threads must be an int >= 1 or one of 'auto', None, got 'all'",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, exc, match):

@@ -87,9 +87,9 @@ def test_inputs_without_trajectories():
 @pytest.mark.parametrize(
     "n_jobs, error, match",
     [
-        ("two", TypeError, "n_jobs must be an int or None, got 'two'"),
-        (2.5, TypeError, "n_jobs must be an int or None, got 2.5"),
-        (0, ValueError, "n_jobs must be a nonzero int"),
+        ("two", TypeError, "n_jobs must be an int <= -1 or an int >= 1 or None, got 'two'"),
+        (2.5, TypeError, "n_jobs must be an int <= -1 or an int >= 1 or None, got 2.5"),
+        (0, ValueError, "n_jobs must be an int <= -1 or an int >= 1 or None, got 0"),
     ],
 )
 def test_bad_n_jobs_is_refused_at_fit(n_jobs, error, match):

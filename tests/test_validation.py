@@ -80,3 +80,35 @@ def test_check_model_list():
         check_model_list({}, "RNNs")
     with pytest.raises(ValueError, match="X is an empty list"):
         check_model_list([], "RNNs")
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("n_exponents", 0),
+        ("n_exponents", 2.0),
+        ("warmup", -1),
+        ("batch_first", "yes"),
+        ("qr_interval", "fast"),
+        ("qr_interval", 0),
+        ("memory_budget", 1.5),
+        ("on_error", "skip"),
+        ("num_threads", 0),
+        ("verbose", -2),
+    ],
+)
+def test_function_and_transformer_say_the_same_of_a_bad_setting(name, value):
+    import torch
+    from torch import nn
+
+    from sklyap import LyapunovSpectrumTransformer, lyapunov_spectrum
+
+    gru = nn.GRU(2, 3, batch_first=True)
+    with pytest.raises((TypeError, ValueError)) as from_function:
+        lyapunov_spectrum(gru, torch.zeros(1, 30, 2), **{"warmup": 5, "device": "cpu", name: value})
+    with pytest.raises((TypeError, ValueError)) as from_transformer:
+        LyapunovSpectrumTransformer(**{"warmup": 5, name: value}).fit([gru])
+    assert from_function.type is from_transformer.type
+    assert str(from_function.value) == str(from_transformer.value)
+    assert str(from_function.value).startswith(f"{name} must be ")
+    assert str(from_function.value).endswith(f"got {value!r}")
