@@ -128,7 +128,17 @@ def make_module(kind, num_layers=1, bias=True, batch_first=False, seed=0, scale=
     return m
 
 
-# -- an independent forward pass of AeLLE's networks (test_aelle, test_aelle_classifier) --
+# -- AeLLE (test_aelle, test_aelle_classifier) -----------------------------------------
+
+# A small, fast configuration for tests of the machinery (not of the defaults).
+AELLE_FAST = {
+    "latent_dim": 4,
+    "hidden_dims": (32,),
+    "lr": 1e-2,
+    "max_epochs": 100,
+    "n_estimators": 3,
+    "random_state": 0,
+}
 
 
 def numpy_forward(module, Xs):

@@ -29,17 +29,8 @@ from sklyap.aelle._base import bootstrap_weights, split_indices
 from sklyap.aelle._network import AeLLELoss, EnsembleAutoencoder
 from sklyap.datasets import make_spectra
 
+from helpers import AELLE_FAST as FAST
 from helpers import numpy_forward
-
-# A small, fast configuration for tests of the machinery (not of the defaults).
-FAST = {
-    "latent_dim": 4,
-    "hidden_dims": (32,),
-    "lr": 1e-2,
-    "max_epochs": 100,
-    "n_estimators": 3,
-    "random_state": 0,
-}
 
 
 @pytest.fixture(scope="module")
@@ -491,16 +482,17 @@ def test_cuda_pickled_estimator_loads_on_cpu(fitted, small, monkeypatch, tmp_pat
 
 
 def test_dropout_masks():
-    module = EnsembleAutoencoder(
-        n_features=4,
-        latent_dim=2,
-        hidden_dims=(8,),
-        n_outputs=1,
-        activation="tanh",
-        dropout=0.25,
-        n_members=3,
-        seed=5,
-    )
+    settings = {
+        "n_features": 4,
+        "latent_dim": 2,
+        "hidden_dims": (8,),
+        "n_outputs": 1,
+        "activation": "tanh",
+        "dropout": 0.25,
+        "n_members": 3,
+        "seed": 5,
+    }
+    module = EnsembleAutoencoder(**settings)
     x = torch.ones(3, 2000, 50)
     dropped = module._drop(x)
     # Inverted dropout: a kept unit is scaled by 1 / (1 - p).
@@ -508,16 +500,7 @@ def test_dropout_masks():
     assert_allclose(values.numpy(), [0.0, 1 / 0.75])
     assert abs(counts[0].item() / x.numel() - 0.25) < 0.005
     # Seeded: a module with the same seed draws the same masks; eval mode draws none.
-    twin = EnsembleAutoencoder(
-        n_features=4,
-        latent_dim=2,
-        hidden_dims=(8,),
-        n_outputs=1,
-        activation="tanh",
-        dropout=0.25,
-        n_members=3,
-        seed=5,
-    )
+    twin = EnsembleAutoencoder(**settings)
     assert torch.equal(twin._drop(x), dropped)
     assert not torch.equal(module._drop(x), dropped)  # the next masks differ
     assert module.eval()._drop(x) is x

@@ -13,16 +13,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklyap import AeLLEClassifier, AeLLERegressor
 from sklyap.datasets import make_spectra
 
+from helpers import AELLE_FAST as FAST
 from helpers import numpy_forward
-
-FAST = {
-    "latent_dim": 4,
-    "hidden_dims": (32,),
-    "lr": 1e-2,
-    "max_epochs": 100,
-    "n_estimators": 3,
-    "random_state": 0,
-}
 
 
 @pytest.fixture(scope="module")
