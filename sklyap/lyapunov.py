@@ -258,12 +258,9 @@ def lyapunov_spectrum(
         warm-up; the remaining ``T - warmup`` are measured.
     n_exponents : int, default=None
         Number ``k`` of leading exponents to compute, ``1 <= k <= state_size``;
-        ``None`` computes the full spectrum. A step costs ``O(B k n N)`` for a
-        state of size ``n`` and hidden size ``N``: linear in ``k``. The frame
-        starts from a fixed random orthonormal frame
-        (:func:`initial_frame`), so the result is reproducible and the ``k``
-        exponents are the leading ones even when the dynamics leave
-        coordinate subspaces invariant.
+        ``None`` computes the full spectrum. The cost of a step is linear in
+        ``k``; the ``k`` exponents are the leading ones, from a fixed initial
+        frame (:func:`initial_frame`).
     warmup : int, default=100
         Steps run (with re-orthonormalisation) but not counted, so that the
         state settles and the frame aligns with the Lyapunov directions.
@@ -276,35 +273,23 @@ def lyapunov_spectrum(
         cells and step functions take ``(B, T, input_size)``. A list of models
         that disagree needs it said.
     qr_interval : int or "auto", default=1
-        Re-orthonormalise every ``qr_interval`` steps. Larger values are
-        faster but lose the most negative exponents once
-        ``(lambda_1 - lambda_k) * qr_interval`` nears ``-log(eps)`` of the
-        compute dtype (about 36 in float64, 16 in float32), and the frame
-        under- or overflows once ``lambda_k * qr_interval`` passes the log of
-        the smallest or largest number (about -708 and 709 in float64, -87 and
-        88 in float32); under- and overflow raise ``FloatingPointError``.
-        ``"auto"`` re-orthonormalises every step during the warm-up, records
-        the widest spread ``max_i log R_ii - min_i log R_ii`` of a single
-        step over the second half of the warm-up, and then uses the longest
-        interval (at most 16) over which that spread stays below half the
-        digits of the dtype (``-log(eps) / 2``: 18 in float64, 8 in float32),
-        so that the weakest direction keeps full precision, and over which
-        the frame stays within half the exponent range of the dtype. A
-        warm-up shorter than 2 steps leaves nothing to observe and gives 1.
-        Each model gets its own interval, also in a stack; it is reported in
-        ``LyapunovResult.qr_interval``.
+        Re-orthonormalise every ``qr_interval`` steps. Longer intervals are
+        faster but lose the weakest exponents once the spectrum's spread over
+        an interval nears ``-log(eps)``, and a frame that under- or overflows
+        raises ``FloatingPointError``. ``"auto"`` chooses, per model, from the
+        warm-up, the longest interval (at most 16) that keeps the weakest
+        direction at full precision; it is reported in
+        ``LyapunovResult.qr_interval``. The user guide,
+        ``docs/computation.md``, explains the rule.
     dtype : torch.dtype or str, default=torch.float64
         Compute dtype, float64 or float32; log sums are accumulated in float64
-        either way. In float32 the ``j``-th direction keeps a relative
-        precision of about ``eps32 * exp((lambda_1 - lambda_j) * qr_interval)``
-        per re-orthonormalisation: errors of 1e-7 on spectra spanning 1 nat
-        per step and 1e-4 on spectra spanning 7 nats were measured against
-        float64. A ``RuntimeWarning`` says when a spectrum spans more than 8
-        nats (half of float32's digits), where its most negative exponents
-        are unreliable; spectra of trained networks often do. On the CPU
-        float32 is not faster (torch's QR of small float32 matrices is not).
+        either way. A ``RuntimeWarning`` says when a float32 spectrum spans
+        more than 8 nats per step, where its most negative exponents are
+        unreliable (``docs/computation.md`` has the measured errors).
     device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available and the CPU otherwise.
+        ``"auto"`` uses CUDA when available and the CPU otherwise (for
+        populations of small networks the CPU can be faster; see
+        ``docs/computation.md``).
     initial_state : Tensor or array-like of shape (n,) or (B, n), default=None
         Initial state in the layout of the model's dynamics
         (``Dynamics.state_layout``); zeros by default, as PyTorch uses. With
@@ -315,17 +300,12 @@ def lyapunov_spectrum(
         Bytes that the frames and their products of the models advanced
         together may use; a list of models is cut into batches that fit
         (:func:`plan_batches`), a single model always runs whole. ``"auto"``
-        is half the free memory of a CUDA device, and 8 MiB on the CPU,
-        where larger batches were no faster (measured up to 1 GiB) and a
-        small budget keeps the memory flat over many models.
+        is half the free memory of a CUDA device, and 8 MiB on the CPU.
     num_threads : "auto", int or None, default="auto"
         Torch CPU threads during the computation (restored afterwards).
         ``"auto"`` uses one thread when a frame holds at most ``2**18``
-        numbers (``B * n * k``, for one batch of models): a step is then a
-        few small operations, which gain little from threads and lose much
-        when another process holds a core (each operation waits for the
-        preempted thread; 50x slower was measured). Larger problems keep
-        torch's setting, as does ``None``. Ignored on CUDA.
+        numbers (``B * n * k``, for one batch of models), and torch's setting
+        otherwise, as does ``None``. Ignored on CUDA.
     on_error : {"raise", "nan"}, default="raise"
         What weights holding NaN or inf, a trajectory that diverges, or a
         frame that over- or underflows do: raise (``NonFiniteParameterError``
@@ -348,26 +328,12 @@ def lyapunov_spectrum(
 
     Notes
     -----
-    Finite-time exponents can be ill-conditioned. In multi-layer networks
-    (whose Jacobian is block triangular: a layer does not see the layers
-    above it) a relative perturbation of 1e-15 of the inputs was seen to move
-    the weakest per-trajectory exponents by up to 1e-2, far below their
-    statistical error but far above rounding. Results of different
-    schedules, dtypes or devices then differ by as much; single-layer
-    networks agree to 1e-12.
-
-    A direction that one step annihilates exactly (a zero singular value of
-    ``J``, as an inactive ReLU unit gives) has exponent ``-inf``; to keep
-    results finite, such a step contributes the logarithm of the smallest
-    positive normal number of the compute dtype instead (about -708 in
-    float64, -87 in float32). With ``qr_interval > 1`` an exact zero cannot
-    be told from underflow and raises ``FloatingPointError``. Often, though,
-    rounding leaves such a direction a tiny nonzero ``R_ii`` (about ``eps``
-    times the largest), whose logarithm (about -36 in float64) then depends
-    on rounding: any exponent more than ``-log(eps)`` below the leading one
-    within one step only says "below resolution", and two runs that round
-    differently (a stack and a single model, say) may give different values
-    for it.
+    Finite-time exponents can be ill-conditioned: in multi-layer networks the
+    weakest exponents of two correct runs that round differently (other
+    schedules, dtypes, stacking or devices) can differ far above rounding,
+    while their sum agrees to rounding. A direction that a step annihilates
+    exactly contributes the logarithm of the smallest normal number instead
+    of ``-inf``. ``docs/computation.md`` explains both, with figures.
 
     Examples
     --------
