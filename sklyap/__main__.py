@@ -115,16 +115,18 @@ def _random_spectra(args):
     return 0
 
 
-def _print_table(labels, results, width):
+def _print_table(labels, results, width, errors=None):
     header = (
         f"{'network':{width}} {'state':>5} {'lambda_1':>17} {'lambda_2':>9} "
         f"{'lambda_n':>9} {'sum':>9} {'n > 0':>6}"
     )
     print(header)
     print("-" * len(header))
-    for label, r in zip(labels, results):
+    errors = errors or [None] * len(results)
+    for label, r, error in zip(labels, results, errors):
         if r is None or r.error is not None:
-            print(f"{label:{width}} {'':>5} {'failed: ' + (r.error if r else 'could not be read')}")
+            reason = r.error if r is not None else error or "could not be read"
+            print(f"{label:{width}} {'':>5} failed: {reason}")
             continue
         ex = r.exponents
         second = f"{ex[1]:>9.4f}" if len(ex) > 1 else f"{'-':>9}"
@@ -159,7 +161,7 @@ def _checkpoint_paths(sources):
 def _describe_module(model):
     from .dynamics import as_dynamics
 
-    dyn = as_dynamics(model)
+    dyn = as_dynamics(model, check_finite=False)  # NaN weights: measured as a NaN row
     kind = {"rnn_tanh": "RNN tanh", "rnn_relu": "RNN relu"}.get(dyn.kind, dyn.kind.upper())
     return f"{kind} {dyn.num_layers}x{dyn.hidden_size}"
 
@@ -194,7 +196,7 @@ def _write_spectra(path, rows):
                 [
                     {
                         **r,
-                        "exponents": [float(v) for v in r["exponents"]],
+                        "exponents": [None if np.isnan(v) else float(v) for v in r["exponents"]],
                         "stderr": [None if np.isnan(v) else float(v) for v in r["stderr"]],
                     }
                     for r in rows
@@ -253,6 +255,7 @@ def spectra(args):
         if out is not None and Path(out).suffix not in suffixes:
             raise ValueError(f"{out}: expected a file ending in {', '.join(suffixes)}")
     from .checkpoints import load_checkpoint
+    from .dynamics import SUPPORTED_MODULES, recurrent_module
     from .lyapunov import lyapunov_spectrum
 
     paths = _checkpoint_paths(args.checkpoints)
@@ -280,6 +283,8 @@ def spectra(args):
                 batch_first=args.batch_first,
                 weights_only=not args.unsafe_load,
             )
+            if not isinstance(model, SUPPORTED_MODULES):  # a whole pickled model
+                model = recurrent_module(model, rnn=args.rnn)[1]
             row["model"] = _describe_module(model)
             models[index] = model
         except (OSError, TypeError, ValueError) as exc:
@@ -296,7 +301,8 @@ def spectra(args):
     start = time.perf_counter()
     results = [None] * len(paths)
     for (input_size, k), indices in groups.items():
-        group_inputs, batch_first = inputs, None
+        # Inputs from a file are laid out as the command says: (T, B, d) unless --batch-first.
+        group_inputs, batch_first = inputs, args.batch_first
         if inputs is None:
             gen = torch.Generator().manual_seed(args.seed)
             shape = (args.n_trajectories, args.warmup + args.n_steps, input_size)
@@ -340,7 +346,7 @@ def spectra(args):
         f"{args.warmup} warm-up steps; exponents in nats per step.\n"
     )
     labels = [f"{Path(r['checkpoint']).name} ({r['model'] or '?'})" for r in rows]
-    _print_table(labels, results, width=max(10, *map(len, labels)))
+    _print_table(labels, results, max(10, *map(len, labels)), [r["error"] for r in rows])
     print(f"\n{len(paths) - failed} of {len(paths)} measured in {elapsed:.1f} s.")
     if args.output is not None:
         _write_spectra(Path(args.output), rows)

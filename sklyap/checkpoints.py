@@ -30,11 +30,13 @@ _SCRIPTED_KINDS = {"RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell"}
 
 
 def _is_tensor_mapping(obj):
-    return (
-        isinstance(obj, Mapping)
-        and len(obj) > 0
-        and all(isinstance(v, torch.Tensor) for v in obj.values())
-    )
+    """A state_dict: a mapping whose recurrent weights (``weight_hh...``) are tensors."""
+    if not isinstance(obj, Mapping) or not obj:
+        return False
+    weights = [v for k, v in obj.items() if _WEIGHT_HH.match(str(k))]
+    if weights:
+        return all(isinstance(v, torch.Tensor) for v in weights)
+    return all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
 def _find_state_dict(obj, where):
@@ -147,10 +149,18 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
             f"{where} holds the weights of a bidirectional network (keys ending in "
             "'_reverse'), which is not a forward-in-time dynamical system"
         )
+    below = [str(k)[len(prefix) :] for k in state if str(k).startswith(prefix)]
+    nested = [k for k in below if "." in k]
+    if nested:
+        raise ValueError(
+            f"{where} is not a PyTorch nn.RNN/GRU/LSTM or cell: its weights sit beside "
+            f"submodules ({nested[:3]}), as in a custom cell, whose step sklyap cannot "
+            "infer from weights; build the model and pass it through sklyap.from_step"
+        )
     weights = {
-        k[len(prefix) :]: v
+        str(k)[len(prefix) :]: v
         for k, v in state.items()
-        if str(k).startswith(prefix) and "." not in k[len(prefix) :]
+        if str(k).startswith(prefix) and isinstance(v, torch.Tensor)
     }
     if any(k.startswith("weight_hr") for k in weights):
         raise ValueError(f"{where} holds an LSTM with projections (weight_hr_l*); not supported")
@@ -194,23 +204,30 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
     return module.eval()
 
 
-def from_torchscript(module, *, rnn=None):
-    """An eager copy of the recurrent module inside a TorchScript module, and its path."""
+def from_torchscript(module, *, rnn=None, batch_first=None):
+    """An eager copy of the recurrent module inside a TorchScript module, and its path.
+
+    A scripted module records ``batch_first``; a traced one does not, and then
+    ``batch_first`` decides (``None``: the copy is marked as having no layout of
+    its own, so inputs are read as the caller's ``batch_first=`` says, or
+    ``(B, T, input_size)``).
+    """
     candidates = [
         (name, sub)
         for name, sub in module.named_modules()
         if getattr(sub, "original_name", None) in _SCRIPTED_KINDS
+        and any(k.startswith("weight_hh") for k, _ in sub.named_parameters(recurse=False))
     ]
     if rnn is not None:
         candidates = [(n, s) for n, s in candidates if n == rnn]
     if len(candidates) != 1:
         found = [n or "<top level>" for n, _ in candidates]
+        hint = "choose one with rnn='<path>', or load" if len(candidates) > 1 else "Load"
         raise ValueError(
             f"a TorchScript module ({module.original_name}) is read through its "
             f"parameters, which needs exactly one nn.RNN/GRU/LSTM in it; found "
-            f"{found or 'none'}{'' if rnn is None else f' named {rnn!r}'}. Load its "
-            "state_dict() into the eager model instead: model.load_state_dict("
-            "scripted.state_dict())"
+            f"{found or 'none'}{'' if rnn is None else f' named {rnn!r}'}. {hint.capitalize()} "
+            "its state_dict() into the eager model: model.load_state_dict(scripted.state_dict())"
         )
     name, sub = candidates[0]
     kind = sub.original_name
@@ -223,10 +240,13 @@ def from_torchscript(module, *, rnn=None):
             "traced.state_dict(), nonlinearity=...)"
         )
     state = {k: v.detach().cpu() for k, v in sub.state_dict().items()}
-    batch_first = getattr(sub, "batch_first", False)
+    recorded = getattr(sub, "batch_first", None)
+    layout = recorded if recorded is not None else batch_first
     eager = module_from_state_dict(
-        state, nonlinearity=nonlinearity or "tanh", batch_first=bool(batch_first)
+        state, nonlinearity=nonlinearity or "tanh", batch_first=bool(layout)
     )
+    if layout is None and not kind.endswith("Cell"):
+        eager._sklyap_layout_unknown = True  # read by TorchRNNDynamics
     return name or None, eager
 
 
@@ -291,10 +311,17 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if _is_torchscript_archive(path):
-        with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript
-            warnings.simplefilter("ignore", DeprecationWarning)
-            scripted = torch.jit.load(str(path), map_location="cpu")
-        return from_torchscript(scripted, rnn=rnn)[1]
+        try:
+            with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                scripted = torch.jit.load(str(path), map_location="cpu")
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "RuntimeError"
+            raise ValueError(f"{path}: not a readable TorchScript archive ({first})") from None
+        try:
+            return from_torchscript(scripted, rnn=rnn, batch_first=batch_first)[1]
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:

@@ -362,3 +362,92 @@ def test_the_console_script_names_itself_and_the_command(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.startswith("usage: sklyap spectra")
+
+
+# -- found in review: layouts of traced modules, custom cells, bad archives ---------------
+
+
+class TwoNetworks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.GRU(3, 4)
+        self.decoder = nn.LSTM(3, 5)
+
+
+class LayerNormCell(nn.Module):
+    """A custom cell with PyTorch's parameter names and submodules of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight_ih = nn.Parameter(torch.randn(16, 3))
+        self.weight_hh = nn.Parameter(torch.randn(16, 4))
+        self.norm = nn.LayerNorm(16)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_a_traced_module_has_no_layout_of_its_own(tmp_path):
+    torch.manual_seed(6)
+    lstm = nn.LSTM(3, 5, batch_first=True)
+    traced = torch.jit.trace(lstm, torch.randn(2, 7, 3))
+    assert as_dynamics(traced).batch_first is None  # traced modules lose batch_first
+    x = _inputs(B=4, T=130)
+    expected = lyapunov_spectrum(lstm, x, device="cpu")
+    for batch_first in (True, None):  # said, or the default for models without a layout
+        got = lyapunov_spectrum(traced, x, batch_first=batch_first, device="cpu")
+        np.testing.assert_array_equal(got.per_trajectory, expected.per_trajectory)
+    path = _save(torch.jit.save, traced, tmp_path / "traced.pt")
+    assert load_checkpoint(path, batch_first=True).batch_first
+    np.save(tmp_path / "x.npy", x.numpy())
+    out = tmp_path / "s.json"
+    assert main(["spectra", str(path), "--inputs", str(tmp_path / "x.npy"), "--batch-first",
+                 "--device", "cpu", "--output", str(out), "--quiet"]) == 0  # fmt: skip
+    row = json.loads(out.read_text())[0]
+    np.testing.assert_allclose(row["exponents"], expected.exponents, rtol=0, atol=1e-15)
+
+
+def test_a_custom_cell_with_submodules_is_refused_not_misread():
+    with pytest.raises(ValueError, match="not a PyTorch nn.RNN/GRU/LSTM or cell.*from_step"):
+        module_from_state_dict({f"cell.{k}": v for k, v in LayerNormCell().state_dict().items()})
+
+
+def test_non_tensor_entries_beside_the_weights_are_ignored():
+    torch.manual_seed(7)
+    gru = nn.GRU(3, 4)
+    state = {**gru.state_dict(), "_extra_state": {"version": 2}}
+    built = module_from_state_dict(state)
+    assert torch.equal(built.weight_hh_l0, gru.weight_hh_l0)
+
+
+def test_a_corrupt_torchscript_archive_is_a_clear_error(tmp_path):
+    import zipfile
+
+    path = tmp_path / "broken.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/code/__torch__.py", "not code")
+    with pytest.raises(ValueError, match="broken.pt: not a readable TorchScript archive"):
+        load_checkpoint(path)
+
+
+def test_command_line_rnn_option_for_whole_models_and_nan_rows_in_json(tmp_path, capsys):
+    torch.manual_seed(8)
+    two = TwoNetworks()
+    torch.save(two, tmp_path / "two.pt")
+    broken = TwoNetworks()  # a state_dict this time, its decoder holding a NaN
+    with torch.no_grad():
+        broken.decoder.weight_hh_l0[0, 0] = float("nan")
+    torch.save(broken.state_dict(), tmp_path / "nan.pt")
+    out = tmp_path / "s.json"
+    code = main(["spectra", str(tmp_path / "two.pt"), str(tmp_path / "nan.pt"), "--unsafe-load",
+                 "--rnn", "decoder", "--n-steps", "20", "--warmup", "5", "--device", "cpu",
+                 "--output", str(out), "--quiet"])  # fmt: skip
+    assert code == 1  # the NaN weights
+    printed = capsys.readouterr().out
+    assert "two.pt (LSTM 1x5)" in printed and "nan.pt (LSTM 1x5)" in printed
+
+    def no_nan(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    rows = json.loads(out.read_text(), parse_constant=no_nan)
+    assert rows[0]["error"] is None and len(rows[0]["exponents"]) == 10
+    assert "NaN or infinite" in rows[1]["error"] and rows[1]["exponents"] == [None] * 10

@@ -171,7 +171,9 @@ class TorchRNNDynamics(Dynamics):
         self.hidden_size = module.hidden_size
         self.input_size = module.input_size
         self.bias = module.bias
-        self.batch_first = None if is_cell else bool(module.batch_first)
+        # None: no layout of its own (a cell, or a traced module that lost it).
+        unknown = is_cell or getattr(module, "_sklyap_layout_unknown", False)
+        self.batch_first = None if unknown else bool(module.batch_first)
         # Weights carry a leading model axis of length n_models (1 here).
         # Without check_finite, non-finite weights are listed, not refused.
         nonfinite = None if check_finite else []
