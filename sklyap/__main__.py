@@ -158,10 +158,7 @@ def _checkpoint_paths(sources):
     return paths
 
 
-def _describe_module(model):
-    from .dynamics import as_dynamics
-
-    dyn = as_dynamics(model, check_finite=False)  # NaN weights: measured as a NaN row
+def _describe(dyn):
     kind = {"rnn_tanh": "RNN tanh", "rnn_relu": "RNN relu"}.get(dyn.kind, dyn.kind.upper())
     return f"{kind} {dyn.num_layers}x{dyn.hidden_size}"
 
@@ -255,7 +252,7 @@ def spectra(args):
         if out is not None and Path(out).suffix not in suffixes:
             raise ValueError(f"{out}: expected a file ending in {', '.join(suffixes)}")
     from .checkpoints import load_checkpoint
-    from .dynamics import SUPPORTED_MODULES, recurrent_module
+    from .dynamics import SUPPORTED_MODULES, as_dynamics, recurrent_module
     from .lyapunov import lyapunov_spectrum
 
     paths = _checkpoint_paths(args.checkpoints)
@@ -265,7 +262,7 @@ def spectra(args):
             inputs = np.load(args.inputs, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{args.inputs}: not a .npy array of inputs ({exc})") from None
-    rows, models, failed = [], {}, 0
+    rows, dynamics = [], {}
     for index, path in enumerate(paths):
         row = {
             "checkpoint": str(path),
@@ -285,17 +282,15 @@ def spectra(args):
             )
             if not isinstance(model, SUPPORTED_MODULES):  # a whole pickled model
                 model = recurrent_module(model, rnn=args.rnn)[1]
-            row["model"] = _describe_module(model)
-            models[index] = model
+            # Read once, here; NaN weights are measured as a NaN row.
+            dynamics[index] = as_dynamics(model, check_finite=False)
+            row["model"] = _describe(dynamics[index])
         except (OSError, TypeError, ValueError) as exc:
             row["error"] = str(exc)
             print(f"sklyap spectra: {exc}", file=sys.stderr)
         rows.append(row)
-    from .dynamics import as_dynamics
-
     groups = {}
-    for index, model in models.items():
-        dyn = as_dynamics(model, check_finite=False)
+    for index, dyn in dynamics.items():
         k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
         groups.setdefault((dyn.input_size, k), []).append(index)
     start = time.perf_counter()
@@ -309,7 +304,7 @@ def spectra(args):
             group_inputs, batch_first = torch.randn(shape, generator=gen, dtype=torch.float64), True
         try:
             measured = lyapunov_spectrum(
-                [models[i] for i in indices],
+                [dynamics[i] for i in indices],
                 group_inputs,
                 n_exponents=k,
                 warmup=args.warmup,

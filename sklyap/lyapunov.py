@@ -168,6 +168,21 @@ def resolve_batch_first(dynamics, batch_first=None):
     return takes.popitem()[0] if takes else None
 
 
+def input_layout(dynamics, batch_first=None):
+    """``(batch_first, source)``: the layout inputs are read in, and where it came from.
+
+    The layout is :func:`resolve_batch_first`'s, ``True`` where no model has one;
+    ``source`` is what :func:`describe_layout` takes: ``"argument"``, ``"model"``
+    or ``"default"``.
+    """
+    resolved = resolve_batch_first(dynamics, batch_first)
+    if batch_first is not None:
+        return resolved, "argument"
+    if resolved is None:
+        return True, "default"
+    return resolved, "model"
+
+
 def describe_layout(shape, batch_first, source):
     """How inputs of ``shape`` were read, and how to read them the other way.
 
@@ -386,9 +401,7 @@ def lyapunov_spectrum(
     if k is not None and k > n_min:
         where = "the state size" if single else "the smallest state size among the models,"
         raise ValueError(f"n_exponents must be <= {where} {n_min}, got {k}")
-    layout = resolve_batch_first(dynamics, batch_first)
-    source = "argument" if batch_first is not None else "model" if layout is not None else "default"
-    layout = True if layout is None else layout
+    layout, source = input_layout(dynamics, batch_first)
     shape = tuple(np.shape(inputs)) if inputs is not None else ()
     inputs = _check_inputs(inputs, dynamics, dtype, device, layout)
     T = inputs.shape[1]

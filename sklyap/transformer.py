@@ -31,6 +31,7 @@ from .lyapunov import (
     compute_spectra,
     describe_layout,
     float32_span,
+    input_layout,
     plan_batches,
     resolve_batch_first,
     unmeasured,
@@ -439,15 +440,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             self.inputs_ = inputs.numpy()
             self.batch_first_ = True
         else:
-            layout = resolve_batch_first(dynamics, self.batch_first)
-            source = (
-                "argument"
-                if self.batch_first is not None
-                else "default"
-                if layout is None
-                else "model"
-            )
-            self.batch_first_ = True if layout is None else layout
+            self.batch_first_, source = input_layout(dynamics, self.batch_first)
             self.inputs_ = self._raw_inputs(self.batch_first_, source)
         sizes = np.array([d.state_size for d in dynamics])
         lengths = sizes if self.n_exponents is None else np.minimum(sizes, self.n_exponents)
