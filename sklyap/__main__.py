@@ -159,8 +159,7 @@ def _checkpoint_paths(sources):
 
 
 def _describe(dyn):
-    kind = {"rnn_tanh": "RNN tanh", "rnn_relu": "RNN relu"}.get(dyn.kind, dyn.kind.upper())
-    return f"{kind} {dyn.num_layers}x{dyn.hidden_size}"
+    return f"{dyn.cell.label} {dyn.num_layers}x{dyn.hidden_size}"
 
 
 def _write_spectra(path, rows):

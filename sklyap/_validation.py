@@ -335,6 +335,7 @@ SPECTRUM_CONSTRAINTS = {
     "memory_budget": [Interval(int, 1, None), Options("auto")],
     "on_error": [Options("raise", "nan")],
     "num_threads": [Interval(int, 1, None), Options("auto", None)],
+    "n_jobs": [Interval(int, None, -1), Interval(int, 1, None), Options(None)],
     "verbose": [Interval(int, 0, None), Options(True, False)],
 }
 """The settings of a spectrum computation that :func:`sklyap.lyapunov_spectrum` and

@@ -1,26 +1,26 @@
-"""The QR (Benettin) algorithm for Lyapunov spectra of driven systems.
+"""Lyapunov spectra of recurrent networks: the one compute path.
 
-For a system ``s_{t+1} = F(s_t, x_t)`` with Jacobians ``J_t = dF/ds``, a frame
-``Q`` of ``k`` orthonormal tangent vectors is carried along the trajectory and
-re-orthonormalised every ``m`` steps:
-
-    Z = J_{t+m-1} ... J_t Q,     Q', R = qr(Z),     sum_i += log |R_ii|
-
-and ``lambda_i = sum_i / (number of measured steps)``: the average
-logarithmic growth rate per step, in natural-log units, of the ``i``-th
-direction. The first ``warmup`` steps move the state onto its attractor and
-the frame onto the Lyapunov directions; they are re-orthonormalised as usual
-but not counted.
+Every spectrum sklyap computes goes through :func:`run_spectra`: the settings
+are checked once into a :class:`SpectrumSettings`, the models are planned into
+batches of one signature that fit a memory budget (:func:`plan_batches`),
+each batch is stacked and run by the QR algorithm (:mod:`sklyap._benettin`),
+in this process or in joblib's workers, and the results and warnings are
+collected. :func:`lyapunov_spectrum` and
+:class:`sklyap.LyapunovSpectrumTransformer` are thin adapters over it.
 """
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed, effective_n_jobs
+from joblib.parallel import get_active_backend
 from tqdm.auto import tqdm
 
+from ._benettin import initial_frame, qr_iteration
 from ._validation import (
     SPECTRUM_CONSTRAINTS,
     as_float_tensor,
@@ -32,10 +32,17 @@ from ._validation import (
     torch_threads,
     validate_params,
 )
-from .dynamics import NonFiniteParameterError, TorchRNNDynamics, as_dynamics, signature_of
-from .dynamics._torch_rnn import _GATES
+from .dynamics import NonFiniteParameterError, as_dynamics, signature_of
 
-__all__ = ["LyapunovResult", "initial_frame", "lyapunov_spectrum", "plan_batches"]
+__all__ = [
+    "DEFAULT_WARMUP",
+    "LyapunovResult",
+    "SpectrumSettings",
+    "initial_frame",
+    "lyapunov_spectrum",
+    "plan_batches",
+    "run_spectra",
+]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -85,36 +92,6 @@ class LyapunovResult:
     final_state: np.ndarray = field(default=None)
     error: str = None
 
-    @classmethod
-    def failed(
-        cls,
-        error,
-        *,
-        n_exponents,
-        n_trajectories,
-        state_size,
-        n_steps,
-        warmup,
-        qr_interval,
-        dtype,
-        device,
-    ):
-        """The result of a model that could not be measured: NaN arrays, and why."""
-        k, B = n_exponents, n_trajectories
-        return cls(
-            exponents=np.full(k, np.nan),
-            per_trajectory=np.full((B, k), np.nan),
-            stderr=np.full(k, np.nan),
-            state_size=state_size,
-            n_steps=n_steps,
-            warmup=warmup,
-            qr_interval=qr_interval,
-            dtype=str(dtype).replace("torch.", ""),
-            device=str(device),
-            final_state=np.full((B, state_size), np.nan),
-            error=error,
-        )
-
     @property
     def n_exponents(self):
         """Number of exponents ``k``."""
@@ -141,6 +118,74 @@ class LyapunovResult:
 DEFAULT_WARMUP = 100
 """Warm-up steps when none are given, in :func:`lyapunov_spectrum`, the
 transformer and the command line alike."""
+
+
+_CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class SpectrumSettings:
+    """The settings of a spectrum computation, checked once.
+
+    Build it with :meth:`checked`; the fields are those of
+    :func:`lyapunov_spectrum`, with ``dtype`` and ``device`` resolved to torch
+    objects.
+    """
+
+    n_exponents: int = None
+    warmup: int = DEFAULT_WARMUP
+    qr_interval: object = 1
+    dtype: torch.dtype = torch.float64
+    device: torch.device = _CPU
+    memory_budget: object = "auto"
+    num_threads: object = "auto"
+    on_error: str = "raise"
+
+    @classmethod
+    def checked(cls, **params):
+        """Check ``params`` against the shared constraints table and build the settings.
+
+        Raises ``TypeError`` or ``ValueError`` naming the bad value and what
+        was expected; ``batch_first`` and ``verbose``, checked here too, are
+        not part of the settings.
+        """
+        validate_params(params, SPECTRUM_CONSTRAINTS)
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {name: value for name, value in params.items() if name in names}
+        values["dtype"] = check_dtype(params.get("dtype", cls.dtype))
+        values["device"] = check_device(params.get("device", "auto"))
+        return cls(**values)
+
+    @property
+    def dtype_name(self):
+        return str(self.dtype).replace("torch.", "")
+
+    def frame_size(self, state_size):
+        """The number ``k`` of exponents computed for a state of ``state_size``."""
+        return state_size if self.n_exponents is None else self.n_exponents
+
+    def failed(self, error, state_size, n_trajectories, n_time_steps, qr_interval=None):
+        """The result of a model that could not be measured: NaN arrays, and why.
+
+        ``qr_interval`` is the interval the model used; by default the
+        setting (``"auto"`` reported as 1, for a model refused before it ran).
+        """
+        if qr_interval is None:
+            qr_interval = 1 if self.qr_interval == "auto" else self.qr_interval
+        k, B = self.frame_size(state_size), n_trajectories
+        return LyapunovResult(
+            exponents=np.full(k, np.nan),
+            per_trajectory=np.full((B, k), np.nan),
+            stderr=np.full(k, np.nan),
+            state_size=state_size,
+            n_steps=n_time_steps - self.warmup,
+            warmup=self.warmup,
+            qr_interval=qr_interval,
+            dtype=self.dtype_name,
+            device=str(self.device),
+            final_state=np.full((B, state_size), np.nan),
+            error=error,
+        )
 
 
 def resolve_batch_first(dynamics, batch_first=None):
@@ -251,6 +296,7 @@ def lyapunov_spectrum(
     memory_budget="auto",
     num_threads="auto",
     on_error="raise",
+    n_jobs=None,
     verbose=0,
 ):
     """Lyapunov spectrum of a recurrent network driven by the given inputs.
@@ -317,16 +363,25 @@ def lyapunov_spectrum(
         (:func:`plan_batches`), a single model always runs whole. ``"auto"``
         is half the free memory of a CUDA device, and 8 MiB on the CPU.
     num_threads : "auto", int or None, default="auto"
-        Torch CPU threads during the computation (restored afterwards).
-        ``"auto"`` uses one thread when a frame holds at most ``2**18``
-        numbers (``B * n * k``, for one batch of models), and torch's setting
-        otherwise, as does ``None``. Ignored on CUDA.
+        Torch CPU threads for each batch of models (restored afterwards).
+        ``"auto"`` uses one thread for a batch whose frames hold at most
+        ``2**18`` numbers (``M * B * n * k``), where threads only wait on each
+        other, and the calling process's thread count for larger ones; the
+        count is fixed before any work is sent to ``n_jobs`` workers, so the
+        result is the same bit for bit whatever ``n_jobs``. An int sets the
+        count; ``None`` keeps the setting of the process that computes (in
+        joblib's workers, the cores divided by ``n_jobs``). Ignored on CUDA.
     on_error : {"raise", "nan"}, default="raise"
         What weights holding NaN or inf, a trajectory that diverges, or a
         frame that over- or underflows do: raise (``NonFiniteParameterError``
         or ``FloatingPointError``, naming the model's index in a list), or
         give a result whose arrays are NaN and whose ``error`` says what went
         wrong, so that the other models of a list are kept.
+    n_jobs : int, default=None
+        Batches of models computed in parallel through joblib, as in
+        scikit-learn; ``None`` means 1 unless in a ``joblib.parallel_config``
+        context. Work too small to pay for starting worker processes (about
+        two seconds of one core) runs in this process.
     verbose : int, default=0
         ``1`` shows a progress bar over time steps, or over models for a list.
 
@@ -371,19 +426,19 @@ def lyapunov_spectrum(
     >>> [r.exponents.shape for r in results]
     [(16,), (16,), (16,)]
     """
-    dtype = check_dtype(dtype)
-    device = check_device(device)
-    settings = {
-        "n_exponents": n_exponents,
-        "warmup": warmup,
-        "batch_first": batch_first,
-        "qr_interval": qr_interval,
-        "memory_budget": memory_budget,
-        "on_error": on_error,
-        "num_threads": num_threads,
-        "verbose": verbose,
-    }
-    validate_params(settings, SPECTRUM_CONSTRAINTS)
+    settings = SpectrumSettings.checked(
+        n_exponents=n_exponents,
+        warmup=warmup,
+        batch_first=batch_first,
+        qr_interval=qr_interval,
+        dtype=dtype,
+        device=device,
+        memory_budget=memory_budget,
+        num_threads=num_threads,
+        on_error=on_error,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
     single = not isinstance(model, (list, tuple))
     models = [model] if single else list(model)
     if not models:
@@ -397,13 +452,12 @@ def lyapunov_spectrum(
                 raise
             raise type(exc)(f"model {index}: {exc}") from None
     n_min = min(d.state_size for d in dynamics)
-    k = n_exponents
-    if k is not None and k > n_min:
+    if n_exponents is not None and n_exponents > n_min:
         where = "the state size" if single else "the smallest state size among the models,"
-        raise ValueError(f"n_exponents must be <= {where} {n_min}, got {k}")
+        raise ValueError(f"n_exponents must be <= {where} {n_min}, got {n_exponents}")
     layout, source = input_layout(dynamics, batch_first)
     shape = tuple(np.shape(inputs)) if inputs is not None else ()
-    inputs = _check_inputs(inputs, dynamics, dtype, device, layout)
+    inputs = _check_inputs(inputs, dynamics, settings.dtype, settings.device, layout)
     T = inputs.shape[1]
     if warmup >= T:
         raise ValueError(
@@ -417,43 +471,23 @@ def lyapunov_spectrum(
                 f"one initial_state cannot serve models of state sizes {sorted(sizes)}"
             )
         initial_state = _check_initial_state(
-            initial_state, inputs.shape[0], sizes.pop(), dtype, device
+            initial_state, inputs.shape[0], sizes.pop(), settings.dtype, settings.device
         )
-    results = compute_spectra(
+    results = [None] * len(dynamics)
+    for index, result in run_spectra(
         dynamics,
         inputs,
-        n_exponents=k,
-        warmup=warmup,
-        qr_interval=qr_interval,
-        dtype=dtype,
-        device=device,
+        settings,
         initial_state=initial_state,
-        memory_budget=memory_budget,
-        num_threads=num_threads,
-        on_error=on_error,
-        progress=None if single or not verbose else "models",
-        step_progress=bool(verbose) and single,
-        names=None if single else list(range(len(dynamics))),
-    )
-    if dtype == torch.float32:
-        warn_float32([(None if single else i, float32_span(r)) for i, r in enumerate(results)])
+        indexed=not single,
+        n_jobs=n_jobs,
+        progress=None if not verbose else "steps" if single else "models",
+    ):
+        results[index] = result
     return results[0] if single else results
 
 
-_SMALL_FRAME = 2**18
-
-
-# Working memory of the QR algorithm per model and trajectory, in numbers of
-# the compute dtype, for a frame of k vectors of a state of size n and hidden
-# size N with `gates` gate blocks: frames in and out, the QR's Q and R, and
-# the products of the frame with W_hh and W_ih.
-def _numbers_per_trajectory(dynamics, k):
-    n = dynamics.state_size
-    if signature_of(dynamics) is not None:  # a recurrent network, or its shell
-        wide = 2 * _GATES[dynamics.kind] * dynamics.hidden_size
-    else:  # vmap(jvp) of a step function: the tangent of every intermediate
-        wide = 4 * n
-    return k * (4 * n + k + wide) + 8 * n
+# -- planning ----------------------------------------------------------------------------
 
 
 def _auto_budget(device):
@@ -477,8 +511,9 @@ def plan_batches(
     """Split systems into batches that are advanced together.
 
     Systems of one signature (:func:`sklyap.dynamics.signature_of`) are
-    stacked, in the order they come, into batches whose working memory fits
-    ``memory_budget``; every other system is a batch of its own.
+    stacked, in the order they come, into batches whose working memory
+    (``Dynamics.working_numbers``) fits ``memory_budget``; every other system
+    is a batch of its own.
 
     Parameters
     ----------
@@ -513,138 +548,289 @@ def plan_batches(
     for indices in groups.values():
         dyn = dynamics[indices[0]]
         k = dyn.state_size if n_exponents is None else n_exponents
-        per_model = itemsize * (n_trajectories * _numbers_per_trajectory(dyn, k) + input_numbers)
+        per_model = itemsize * (n_trajectories * dyn.working_numbers(k) + input_numbers)
         size = max(1, budget // per_model)
         batches.extend(indices[i : i + size] for i in range(0, len(indices), size))
     return batches
 
 
-def compute_spectra(
-    dynamics,
-    inputs,
-    *,
-    n_exponents,
-    warmup,
-    qr_interval,
-    dtype,
-    device,
-    initial_state=None,
-    memory_budget="auto",
-    num_threads="auto",
-    on_error="raise",
-    progress=None,
-    step_progress=False,
-    names=None,
-):
-    """The QR algorithm for checked systems and inputs, in batches; one result per system.
+# A batch whose frames hold at most this many numbers runs on one thread with
+# num_threads="auto": its operations are too small for threads to share.
+SMALL_FRAME = 2**18
 
-    ``inputs`` is one tensor ``(B, T, d)`` shared by all systems, or a list
-    of such tensors, one per system. ``names`` (indices, usually) prefix the
-    error messages. Systems whose weights hold NaN or inf (listed in their
-    ``nonfinite_parameters``, see ``as_dynamics(check_finite=False)``) are
-    not computed: they raise, or give a failed result with ``on_error="nan"``.
+# Starting joblib's worker processes (each a new Python that imports torch)
+# costs about this much, measured by benchmarks/bench_jobs.py; n workers pay
+# for it once the serial time exceeds WORKER_START_SECONDS * n / (n - 1).
+# The serial time is estimated from a cost per batch and step and a cost per
+# number of working memory and step, fitted to the same benchmark.
+WORKER_START_SECONDS = 3.0
+_SECONDS_PER_BATCH_STEP = 2e-4
+_SECONDS_PER_NUMBER_STEP = 5e-9
+
+
+def batch_numbers(systems, batch, n_trajectories, settings):
+    """Working numbers of a batch: the sum over its models of ``B * working_numbers(k)``."""
+    return sum(
+        n_trajectories * systems[i].working_numbers(settings.frame_size(systems[i].state_size))
+        for i in batch
+    )
+
+
+def _workers(n_jobs, batches, numbers, n_time_steps):
+    """Worker processes for the batches: joblib's count, or 1 (this process) for
+    work too small to pay for starting them. A backend the user chose (Dask,
+    threads) is always given the work."""
+    n = effective_n_jobs(n_jobs)
+    if n <= 1 or not batches:
+        return 1
+    if type(get_active_backend()[0]).__name__ != "LokyBackend":
+        return n
+    return n if estimated_seconds(numbers, n_time_steps) > WORKER_START_SECONDS * n / (n - 1) else 1
+
+
+def estimated_seconds(numbers, n_time_steps):
+    """Estimated serial time of batches holding ``numbers`` working numbers each."""
+    return n_time_steps * (
+        len(numbers) * _SECONDS_PER_BATCH_STEP + sum(numbers) * _SECONDS_PER_NUMBER_STEP
+    )
+
+
+def _split_for_workers(batches, n_workers):
+    """Halve the largest batches until there are two per worker (or one per model)."""
+    batches = [list(b) for b in batches]
+    while n_workers > 1 and batches and len(batches) < 2 * n_workers:
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
+        batch = batches[largest]
+        if len(batch) == 1:
+            break
+        half = (len(batch) + 1) // 2
+        batches[largest : largest + 1] = [batch[:half], batch[half:]]
+    return batches
+
+
+def _threads(settings, frame_numbers):
+    """The torch thread count for a batch, fixed in the calling process, or None."""
+    threads = threads_for(settings.num_threads, settings.device, small=frame_numbers <= SMALL_FRAME)
+    if threads is None and settings.num_threads == "auto" and settings.device.type == "cpu":
+        return torch.get_num_threads()  # this process's count, for the workers too
+    return threads
+
+
+# -- the compute path --------------------------------------------------------------------
+
+
+def run_spectra(
+    systems,
+    inputs,
+    settings,
+    *,
+    load=None,
+    encode=None,
+    refused=None,
+    initial_state=None,
+    indexed=True,
+    n_jobs=None,
+    progress=None,
+    warn_failed=False,
+):
+    """Spectra of checked systems: plan, run (in batches, in workers) and warn.
+
+    Yields ``(index, LyapunovResult)`` for every system as its batch finishes,
+    so that a caller keeping only the exponents holds nothing else; after the
+    last, warns once for float32 spectra too wide to resolve (and, with
+    ``warn_failed``, for the systems that could not be measured).
+
+    Parameters
+    ----------
+    systems : list of Dynamics
+        The systems, or their :meth:`~sklyap.dynamics.Dynamics.shell` (enough
+        to plan).
+    inputs : Tensor of shape (B, T, d)
+        Checked driving inputs shared by all systems; with ``encode``, only
+        their ``(B, T)`` is read.
+    settings : SpectrumSettings
+    load : callable, default=None
+        ``load(index)``: the full system to compute, read when its batch is
+        sent; ``systems[index]`` by default.
+    encode : callable, default=None
+        ``encode(index)``: the system's own checked inputs ``(B, T, d_index)``
+        instead of ``inputs``, read when its batch is sent.
+    refused : dict, default=None
+        ``{index: reason}`` of systems not to compute; they get failed results.
+    initial_state : Tensor of shape (B, n), default=None
+        Shared by all systems; zeros by default.
+    indexed : bool, default=True
+        Prefix error messages with ``model <index>:``.
+    n_jobs : int, default=None
+        Worker processes for the batches (see :func:`lyapunov_spectrum`).
+    progress : {None, "models", "steps"}, default=None
+        A progress bar over systems, or over the time steps of each batch.
+    warn_failed : bool, default=False
+        Warn, once, with the indices and reasons of the systems that failed.
     """
-    per_model = isinstance(inputs, (list, tuple))
-    B, T = (inputs[0] if per_model else inputs).shape[:2]
-    results = [None] * len(dynamics)
-    todo = []
-    for i, dyn in enumerate(dynamics):
-        bad = getattr(dyn, "nonfinite_parameters", ())
-        if not bad:
-            todo.append(i)
+    B, T = inputs.shape[:2]
+    load = systems.__getitem__ if load is None else load
+    failed = dict(refused or {})
+    for index, dyn in enumerate(systems):
+        if index in failed or not dyn.nonfinite_parameters:
             continue
-        error = f"parameters {list(bad)} hold NaN or infinite values"
-        if on_error == "raise":
-            where = "" if names is None else f"model {names[i]}: "
-            raise NonFiniteParameterError(where + error)
-        results[i] = unmeasured(
-            error,
-            dyn.state_size,
-            n_exponents=n_exponents,
-            n_trajectories=B,
-            n_time_steps=T,
-            warmup=warmup,
-            qr_interval=qr_interval,
-            dtype=dtype,
-            device=device,
-        )
+        error = f"parameters {list(dyn.nonfinite_parameters)} hold NaN or infinite values"
+        if settings.on_error == "raise":
+            raise NonFiniteParameterError((f"model {index}: " if indexed else "") + error)
+        failed[index] = error
+    todo = [i for i in range(len(systems)) if i not in failed]
+    input_numbers = 0
+    if encode is not None and todo:  # every system has inputs of its own
+        input_numbers = B * T * max(systems[i].input_size or 1 for i in todo)
     batches = plan_batches(
-        [dynamics[i] for i in todo],
+        [systems[i] for i in todo],
         B,
-        n_exponents=n_exponents,
-        dtype=dtype,
-        memory_budget=memory_budget,
-        device=device,
-        input_numbers=inputs[0].numel() if per_model else 0,
+        n_exponents=settings.n_exponents,
+        dtype=settings.dtype,
+        memory_budget=settings.memory_budget,
+        device=settings.device,
+        input_numbers=input_numbers,
     )
     batches = [[todo[j] for j in batch] for batch in batches]
+    numbers = [batch_numbers(systems, batch, B, settings) for batch in batches]
+    workers = _workers(n_jobs, batches, numbers, T)
+    batches = _split_for_workers(batches, workers)
+
+    def task(batch):
+        members = [load(i) for i in batch]
+        frame = sum(B * settings.frame_size(m.state_size) * m.state_size for m in members)
+        return delayed(_run_batch)(
+            members,
+            inputs if encode is None else torch.cat([encode(i) for i in batch]),
+            settings,
+            shared=encode is None,
+            threads=_threads(settings, frame),
+            initial_state=initial_state,
+            names=batch if indexed else None,
+            step_progress=progress == "steps",
+        )
+
     bar = None
-    if progress:
-        bar = tqdm(total=len(dynamics), desc="Lyapunov spectra", unit="model", leave=False)
-        bar.update(len(dynamics) - len(todo))
+    if progress == "models":
+        bar = tqdm(total=len(systems), desc="Lyapunov spectra", unit="model", leave=False)
+    spans = []
     try:
-        for batch in batches:
-            # Each on the device and in the dtype of the computation (models may
-            # live elsewhere); copies, so that nothing of the caller's moves.
-            members = [dynamics[i].to(device=device, dtype=dtype) for i in batch]
-            system = members[0] if len(members) == 1 else TorchRNNDynamics.stack(members)
-            batch_inputs = (torch.cat([inputs[i] for i in batch]) if per_model else inputs).to(
-                device=device, dtype=dtype
-            )
-            batch_names = None if names is None else [names[i] for i in batch]
-            for i, result in zip(
-                batch,
-                _run_batch(
-                    system,
-                    len(batch),
-                    B,
-                    batch_inputs,
-                    n_exponents,
-                    warmup,
-                    qr_interval,
-                    dtype,
-                    device,
-                    initial_state,
-                    num_threads,
-                    step_progress,
-                    batch_names,
-                    on_error,
-                ),
-            ):
-                results[i] = result
+        for index in sorted(failed):
+            yield index, settings.failed(failed[index], systems[index].state_size, B, T)
+        if bar is not None:
+            bar.update(len(failed))
+        tasks = (task(batch) for batch in batches)
+        if workers > 1:
+            outputs = Parallel(n_jobs=workers, return_as="generator")(tasks)
+        else:
+            outputs = (function(*args, **kwargs) for function, args, kwargs in tasks)
+        for batch, results in zip(batches, outputs):
+            for index, result in zip(batch, results):
+                if result.error is not None:
+                    failed[index] = result.error
+                spans.append((index if indexed else None, _float32_span(result)))
+                yield index, result
             if bar is not None:
                 bar.update(len(batch))
     finally:
         if bar is not None:
             bar.close()
+    _warn_float32(spans)
+    if warn_failed and failed:
+        shown = "; ".join(f"model {i}: {failed[i]}" for i in sorted(failed)[:5])
+        more = "" if len(failed) <= 5 else f"; and {len(failed) - 5} more"
+        warnings.warn(
+            f"{len(failed)} of {len(systems)} models could not be measured and have "
+            f"NaN spectra (on_error='nan'), indices {sorted(failed)[:20]}: {shown}{more}. "
+            "Drop their rows before fitting estimators: "
+            "X[np.isfinite(X).all(axis=1)].",
+            RuntimeWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
+
+def _run_batch(members, inputs, settings, *, shared, threads, initial_state, names, step_progress):
+    """Spectra of the ``M`` systems of one batch, stacked, along ``B`` trajectories each.
+
+    Runs where it is sent (this process or a worker). ``inputs`` is ``(B, T,
+    d)``, shared by the systems, or ``(M * B, T, d)``, each system's own.
+    """
+    dtype, device = settings.dtype, settings.device
+    M = len(members)
+    # Each on the device and in the dtype of the computation (models may live
+    # elsewhere); copies, so that nothing of the caller's moves.
+    members = [m.to(device=device, dtype=dtype) for m in members]
+    system = members[0] if M == 1 else type(members[0]).stack(members)
+    inputs = inputs.to(device=device, dtype=dtype)
+    B, T = (inputs.shape[0] if shared else inputs.shape[0] // M), inputs.shape[1]
+    n = system.state_size
+    k = settings.frame_size(n)
+    if initial_state is None:
+        state = system.initial_state(M * B, dtype=dtype, device=device)
+    else:
+        state = initial_state.to(device=device, dtype=dtype).repeat(M, 1)
+    with torch.no_grad(), torch_threads(threads):
+        log_sums, state, underflow, intervals = qr_iteration(
+            system,
+            inputs,
+            state,
+            k,
+            settings.warmup,
+            settings.qr_interval,
+            n_models=M,
+            verbose=step_progress,
+        )
+    n_steps = T - settings.warmup
+    state_ok = torch.isfinite(state).all(dim=1).view(M, B).all(dim=1).tolist()
+    sums_ok = torch.isfinite(log_sums).all(dim=1).view(M, B).all(dim=1).tolist()
+    underflow = underflow.view(M, B).any(dim=1).tolist()
+    per_trajectory = (log_sums / n_steps).cpu().numpy().reshape(M, B, k)
+    final_state = state.to(torch.float64).cpu().numpy().reshape(M, B, n)
+    results = []
+    for m in range(M):
+        interval = intervals[m]
+        error = None
+        if not state_ok[m]:
+            error = (
+                "the network's state became NaN or infinite: the trajectory diverged "
+                "(unbounded activations such as ReLU with large weights?)"
+            )
+        elif not sums_ok[m]:
+            error = (
+                "the tangent frame overflowed between re-orthonormalisations; use a "
+                f"smaller qr_interval than {interval}"
+            )
+        elif underflow[m]:
+            error = (
+                f"the tangent frame underflowed below the smallest normal "
+                f"{settings.dtype_name} number between re-orthonormalisations, so the most "
+                f"negative exponents would be biased; use a smaller qr_interval than {interval}"
+                + (", or float64" if dtype == torch.float32 else "")
+            )
+        if error is not None:
+            if settings.on_error == "raise":
+                where = "" if names is None else f"model {names[m]}: "
+                raise FloatingPointError(where + error)
+            results.append(settings.failed(error, n, B, T, qr_interval=interval))
+            continue
+        traj = -np.sort(-per_trajectory[m], axis=1)
+        exponents = traj.mean(axis=0)
+        stderr = traj.std(axis=0, ddof=1) / math.sqrt(B) if B > 1 else np.full(k, np.nan)
+        results.append(
+            LyapunovResult(
+                exponents=exponents,
+                per_trajectory=traj,
+                stderr=stderr,
+                state_size=n,
+                n_steps=n_steps,
+                warmup=settings.warmup,
+                qr_interval=interval,
+                dtype=settings.dtype_name,
+                device=str(device),
+                final_state=final_state[m],
+            )
+        )
     return results
-
-
-def unmeasured(
-    error,
-    state_size,
-    *,
-    n_exponents,
-    n_trajectories,
-    n_time_steps,
-    warmup,
-    qr_interval,
-    dtype,
-    device,
-):
-    """The failed result of a model refused before its computation, with the
-    settings of the others (``qr_interval="auto"`` is reported as 1)."""
-    return LyapunovResult.failed(
-        error,
-        n_exponents=state_size if n_exponents is None else n_exponents,
-        n_trajectories=n_trajectories,
-        state_size=state_size,
-        n_steps=n_time_steps - warmup,
-        warmup=warmup,
-        qr_interval=1 if qr_interval == "auto" else qr_interval,
-        dtype=dtype,
-        device=device,
-    )
 
 
 # Nats of spread between the leading and the weakest direction, per
@@ -652,14 +838,14 @@ def unmeasured(
 _FLOAT32_SPREAD = -0.5 * math.log(torch.finfo(torch.float32).eps)
 
 
-def float32_span(result):
+def _float32_span(result):
     """Nats between the leading and the weakest direction per re-orthonormalisation."""
     if result.error is not None or result.dtype != "float32":
         return 0.0
     return (result.exponents[0] - result.exponents[-1]) * result.qr_interval
 
 
-def warn_float32(spans):
+def _warn_float32(spans):
     """Warn once when float32 cannot resolve spectra: ``spans`` are (index or None, span)."""
     wide = [(name, span) for name, span in spans if span > _FLOAT32_SPREAD]
     if not wide:
@@ -680,243 +866,3 @@ def warn_float32(spans):
         RuntimeWarning,
         stacklevel=caller_stacklevel(),
     )
-
-
-def _run_batch(
-    system,
-    M,
-    B,
-    inputs,
-    k,
-    warmup,
-    qr_interval,
-    dtype,
-    device,
-    initial_state,
-    num_threads,
-    verbose,
-    names,
-    on_error="raise",
-):
-    """Spectra of the ``M`` models of ``system`` along ``B`` trajectories each.
-
-    ``inputs`` is ``(B, T, d)``, shared by the models, or ``(M * B, T, d)``.
-    """
-    T = inputs.shape[1]
-    n = system.state_size
-    k = n if k is None else k
-    if initial_state is None:
-        state = system.initial_state(M * B, dtype=dtype, device=device)
-    else:
-        state = initial_state.to(device=device, dtype=dtype).repeat(M, 1)
-    threads = threads_for(num_threads, device, small=M * B * n * k <= _SMALL_FRAME)
-    with torch.no_grad(), torch_threads(threads):
-        log_sums, state, underflow, intervals = _qr_iteration(
-            system, inputs, state, k, warmup, qr_interval, verbose, n_models=M
-        )
-    n_steps = T - warmup
-    state_ok = torch.isfinite(state).all(dim=1).view(M, B).all(dim=1).tolist()
-    sums_ok = torch.isfinite(log_sums).all(dim=1).view(M, B).all(dim=1).tolist()
-    underflow = underflow.view(M, B).any(dim=1).tolist()
-    per_trajectory = (log_sums / n_steps).cpu().numpy().reshape(M, B, k)
-    final_state = state.to(torch.float64).cpu().numpy().reshape(M, B, n)
-    dtype_name = str(dtype).replace("torch.", "")
-    results = []
-    for m in range(M):
-        where = "" if names is None else f"model {names[m]}: "
-        interval = intervals[m]
-        error = None
-        if not state_ok[m]:
-            error = (
-                "the network's state became NaN or infinite: the trajectory diverged "
-                "(unbounded activations such as ReLU with large weights?)"
-            )
-        elif not sums_ok[m]:
-            error = (
-                "the tangent frame overflowed between re-orthonormalisations; use a "
-                f"smaller qr_interval than {interval}"
-            )
-        elif underflow[m]:
-            error = (
-                f"the tangent frame underflowed below the smallest normal {dtype_name} "
-                "number between re-orthonormalisations, so the most negative exponents "
-                f"would be biased; use a smaller qr_interval than {interval}"
-                + (", or float64" if dtype == torch.float32 else "")
-            )
-        if error is not None:
-            if on_error == "raise":
-                raise FloatingPointError(where + error)
-            results.append(
-                LyapunovResult.failed(
-                    error,
-                    n_exponents=k,
-                    n_trajectories=B,
-                    state_size=n,
-                    n_steps=n_steps,
-                    warmup=warmup,
-                    qr_interval=interval,
-                    dtype=dtype,
-                    device=device,
-                )
-            )
-            continue
-        traj = -np.sort(-per_trajectory[m], axis=1)
-        exponents = traj.mean(axis=0)
-        stderr = traj.std(axis=0, ddof=1) / math.sqrt(B) if B > 1 else np.full(k, np.nan)
-        results.append(
-            LyapunovResult(
-                exponents=exponents,
-                per_trajectory=traj,
-                stderr=stderr,
-                state_size=n,
-                n_steps=n_steps,
-                warmup=warmup,
-                qr_interval=interval,
-                dtype=dtype_name,
-                device=str(device),
-                final_state=final_state[m],
-            )
-        )
-    return results
-
-
-def initial_frame(n, k, *, dtype=torch.float64, device="cpu"):
-    """The starting frame: the first ``k`` columns of a fixed random orthogonal matrix.
-
-    Returned row-wise, shape ``(k, n)``. A random frame has a component along
-    every direction, so no invariant coordinate subspace (decoupled units, a
-    block-diagonal ``W_hh``) can trap a partial spectrum away from the leading
-    exponents, as the unit vectors ``e_1 ... e_k`` can. The matrix is drawn
-    from a generator with a fixed seed, and a frame of ``k`` vectors is the
-    head of the frame of ``n``, so results are reproducible and a partial
-    spectrum is exactly the head of the full one.
-    """
-    gen = torch.Generator().manual_seed(0)
-    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    return q[:, :k].mT.to(device=device, dtype=dtype).contiguous()
-
-
-# Longest interval "auto" chooses; beyond it the QR's share of a step is small.
-_MAX_AUTO_INTERVAL = 16
-
-
-def _auto_interval(widest_step_spread, largest_rate, smallest_rate, dtype):
-    """The longest interval that keeps the weakest direction at half the digits of
-    ``dtype`` and the frame within half the exponent range of ``dtype``.
-
-    ``widest_step_spread`` is the widest ``max_i log R_ii - min_i log R_ii``
-    of one step, ``largest_rate`` and ``smallest_rate`` the largest and
-    smallest ``log R_ii`` of one step, all observed during the warm-up.
-    """
-    finfo = torch.finfo(dtype)
-    digits = -0.5 * math.log(finfo.eps)
-    interval = _MAX_AUTO_INTERVAL
-    if widest_step_spread > 0:
-        interval = min(interval, int(digits / widest_step_spread))  # 0 for an infinite spread
-    if largest_rate > 0:  # no overflow between re-orthonormalisations
-        interval = min(interval, int(0.5 * math.log(finfo.max) / largest_rate))
-    if smallest_rate < 0:  # no underflow either
-        interval = min(interval, int(0.5 * math.log(finfo.tiny) / smallest_rate))
-    return max(1, interval)
-
-
-def _qr_iteration(dynamics, inputs, state, k, warmup, qr_interval, verbose, n_models=1):
-    """Run the QR algorithm for ``n_models`` stacked models of ``B`` trajectories each.
-
-    Returns float64 log sums (M*B, k), the final state, a (M*B,) flag of
-    trajectories whose frame underflowed between re-orthonormalisations, and
-    the interval each model used after the warm-up (a list of M ints).
-    """
-    T = inputs.shape[1]
-    MB, n = state.shape
-    B = MB // n_models
-    dtype, device = state.dtype, state.device
-    tiny = torch.finfo(dtype).tiny
-    # Rows of the frame are tangent vectors.
-    frames = initial_frame(n, k, dtype=dtype, device=device).expand(MB, k, n).contiguous()
-    log_sums = torch.zeros(MB, k, dtype=torch.float64, device=device)
-    underflow = torch.zeros(MB, dtype=torch.bool, device=device)
-    auto = qr_interval == "auto"
-    # "auto" watches the second half of the warm-up, re-orthonormalising every step.
-    probe_from = warmup // 2 if auto and warmup >= 2 else T
-    widest = torch.zeros(MB, dtype=torch.float64, device=device)
-    largest = torch.zeros(MB, dtype=torch.float64, device=device)
-    smallest = torch.zeros(MB, dtype=torch.float64, device=device)
-    # After the warm-up, models re-orthonormalise in groups of one interval:
-    # {interval: the rows of its models, or None for all rows}.
-    warmup_interval = 1 if auto else qr_interval
-    groups = {warmup_interval: None}
-    intervals = [1 if auto else qr_interval] * n_models
-
-    def reorthonormalise(rows, block, probe=False):
-        """QR of the frames of ``rows`` (None: all) after ``block`` steps.
-
-        Returns their log |R_ii|, which rows lost precision, and (when
-        probing) which rows had a direction annihilated.
-        """
-        nonlocal frames
-        sub = frames if rows is None else frames[rows]
-        # sub.mT is the column frame (., n, k), already column-major.
-        q, r = torch.linalg.qr(sub.mT)
-        if rows is None:
-            frames = q.mT
-        else:
-            frames[rows] = q.mT
-        growth = torch.diagonal(r, dim1=-2, dim2=-1).abs()
-        # A subnormal R_ii has lost precision: the frame underflowed. An exact
-        # zero after one step is a direction the step annihilates (clamped, see
-        # lyapunov_spectrum); after several it may be underflow.
-        small = growth < tiny
-        lost = small & (growth > 0) if block == 1 else small
-        logs = torch.log(growth.clamp_min(tiny).to(torch.float64))
-        return logs, lost.any(dim=1), small.any(dim=1) if probe else None
-
-    steps = range(T)
-    if verbose:
-        steps = tqdm(steps, desc="Lyapunov steps", unit="step", leave=False)
-    for t in steps:
-        state, frames = dynamics.step_tangent(state, inputs[:, t], frames)
-        if t < warmup:
-            if (t + 1) % warmup_interval and t + 1 != warmup:
-                continue
-            logs, _, small = reorthonormalise(None, warmup_interval, probe=t >= probe_from)
-            if t >= probe_from:
-                spread = logs.max(dim=1).values - logs.min(dim=1).values
-                # A direction annihilated (or nearly) in one step: an unbounded spread.
-                spread = spread.masked_fill(small, math.inf)
-                widest = torch.maximum(widest, spread)
-                largest = torch.maximum(largest, logs.max(dim=1).values)
-                smallest = torch.minimum(smallest, logs.min(dim=1).values)
-            if t + 1 == warmup and probe_from < T:
-                # The one read of device values in the loop.
-                per_model = zip(
-                    widest.view(n_models, B).max(dim=1).values.tolist(),
-                    largest.view(n_models, B).max(dim=1).values.tolist(),
-                    smallest.view(n_models, B).min(dim=1).values.tolist(),
-                )
-                intervals = [_auto_interval(w, top, low, dtype) for w, top, low in per_model]
-                groups = _interval_groups(intervals, B, device)
-            continue
-        since = t + 1 - warmup  # steps since the warm-up's closing QR
-        for interval, rows in groups.items():
-            block = since % interval or interval
-            if block == interval or t + 1 == T:
-                logs, lost, _ = reorthonormalise(rows, block)
-                if rows is None:
-                    log_sums += logs
-                    underflow |= lost
-                else:
-                    log_sums[rows] += logs
-                    underflow[rows] |= lost
-    return log_sums, state, underflow, intervals
-
-
-def _interval_groups(intervals, B, device):
-    """``{interval: rows of its models}``, or ``{interval: None}`` when all share one."""
-    if len(set(intervals)) == 1:
-        return {intervals[0]: None}
-    groups = {}
-    for model, interval in enumerate(intervals):
-        groups.setdefault(interval, []).extend(range(model * B, (model + 1) * B))
-    return {m: torch.tensor(rows, device=device) for m, rows in sorted(groups.items())}

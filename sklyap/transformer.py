@@ -1,16 +1,13 @@
 """LyapunovSpectrumTransformer: trained RNNs in, Lyapunov-spectrum features out."""
 
 import copy
-import warnings
 from typing import ClassVar
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
 from ._validation import (
     SPECTRUM_CONSTRAINTS,
@@ -18,44 +15,21 @@ from ._validation import (
     Options,
     RandomStates,
     batch_of_sequences,
-    caller_stacklevel,
-    check_device,
-    check_dtype,
     check_model_list,
     validate_params,
 )
-from .dynamics import TorchRNNDynamics, as_dynamics, torch_module_of
+from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
 from .lyapunov import (
     DEFAULT_WARMUP,
-    compute_spectra,
+    SpectrumSettings,
     describe_layout,
-    float32_span,
     input_layout,
-    plan_batches,
     resolve_batch_first,
-    unmeasured,
-    warn_float32,
+    run_spectra,
 )
 
 __all__ = ["LyapunovSpectrumTransformer"]
-
-
-def _batch_spectra(dynamics, inputs, names, kwargs):
-    return compute_spectra(dynamics, inputs, names=names, **kwargs)
-
-
-def _split_for_workers(batches, n_workers):
-    """Halve the largest batches until there are two per worker (or one per model)."""
-    batches = [list(b) for b in batches]
-    while n_workers > 1 and batches and len(batches) < 2 * n_workers:
-        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
-        batch = batches[largest]
-        if len(batch) == 1:
-            break
-        half = (len(batch) + 1) // 2
-        batches[largest : largest + 1] = [batch[:half], batch[half:]]
-    return batches
 
 
 def _eval_copy(model):
@@ -159,16 +133,19 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Number of batches of models computed in parallel through joblib;
         ``None`` means 1 unless in a ``joblib.parallel_config`` context,
         ``-1`` all cores. Batches are split so that each worker gets at least
-        two. Under joblib's Dask backend the cluster decides instead: every
-        batch is sent to it (see ``docs/distributed.md``).
+        two. Work too small to pay for starting worker processes (about two
+        seconds of one core) runs in this process. Under joblib's Dask
+        backend the cluster decides instead: every batch is sent to it (see
+        ``docs/distributed.md``).
     num_threads : "auto", int or None, default="auto"
-        Torch CPU threads per batch. ``"auto"`` computes each batch on one
-        thread: models are parallelised with ``n_jobs`` instead, the result
-        is then the same bit for bit whatever ``n_jobs`` (the rounding of
-        matrix products depends on the number of threads), and a busy
-        machine cannot stall the many small operations of a step. An int
-        sets the count; ``None`` keeps torch's setting (in joblib's worker
-        processes, the cores divided by ``n_jobs``). Ignored on CUDA.
+        Torch CPU threads per batch. ``"auto"`` uses one thread for a batch
+        whose frames hold at most ``2**18`` numbers, where threads only wait
+        on each other (and a busy machine stalls the many small operations of
+        a step), and the calling process's thread count for larger ones; the
+        count is fixed before the batches are sent to workers, so the result
+        is the same bit for bit whatever ``n_jobs``. An int sets the count;
+        ``None`` keeps the setting of the process that computes (in joblib's
+        workers, the cores divided by ``n_jobs``). Ignored on CUDA.
     random_state : int, RandomState instance or None, default=None
         Seeds the Gaussian inputs.
     verbose : int, default=0
@@ -272,14 +249,18 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         "n_trajectories": [Interval(int, 1, None)],
         "n_steps": [Interval(int, 1, None)],
         "input_scale": [Interval(float, 0, None, closed="neither")],
-        "dtype": "no_validation",  # check_dtype
-        "device": "no_validation",  # check_device
-        "n_jobs": [Interval(int, None, -1), Interval(int, 1, None), Options(None)],
+        "dtype": "no_validation",  # SpectrumSettings.checked
+        "device": "no_validation",  # SpectrumSettings.checked
         "random_state": [RandomStates()],
     }
 
     def _check_params(self):
-        validate_params(self.get_params(deep=False), self._parameter_constraints)
+        """Check every parameter; return the :class:`SpectrumSettings` they make."""
+        params = self.get_params(deep=False)
+        own = {
+            k: v for k, v in self._parameter_constraints.items() if k not in SPECTRUM_CONSTRAINTS
+        }
+        validate_params(params, own)
         encoder = self.input_encoder
         if encoder is not None and not (isinstance(encoder, str) or callable(encoder)):
             raise TypeError(
@@ -291,8 +272,11 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 "input_encoder needs task inputs: pass inputs= (the raw inputs the "
                 "encoder maps), not None"
             )
-        check_dtype(self.dtype)
-        return check_device(self.device)
+        return SpectrumSettings.checked(
+            dtype=self.dtype,
+            device=self.device,
+            **{name: params[name] for name in SPECTRUM_CONSTRAINTS},
+        )
 
     def _check_models(self, X):
         X = check_model_list(X, "RNN modules or sklyap Dynamics")
@@ -304,7 +288,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 dyn = self._dynamics(model)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"model {index}: {exc}") from None
-            dynamics.append(dyn.shell() if isinstance(dyn, TorchRNNDynamics) else dyn)
+            dynamics.append(dyn.shell())
         if self.n_exponents is not None:
             too_small = [i for i, d in enumerate(dynamics) if d.state_size < self.n_exponents]
             if too_small:
@@ -458,7 +442,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         the exponents holds nothing else.
         """
         check_is_fitted(self, "n_features_out_")
-        device = self._check_params()
+        settings = self._check_params()
         models, dynamics = self._check_models(X)
         if self.inputs is not None:
             layout = resolve_batch_first(dynamics, self.batch_first)
@@ -468,105 +452,36 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                     f"as batch_first={self.batch_first_} (from the models it was given); "
                     "pass batch_first= to fix the layout of the inputs"
                 )
-        dtype = check_dtype(self.dtype)
         # Check every model's encoded inputs before any spectrum is computed;
         # they are encoded again, one batch at a time, when computed, so that
-        # memory does not grow with the number of models. Weights holding
-        # NaN or inf were refused by _check_models, or (on_error="nan") give
-        # failed results in compute_spectra.
-        failed = {}
+        # memory does not grow with the number of models.
+        refused = {}
         for index, dyn in enumerate(dynamics):
             try:
                 self._core_inputs(models[index], dyn, index)
             except _NonFiniteInputs:
                 if self.on_error == "raise":
                     raise
-                failed[index] = _NonFiniteInputs.reason
-        todo = [i for i in range(len(models)) if i not in failed]
-        kwargs = {
-            "n_exponents": self.n_exponents,
-            "warmup": self.warmup,
-            "qr_interval": self.qr_interval,
-            "dtype": dtype,
-            "device": device,
-            "memory_budget": self.memory_budget,
-            "on_error": self.on_error,
-            "num_threads": 1 if self.num_threads == "auto" else self.num_threads,
-        }
-        n_trajectories, n_time_steps = self.inputs_.shape[:2]
+                refused[index] = _NonFiniteInputs.reason
         if self.input_encoder is None:
-            input_numbers = 0
-        else:  # every model has inputs of its own
-            input_numbers = n_trajectories * n_time_steps * max(d.input_size or 1 for d in dynamics)
-        batches = plan_batches(
-            [dynamics[i] for i in todo],
-            n_trajectories,
-            n_exponents=self.n_exponents,
-            dtype=dtype,
-            memory_budget=self.memory_budget,
-            device=device,
-            input_numbers=input_numbers,
-        )
-        batches = [[todo[j] for j in batch] for batch in batches]
-        batches = _split_for_workers(batches, effective_n_jobs(self.n_jobs))
+            inputs, encode = self._encode(None, None), None
+        else:  # each model's own inputs; run_spectra reads (B, T) off the shared shape
 
-        def batch_inputs(batch):
-            if self.input_encoder is None:
-                return self._encode(None, None)
-            return [self._core_inputs(models[i], dynamics[i], i) for i in batch]
+            def encode(index):
+                return self._core_inputs(models[index], dynamics[index], index)
 
-        tasks = (
-            delayed(_batch_spectra)(
-                [self._dynamics(models[i]) for i in batch], batch_inputs(batch), batch, kwargs
-            )
-            for batch in batches
+            inputs = torch.empty(*self.inputs_.shape[:2], 0, dtype=torch.float64)
+        yield from run_spectra(
+            dynamics,
+            inputs,
+            settings,
+            load=lambda index: self._dynamics(models[index]),
+            encode=encode,
+            refused=refused,
+            n_jobs=self.n_jobs,
+            progress="models" if self.verbose else None,
+            warn_failed=True,
         )
-        bar = None
-        if self.verbose:
-            bar = tqdm(total=len(models), desc="Lyapunov spectra", unit="model")
-        spans = []  # for the float32 warning, given once, here in the calling process
-        try:
-            for index, error in failed.items():
-                yield (
-                    index,
-                    unmeasured(
-                        error,
-                        dynamics[index].state_size,
-                        n_exponents=self.n_exponents,
-                        n_trajectories=n_trajectories,
-                        n_time_steps=n_time_steps,
-                        warmup=self.warmup,
-                        qr_interval=self.qr_interval,
-                        dtype=dtype,
-                        device=device,
-                    ),
-                )
-            if bar is not None:
-                bar.update(len(failed))
-            outputs = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
-            for batch, batch_results in zip(batches, outputs):
-                for index, result in zip(batch, batch_results):
-                    if result.error is not None:
-                        failed[index] = result.error
-                    spans.append((index, float32_span(result)))
-                    yield index, result
-                if bar is not None:
-                    bar.update(len(batch))
-        finally:
-            if bar is not None:
-                bar.close()
-        warn_float32(spans)
-        if failed:
-            shown = "; ".join(f"model {i}: {failed[i]}" for i in sorted(failed)[:5])
-            more = "" if len(failed) <= 5 else f"; and {len(failed) - 5} more"
-            warnings.warn(
-                f"{len(failed)} of {len(models)} models could not be measured and have "
-                f"NaN spectra (on_error='nan'), indices {sorted(failed)[:20]}: {shown}{more}. "
-                "Drop their rows before fitting estimators: "
-                "X[np.isfinite(X).all(axis=1)].",
-                RuntimeWarning,
-                stacklevel=caller_stacklevel(),
-            )
 
     def compute_spectra(self, X):
         """Lyapunov spectra of the models, before resampling.
@@ -596,7 +511,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_models, n_features_out_)
+        ndarray of shape (n_models, `n_features_out_`)
             Exponents in descending order (natural log per step), resampled
             onto ``n_features_out_`` points; float64. With
             ``on_error="nan"``, a row of NaN for each model that could not be

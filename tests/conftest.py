@@ -10,3 +10,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """Send work to joblib's worker processes however small it is (n_jobs > 1).
+
+    sklyap computes small work in-process whatever ``n_jobs``; tests of the
+    worker path use this fixture to take it anyway.
+    """
+    import sklyap.lyapunov
+
+    monkeypatch.setattr(sklyap.lyapunov, "WORKER_START_SECONDS", 0.0)

@@ -162,3 +162,42 @@ def numpy_forward(module, Xs):
         codes.append(z)
         heads.append(stack([module.head], z, m))
     return np.array(codes), np.array(heads)
+
+
+# -- the QR algorithm, in NumPy (test_benettin) ------------------------------------------
+
+
+def benettin_numpy(rnn, inputs, k, warmup, interval, warmup_interval=None):
+    """Lyapunov spectra of a one-layer tanh ``nn.RNN`` by the QR algorithm, in NumPy.
+
+    An independent implementation of the schedule: explicit Jacobians
+    ``J = diag(1 - h'^2) W_hh``, the frame multiplied by each, a QR every
+    ``warmup_interval`` steps of the warm-up (``interval`` by default) and at
+    its end, then every ``interval`` steps and at the last step, the log growths
+    of the measured QRs summed. Returns ``(B, k)`` spectra, each sorted descending.
+    """
+    from sklyap.lyapunov import initial_frame
+
+    W = rnn.weight_hh_l0.detach().double().numpy()
+    U = rnn.weight_ih_l0.detach().double().numpy()
+    b = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach().double().numpy()
+    inputs = np.asarray(inputs, dtype=np.float64)
+    B, T, _ = inputs.shape
+    n = W.shape[0]
+    frame = initial_frame(n, k).numpy().T  # columns are tangent vectors
+    spectra = np.zeros((B, k))
+    for trajectory in range(B):
+        h, Q, sums, since = np.zeros(n), frame.copy(), np.zeros(k), 0
+        for t in range(T):
+            h = np.tanh(W @ h + U @ inputs[trajectory, t] + b)
+            Q = (1 - h**2)[:, None] * (W @ Q)
+            since += 1
+            warming = t < warmup
+            every = (warmup_interval or interval) if warming else interval
+            if since == every or t + 1 == warmup or t + 1 == T:
+                Q, R = np.linalg.qr(Q)
+                since = 0
+                if not warming:
+                    sums += np.log(np.abs(np.diag(R)))
+        spectra[trajectory] = np.sort(sums / (T - warmup))[::-1]
+    return spectra

@@ -111,6 +111,24 @@ def test_state_layout_and_packing_round_trip():
     assert [name for name, _ in gru.state_layout] == ["h0", "h1", "h2"]
 
 
+@pytest.mark.parametrize("kind", [kind for kind, layers in ALL_KINDS if layers == 1])
+def test_each_cell_kind_matches_pytorchs_weights_and_state(kind):
+    module = make_module(kind)
+    dyn = as_dynamics(module)
+    cell = dyn.cell
+    # The cell's gates are the blocks of PyTorch's stacked weight rows.
+    weight = getattr(module, "weight_hh", None)
+    weight = module.weight_hh_l0 if weight is None else weight
+    assert weight.shape == (cell.gates * N, N)
+    assert isinstance(module, cell.modules)
+    # Its blocks make the state: h first, which the next layer reads.
+    assert cell.blocks[0] == "h" and dyn.state_size == len(cell.blocks) * N
+    assert [name for name, _ in dyn.state_layout] == [f"{b}0" for b in cell.blocks]
+    assert dyn.signature == (cell.name, 1, D, N, True)
+    # Planning needs the same of the shell as of the system.
+    assert dyn.shell().working_numbers(3) == dyn.working_numbers(3)
+
+
 def test_gate_derivatives_do_not_underflow_in_float32():
     """Saturated tanh units keep a tiny, nonzero slope: no ``1 - tanh**2`` rounding to 0."""
     rnn = nn.RNN(1, 1, bias=False)

@@ -7,6 +7,7 @@ models, and survive being stopped.
 import os
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -265,7 +266,7 @@ class _ThreadRecorder:
 
 
 @pytest.mark.parametrize("num_threads", ["auto", None])
-def test_workers_cap_their_threads(tmp_path, num_threads):
+def test_workers_cap_their_threads(tmp_path, num_threads, workers):
     # A frame above lyapunov_spectrum's single-thread threshold (B * n * k > 2**18).
     n, B = 64, 65
     records = [tmp_path / f"threads{i}.txt" for i in range(2)]
@@ -279,9 +280,41 @@ def test_workers_cap_their_threads(tmp_path, num_threads):
         lst.fit_transform(systems)
     lines = [line.split() for p in records for line in p.read_text().splitlines()]
     assert {pid for pid, _ in lines} - {str(os.getpid())}, "ran in worker processes"
-    # "auto": one thread per batch; None: joblib's cap, the cores over n_jobs.
-    cap = 1 if num_threads == "auto" else max(1, (os.cpu_count() or 1) // 2)
+    # "auto": the calling process's count for a large frame, fixed before the
+    # batches are sent; None: the workers' own, joblib's cap of the cores over n_jobs.
+    cap = torch.get_num_threads() if num_threads == "auto" else max(1, (os.cpu_count() or 1) // 2)
     assert {int(count) for _, count in lines} == {cap}
+
+
+def test_small_work_runs_in_this_process_whatever_n_jobs(tmp_path):
+    record = tmp_path / "threads.txt"
+    systems = [from_step(_ThreadRecorder(str(record)), 3, input_size=1) for _ in range(4)]
+    lst = LyapunovSpectrumTransformer(np.zeros((2, 3, 1)), warmup=1, n_jobs=2, device="cpu")
+    lst.fit_transform(systems)
+    assert {line.split()[0] for line in record.read_text().splitlines()} == {str(os.getpid())}
+
+
+def test_work_goes_to_workers_when_they_pay_for_their_start():
+    from sklyap.lyapunov import WORKER_START_SECONDS, _workers, estimated_seconds
+
+    batches = [[0], [1], [2], [3]]
+    numbers = [10**6] * 4
+    per_step = estimated_seconds(numbers, 1)
+    # Two workers halve the time: they pay once it exceeds twice their start.
+    below = int(2 * WORKER_START_SECONDS / per_step)
+    assert _workers(2, batches, numbers, below) == 1
+    assert _workers(2, batches, numbers, below + 1) == 2
+    # Four workers save three quarters: 4/3 of their start.
+    assert _workers(4, batches, numbers, int(4 / 3 * WORKER_START_SECONDS / per_step) + 1) == 4
+    assert _workers(1, batches, numbers, 10**6) == 1
+    # The estimate adds a cost per batch and step to a cost per number and step.
+    assert estimated_seconds([10, 10], 3) == pytest.approx(
+        estimated_seconds([10], 3) * 2, rel=1e-12
+    )
+    assert estimated_seconds([10**6], 2) == 2 * estimated_seconds([10**6], 1)
+    # A backend the user chose is always given the work.
+    with joblib.parallel_config(backend="threading"):
+        assert _workers(2, [[0], [1]], [1, 1], 1) == 2
 
 
 def _assert_parallel_equals_serial(lst, models):
@@ -292,9 +325,10 @@ def _assert_parallel_equals_serial(lst, models):
     np.testing.assert_array_equal(parallel, serial)
 
 
-def test_parallel_jobs_give_identical_rows_for_large_frames():
-    # Frames of 8 * 160 * 160 numbers: lyapunov_spectrum alone would use all
-    # threads there, and the rounding of matrix products depends on their number.
+def test_parallel_jobs_give_identical_rows_for_large_frames(workers):
+    # Frames of 8 * 160 * 160 numbers, above the single-thread size: "auto" gives
+    # them the calling process's threads, in the workers too, since the rounding
+    # of matrix products may depend on the number of threads.
     torch.manual_seed(5)
     models = [nn.GRU(2, 160, batch_first=True) for _ in range(2)]
     lst = LyapunovSpectrumTransformer(
@@ -303,8 +337,8 @@ def test_parallel_jobs_give_identical_rows_for_large_frames():
     _assert_parallel_equals_serial(lst, models)
 
 
-def test_batches_are_split_for_the_workers_without_changing_a_bit():
-    from sklyap.transformer import _split_for_workers
+def test_batches_are_split_for_the_workers_without_changing_a_bit(workers):
+    from sklyap.lyapunov import _split_for_workers
 
     assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 1) == [[0, 1, 2, 3, 4, 5, 6, 7], [8]]
     assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 2) == [
@@ -390,7 +424,7 @@ def test_non_finite_encoded_inputs_raise_or_give_a_nan_row():
     assert np.isnan(X[1]).all() and np.isfinite(X[[0, 2]]).all()
 
 
-def test_every_model_failing_gives_nan_rows_with_workers_too():
+def test_every_model_failing_gives_nan_rows_with_workers_too(workers):
     models = [_nan_weights(), _nan_weights()]
     lst = LyapunovSpectrumTransformer(on_error="nan", n_jobs=2, **FAST)
     with pytest.warns(RuntimeWarning, match="2 of 2 models could not be measured"):
@@ -439,7 +473,7 @@ def _wide_linear():
 
 
 @pytest.mark.parametrize("params", [{"memory_budget": 1}, {"n_jobs": 2}])
-def test_the_float32_warning_is_given_once_in_the_calling_process(params):
+def test_the_float32_warning_is_given_once_in_the_calling_process(params, workers):
     models = [_wide_linear() for _ in range(3)]
     lst = LyapunovSpectrumTransformer(
         np.zeros((2, 40, 2)), warmup=10, dtype="float32", device="cpu", **params

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from sklyap import LyapunovSpectrumTransformer, as_dynamics, from_step, lyapunov_spectrum
+from sklyap._benettin import auto_interval
 from sklyap.dynamics import TorchRNNDynamics, signature_of
-from sklyap.lyapunov import _auto_interval, plan_batches
+from sklyap.lyapunov import plan_batches
 
 from helpers import (
     ALL_KINDS,
@@ -279,17 +280,17 @@ def test_transformer_stacks_models_with_inputs_of_their_own():
 
 def test_auto_interval_rule():
     digits64 = -0.5 * math.log(torch.finfo(F64).eps)  # 18.0
-    assert _auto_interval(0.0, 0.0, 0.0, F64) == 16
-    assert _auto_interval(digits64 / 5 + 1e-9, 0.0, 0.0, F64) == 4
-    assert _auto_interval(digits64 / 5 - 1e-9, 0.0, 0.0, F64) == 5
-    assert _auto_interval(100.0, 0.0, 0.0, F64) == 1
-    assert _auto_interval(math.inf, 0.0, 0.0, F64) == 1  # a direction annihilated
-    assert _auto_interval(1.0, 0.0, 0.0, torch.float32) == 7  # -log(eps32)/2 = 7.97
+    assert auto_interval(0.0, 0.0, 0.0, F64) == 16
+    assert auto_interval(digits64 / 5 + 1e-9, 0.0, 0.0, F64) == 4
+    assert auto_interval(digits64 / 5 - 1e-9, 0.0, 0.0, F64) == 5
+    assert auto_interval(100.0, 0.0, 0.0, F64) == 1
+    assert auto_interval(math.inf, 0.0, 0.0, F64) == 1  # a direction annihilated
+    assert auto_interval(1.0, 0.0, 0.0, torch.float32) == 7  # -log(eps32)/2 = 7.97
     # The frame is kept within half the exponent range of the dtype, growing
     # (709 / 2 / 100 = 3.5) or shrinking (-87.3 / 2 / -6.2 = 7.0 in float32).
-    assert _auto_interval(0.0, 100.0, 0.0, F64) == 3
-    assert _auto_interval(0.0, 0.0, -6.2, torch.float32) == 7
-    assert _auto_interval(0.0, 0.0, -50.0, F64) == 7
+    assert auto_interval(0.0, 100.0, 0.0, F64) == 3
+    assert auto_interval(0.0, 0.0, -6.2, torch.float32) == 7
+    assert auto_interval(0.0, 0.0, -50.0, F64) == 7
 
 
 @pytest.mark.parametrize("dtype,scale", [("float32", 0.002), ("float64", 1e-22)])

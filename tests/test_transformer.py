@@ -196,7 +196,7 @@ def test_pipeline_grid_search_cross_validation_clone_and_pickle(tmp_path):
     np.testing.assert_array_equal(loaded.predict(models), pipe.predict(models))
 
 
-def test_parallel_jobs_give_identical_rows():
+def test_parallel_jobs_give_identical_rows(workers):
     models = _population(4)
     lst = LyapunovSpectrumTransformer(random_state=0, **FAST).fit(models)
     serial = lst.transform(models)

@@ -9,44 +9,43 @@ and its tangent map is computed layer by layer with the same chain rule:
 the tangent of ``h^l_{t+1}`` depends on the tangent of ``h^l_t`` (through
 ``W_hh``) and on the already computed tangent of ``u^l`` (through ``W_ih``).
 No Jacobian is ever formed: each layer costs one or two matrix products of
-the frame with a weight matrix plus element-wise scalings of its columns.
-
-Gate derivatives are written so that they do not underflow in float32:
-``tanh'(a) = 4 e^{-2|a|} / (1 + e^{-2|a|})^2`` and
-``sigmoid'(a) = sigmoid(a) sigmoid(-a)`` (``1 - tanh(a)**2`` and
-``s (1 - s)`` round to exactly zero long before the true value does).
+the frame with a weight matrix, and the cell (one class per kind, see
+``_cell.py``) scales their columns.
 """
 
 import torch
 from torch import nn
 
 from ._base import Dynamics
+from ._cell import LayerTangent
+from ._elman import ElmanCell
+from ._gru import GRUCell
+from ._lstm import LSTMCell
 
-SUPPORTED_MODULES = (nn.RNN, nn.GRU, nn.LSTM, nn.RNNCell, nn.GRUCell, nn.LSTMCell)
+CELLS = (ElmanCell, GRUCell, LSTMCell)
+"""The cell kinds sklyap reads; adding a kind is a :class:`~._cell.Cell` and an entry here."""
 
-# Number of gate blocks stacked in the rows of W_ih / W_hh.
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
-
-
-def _dtanh(a):
-    e = torch.exp(-2.0 * a.abs())
-    return 4.0 * e / (1.0 + e) ** 2
-
-
-def _dsigmoid(a, s):
-    """Derivative of the sigmoid at ``a`` given ``s = sigmoid(a)``."""
-    return s * torch.sigmoid(-a)
+SUPPORTED_MODULES = tuple(module for cell in CELLS for module in cell.modules)
 
 
-def _kind_of(module):
-    if isinstance(module, (nn.LSTM, nn.LSTMCell)):
-        return "lstm"
-    if isinstance(module, (nn.GRU, nn.GRUCell)):
-        return "gru"
-    nonlinearity = module.nonlinearity
-    if nonlinearity not in ("tanh", "relu"):  # pragma: no cover - torch rejects it
-        raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
-    return f"rnn_{nonlinearity}"
+def cell_of(module):
+    """The :class:`~._cell.Cell` of a recurrent module."""
+    for cell in CELLS:
+        if isinstance(module, cell.modules):
+            return cell.from_module(module)
+    raise TypeError(  # pragma: no cover - callers check SUPPORTED_MODULES first
+        f"no cell kind for {type(module).__name__}"
+    )
+
+
+def working_numbers(state_size, cell, hidden_size, k):
+    """Numbers of working memory per trajectory of the QR algorithm with ``k`` vectors.
+
+    The frames in and out, the QR's Q and R, the products of the frame with
+    ``W_hh`` and ``W_ih`` (``gates * N`` columns each), and a few state vectors.
+    """
+    n = state_size
+    return k * (4 * n + k + 2 * cell.gates * hidden_size) + 8 * n
 
 
 class NonFiniteParameterError(ValueError):
@@ -69,22 +68,13 @@ def _parameter(module, name, where, nonfinite):
 def signature_of(dynamics):
     """What must agree for two systems to be stacked: ``None`` for systems that cannot.
 
-    Networks of one kind (``nn.RNN`` with its nonlinearity, ``nn.GRU`` or
-    ``nn.LSTM``; a ``*Cell`` counts as one layer of its network), number of
-    layers, input and hidden sizes and bias share a signature, and the
-    sklyap algorithm advances them together as one batched system.
+    The system's own ``signature`` (see :class:`Dynamics`). Networks of one
+    kind (``nn.RNN`` with its nonlinearity, ``nn.GRU`` or ``nn.LSTM``; a
+    ``*Cell`` counts as one layer of its network), number of layers, input and
+    hidden sizes and bias share a signature, and the sklyap algorithm advances
+    them together as one batched system.
     """
-    if isinstance(dynamics, RNNShell):
-        return dynamics.signature
-    if not isinstance(dynamics, TorchRNNDynamics):
-        return None
-    return (
-        dynamics.kind,
-        dynamics.num_layers,
-        dynamics.input_size,
-        dynamics.hidden_size,
-        dynamics.bias,
-    )
+    return getattr(dynamics, "signature", None)
 
 
 class RNNShell:
@@ -96,22 +86,25 @@ class RNNShell:
 
     __slots__ = (
         "batch_first",
+        "cell",
         "hidden_size",
         "input_size",
-        "kind",
         "nonfinite_parameters",
         "signature",
         "state_size",
     )
 
     def __init__(self, dynamics):
-        self.signature = signature_of(dynamics)
-        self.kind = dynamics.kind
+        self.signature = dynamics.signature
+        self.cell = dynamics.cell
         self.hidden_size = dynamics.hidden_size
         self.input_size = dynamics.input_size
         self.state_size = dynamics.state_size
         self.nonfinite_parameters = dynamics.nonfinite_parameters
         self.batch_first = dynamics.batch_first
+
+    def working_numbers(self, k):
+        return working_numbers(self.state_size, self.cell, self.hidden_size, k)
 
 
 class TorchRNNDynamics(Dynamics):
@@ -121,18 +114,16 @@ class TorchRNNDynamics(Dynamics):
     module's weights, so later changes to the module do not affect it, and
     computing with it never touches the module.
 
-    State layout
-    ------------
-    ``nn.RNN``/``nn.GRU`` with ``L`` layers of hidden size ``N``: the hidden
+    Notes
+    -----
+    **State layout.** ``nn.RNN``/``nn.GRU`` with ``L`` layers of hidden size ``N``: the hidden
     states of all layers, ``[h0, h1, ..., h{L-1}]``, ``n = L N``.
     ``nn.LSTM``: hidden and cell state of every layer, layer by layer,
     ``[h0, c0, h1, c1, ...]``, ``n = 2 L N``; the cell state is part of the
     state because the next step depends on it. :meth:`pack_state` and
     :meth:`unpack_state` convert from and to PyTorch's ``h_n`` / ``(h_n, c_n)``.
 
-    Stacks of models
-    ----------------
-    :meth:`stack` joins ``M`` systems of one signature (:func:`signature_of`)
+    **Stacks of models.** :meth:`stack` joins ``M`` systems of one signature (:func:`signature_of`)
     into one whose weights are ``(M, ...)`` tensors. Its batch of ``M * B``
     trajectories is grouped by model: rows ``m * B`` to ``(m + 1) * B - 1``
     belong to model ``m``. Every step is then one batched matrix product per
@@ -164,7 +155,8 @@ class TorchRNNDynamics(Dynamics):
                 f"{where} has proj_size={module.proj_size}; LSTMs with projections "
                 "are not supported. Expected proj_size=0."
             )
-        self.kind = _kind_of(module)
+        self.cell = cell_of(module)
+        self.kind = self.cell.name
         self.module_type = type(module).__name__
         is_cell = isinstance(module, (nn.RNNCell, nn.GRUCell, nn.LSTMCell))
         self.num_layers = 1 if is_cell else module.num_layers
@@ -186,16 +178,24 @@ class TorchRNNDynamics(Dynamics):
             }
             self.layers.append({k: None if v is None else v[None] for k, v in params.items()})
         self.nonfinite_parameters = tuple(nonfinite or ())
-        per_layer = 2 if self.kind == "lstm" else 1
-        self.state_size = per_layer * self.num_layers * self.hidden_size
+        blocks = self.cell.blocks
         N = self.hidden_size
-        layout = []
-        for layer in range(self.num_layers):
-            start = layer * per_layer * N
-            layout.append((f"h{layer}", slice(start, start + N)))
-            if self.kind == "lstm":
-                layout.append((f"c{layer}", slice(start + N, start + 2 * N)))
-        self.state_layout = tuple(layout)
+        self.state_size = len(blocks) * self.num_layers * N
+        # Layer by layer, each layer's blocks in the cell's order: [h0, c0, h1, c1, ...].
+        self.state_layout = tuple(
+            (f"{block}{layer}", slice(start, start + N))
+            for start, (layer, block) in zip(
+                range(0, self.state_size, N),
+                ((layer, block) for layer in range(self.num_layers) for block in blocks),
+            )
+        )
+
+    @property
+    def signature(self):
+        return (self.kind, self.num_layers, self.input_size, self.hidden_size, self.bias)
+
+    def working_numbers(self, k):
+        return working_numbers(self.state_size, self.cell, self.hidden_size, k)
 
     # -- conversion -----------------------------------------------------------------
 
@@ -280,26 +280,29 @@ class TorchRNNDynamics(Dynamics):
 
         For the ``*Cell`` modules ``h`` and ``c`` have shape ``(B, N)``.
         """
-        h = h.reshape(self.num_layers, -1, self.hidden_size)
-        blocks = []
-        for layer in range(self.num_layers):
-            blocks.append(h[layer])
-            if self.kind == "lstm":
-                if c is None:
-                    raise ValueError("an LSTM state needs both h and c")
-                blocks.append(c.reshape(self.num_layers, -1, self.hidden_size)[layer])
-        return torch.cat(blocks, dim=-1)
+        given = {"h": h, "c": c}
+        parts = {}
+        for block in self.cell.blocks:
+            if given.get(block) is None:
+                raise ValueError(
+                    f"a {self.cell.label} state needs {' and '.join(self.cell.blocks)}"
+                )
+            parts[block] = given[block].reshape(self.num_layers, -1, self.hidden_size)
+        return torch.cat(
+            [parts[block][layer] for layer in range(self.num_layers) for block in self.cell.blocks],
+            dim=-1,
+        )
 
     def unpack_state(self, state):
         """PyTorch's ``h_n`` (or ``(h_n, c_n)``), shape ``(L, B, N)``, from states ``(B, n)``.
 
         For the ``*Cell`` modules ``L = 1``; take ``[0]`` for their ``(B, N)`` form.
         """
-        h = torch.stack([state[:, sl] for name, sl in self.state_layout if name[0] == "h"])
-        if self.kind != "lstm":
-            return h
-        c = torch.stack([state[:, sl] for name, sl in self.state_layout if name[0] == "c"])
-        return h, c
+        parts = tuple(
+            torch.stack([state[:, sl] for name, sl in self.state_layout if name[0] == block])
+            for block in self.cell.blocks
+        )
+        return parts[0] if len(parts) == 1 else parts
 
     # -- dynamics -------------------------------------------------------------------
 
@@ -345,7 +348,6 @@ class TorchRNNDynamics(Dynamics):
             raise ValueError(
                 f"a stack of {M} models needs a batch of M * B states, got {MB} states"
             )
-        lstm = self.kind == "lstm"
         # A stack has a leading model axis; a single model computes without it.
         lead = (M,) if M > 1 else ()
         S = state.view(*lead, B, n)
@@ -368,94 +370,38 @@ class TorchRNNDynamics(Dynamics):
             # (M, B*k, N) @ (M, N, gates*N) -> (M, B, k, gates*N)
             return torch.matmul(tangent_rows, weight.mT).view(*lead, B, k, -1)
 
-        def col(coef):
-            # Per-trajectory coefficients (M, B, N), broadcast over the k rows.
-            return coef.unsqueeze(-2)
-
+        width = len(self.cell.blocks) * N  # one layer's share of the state
         for layer, p in enumerate(self._step_layers()):
-            base = layer * (2 if lstm else 1) * N
-            hs = slice(base, base + N)
-            h = S[..., hs]
+            blocks = [
+                slice(layer * width + j * N, layer * width + (j + 1) * N)
+                for j in range(len(self.cell.blocks))
+            ]
+            hs = blocks[0]
             gi = self._affine(u, p["weight_ih"], p["bias_ih"])
-            gh = self._affine(h, p["weight_hh"], p["bias_hh"])
+            gh = self._affine(S[..., hs], p["weight_hh"], p["bias_hh"])
+            tangent = None
             if frames is not None:
-                GH = rows(Fr[..., hs], p["weight_hh"])
-                GI = None if du is None else rows(du, p["weight_ih"])
-                dh = F[..., hs]
-            if self.kind in ("rnn_tanh", "rnn_relu"):
-                a = gi.add_(gh)
-                if self.kind == "rnn_tanh":
-                    h_new = torch.tanh(a)
-                    slope = _dtanh(a)
-                else:
-                    h_new = torch.relu(a)
-                    slope = (a > 0).to(a.dtype)
-                NS[..., hs] = h_new
-                if frames is not None:
-                    G = GH if GI is None else GH.add_(GI)
-                    torch.mul(G, col(slope), out=NF[..., hs])
-            elif self.kind == "gru":
-                a_r = gi[..., :N] + gh[..., :N]
-                a_z = gi[..., N : 2 * N] + gh[..., N : 2 * N]
-                r = torch.sigmoid(a_r)
-                z = torch.sigmoid(a_z)
-                hn = gh[..., 2 * N :]  # W_hn h + b_hn, which the reset gate multiplies
-                a_n = gi[..., 2 * N :] + r * hn
-                nn_ = torch.tanh(a_n)
-                NS[..., hs] = nn_ + z * (h - nn_)
-                if frames is not None:
-                    # dh' = (1-z) dn + z dh + (h-n) dz with
-                    #   dz = s'(a_z) (G_z),  dr = s'(a_r) (G_r),
-                    #   dn = tanh'(a_n) (GI_n + dr * hn + r * GH_n).
-                    keep = torch.sigmoid(-a_z)  # 1 - z, without rounding to 0 in float32
-                    dn_coef = _dtanh(a_n) * keep
-                    coef_r = _dsigmoid(a_r, r) * hn * dn_coef
-                    coef_z = _dsigmoid(a_z, z) * (h - nn_)
-                    if GI is not None:
-                        GH[..., : 2 * N].add_(GI[..., : 2 * N])
-                    out = NF[..., hs]
-                    torch.mul(dh, col(z), out=out)
-                    out.addcmul_(GH[..., :N], col(coef_r))
-                    out.addcmul_(GH[..., N : 2 * N], col(coef_z))
-                    out.addcmul_(GH[..., 2 * N :], col(r * dn_coef))
-                    if GI is not None:
-                        out.addcmul_(GI[..., 2 * N :], col(dn_coef))
-            else:  # lstm
-                cs = slice(base + N, base + 2 * N)
-                c = S[..., cs]
-                a = gi.add_(gh)
-                a_i, a_f, a_g, a_o = (a[..., j * N : (j + 1) * N] for j in range(4))
-                i = torch.sigmoid(a_i)
-                f = torch.sigmoid(a_f)
-                g = torch.tanh(a_g)
-                o = torch.sigmoid(a_o)
-                c_new = f * c + i * g
-                tanh_c = torch.tanh(c_new)
-                NS[..., hs] = o * tanh_c
-                NS[..., cs] = c_new
-                if frames is not None:
-                    G = GH if GI is None else GH.add_(GI)
-                    # dc' = f dc + c s'(a_f) G_f + g s'(a_i) G_i + i tanh'(a_g) G_g
-                    out_c = NF[..., cs]
-                    torch.mul(F[..., cs], col(f), out=out_c)
-                    out_c.addcmul_(G[..., :N], col(_dsigmoid(a_i, i) * g))
-                    out_c.addcmul_(G[..., N : 2 * N], col(_dsigmoid(a_f, f) * c))
-                    out_c.addcmul_(G[..., 2 * N : 3 * N], col(_dtanh(a_g) * i))
-                    # dh' = tanh(c') s'(a_o) G_o + o tanh'(c') dc'
-                    out_h = NF[..., hs]
-                    torch.mul(G[..., 3 * N :], col(_dsigmoid(a_o, o) * tanh_c), out=out_h)
-                    out_h.addcmul_(out_c, col(o * _dtanh(c_new)))
+                tangent = LayerTangent(
+                    frames=tuple(F[..., sl] for sl in blocks),
+                    GH=rows(Fr[..., hs], p["weight_hh"]),
+                    GI=None if du is None else rows(du, p["weight_ih"]),
+                    out=tuple(NF[..., sl] for sl in blocks),
+                )
+            self.cell.advance(
+                tuple(S[..., sl] for sl in blocks),
+                gi,
+                gh,
+                tuple(NS[..., sl] for sl in blocks),
+                tangent,
+            )
             u = NS[..., hs]
             du = None if frames is None else NFr[..., hs]
         return new_state, new_frames
 
     def __repr__(self):
-        extra = ""
-        if self.kind.startswith("rnn"):
-            extra = f", nonlinearity={self.kind[4:]!r}"
         stacked = f", n_models={self.n_models}" if self.n_models > 1 else ""
         return (
             f"TorchRNNDynamics({self.module_type}, input_size={self.input_size}, "
             f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
-            f"bias={self.bias}{extra}, state_size={self.state_size}{stacked})"
+            f"bias={self.bias}{self.cell.extra_repr()}, state_size={self.state_size}{stacked})"
         )
