@@ -1,4 +1,6 @@
-"""AeLLE on a population of trained RNNs: an embedding of spectra that predicts accuracy.
+"""
+AeLLE on a population of trained RNNs: an embedding of spectra that predicts accuracy
+=====================================================================================
 
 A sweep of RNN/GRU/LSTM networks is trained on sequential digits (cached on
 disk after the first run). Every network is driven by the same streams of
@@ -27,7 +29,7 @@ from sklyap.plotting import plot_embedding, plot_predicted_vs_true
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--n-models", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--max-train", type=int, default=None)

@@ -1,4 +1,6 @@
-"""How the Lyapunov spectrum of a recurrent network changes with its weight scale.
+"""
+How the Lyapunov spectrum of a recurrent network changes with its weight scale
+==============================================================================
 
 PyTorch initialises recurrent weights uniformly in ``(-1/sqrt(N), 1/sqrt(N))``.
 Scaling that range by a gain ``g`` moves a network from strongly contracting
@@ -37,7 +39,7 @@ def networks(kind, hidden_size, gains, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--n-steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=100)

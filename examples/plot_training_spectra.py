@@ -1,4 +1,6 @@
-"""Lyapunov spectra during training, recorded by a skorch callback.
+"""
+Lyapunov spectra during training, recorded by a skorch callback
+===============================================================
 
 An LSTM learns to classify handwritten digits read row by row. After every
 epoch, :class:`sklyap.callbacks.LyapunovCallback` computes the spectrum of the
@@ -29,7 +31,7 @@ from sklyap.datasets import RecurrentClassifier, digit_streams, load_sequential_
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--n-images", type=int, default=30, help="digits per driving stream")

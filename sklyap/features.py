@@ -199,7 +199,7 @@ class SpectrumResampler(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of input columns seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the input columns, when ``X`` had string column names.
 
     See Also
@@ -398,7 +398,7 @@ class SpectrumStatistics(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of input columns seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the input columns, when ``X`` had string column names.
 
     See Also

@@ -147,7 +147,7 @@ class WeightStatistics(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_models, n_features_out_)
+        features : ndarray of shape (n_models, `n_features_out_`)
             Float64; NaN in the columns of a parameter the model lacks.
         """
         check_is_fitted(self, "parameter_names_")

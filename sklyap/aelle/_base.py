@@ -111,9 +111,9 @@ SHARED_ATTRIBUTES = """\
         The device the net lives on.
     n_features_in_ : int
         Number of features (spectrum length) seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` had string column names.
-    x_mean_, x_scale_ : ndarray of shape (n_features_in_,)
+    x_mean_, x_scale_ : ndarray of shape (`n_features_in_`,)
         Column means and standard deviations used to standardise ``X``
         (a constant column has scale 1).
     early_stopping_ : bool
@@ -125,10 +125,10 @@ SHARED_ATTRIBUTES = """\
     best_epoch_ : int
         The (1-based) epoch whose weights were kept: the best validation epoch
         with early stopping, else the last one.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (`n_iter_`,)
         Training loss per epoch, the mean over the networks of the ensemble
         (standardised units).
-    validation_loss_curve_ : ndarray of shape (n_iter_,) or None
+    validation_loss_curve_ : ndarray of shape (`n_iter_`,) or None
         Validation loss per epoch (mean over the networks); None without
         early stopping."""
 
@@ -431,7 +431,7 @@ class BaseAeLLE(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `n_features_in_`)
             Spectra, one per row.
 
         Returns
@@ -453,7 +453,7 @@ class BaseAeLLE(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_rec : ndarray of shape (n_samples, n_features_in_)
+        X_rec : ndarray of shape (n_samples, `n_features_in_`)
             Decoded spectra in the units of the ``X`` passed to ``fit``,
             float64.
         """

@@ -93,7 +93,7 @@ class AeLLEClassifier(ClassifierMixin, BaseAeLLE):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `n_features_in_`)
             Spectra, one per row.
 
         Returns
@@ -109,7 +109,7 @@ class AeLLEClassifier(ClassifierMixin, BaseAeLLE):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `n_features_in_`)
 
         Returns
         -------
@@ -123,7 +123,7 @@ class AeLLEClassifier(ClassifierMixin, BaseAeLLE):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `n_features_in_`)
 
         Returns
         -------

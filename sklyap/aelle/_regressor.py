@@ -116,7 +116,7 @@ class AeLLERegressor(RegressorMixin, BaseAeLLE):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, `n_features_in_`)
             Spectra, one per row.
         return_std : bool, default=False
             Also return the standard deviation of the networks' predictions

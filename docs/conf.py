@@ -1,0 +1,58 @@
+"""Sphinx configuration of sklyap's user guide and API reference.
+
+Build with ``python -m sphinx -W -b html docs docs/_build/html`` (CI does).
+"""
+
+import sklyap
+
+project = "sklyap"
+author = "sklyap developers"
+release = version = sklyap.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "results", "README.md"]
+myst_heading_anchors = 3
+
+autosummary_generate = True
+templates_path = ["_templates"]
+autodoc_default_options = {"members": True}
+
+# scikit-learn's metadata-routing setters (set_*_request) and the parameter and
+# output configuration of every estimator are left to scikit-learn's documentation.
+_SKLEARN_MEMBERS = {"get_metadata_routing", "get_params", "set_params", "set_output"}
+
+
+def _skip_sklearn_members(app, what, name, obj, skip, options):
+    if name in _SKLEARN_MEMBERS or (name.startswith("set_") and name.endswith("_request")):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_sklearn_members)
+
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+
+# The gallery shows the examples' code and text; the examples themselves are
+# run by tests/test_examples.py, so the docs build does not run them again.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "plot_gallery": "False",
+    "download_all_examples": False,
+}
+
+html_theme = "alabaster"
+html_title = "sklyap"
