@@ -364,13 +364,14 @@ def lyapunov_spectrum(
         is half the free memory of a CUDA device, and 8 MiB on the CPU.
     num_threads : "auto", int or None, default="auto"
         Torch CPU threads for each batch of models (restored afterwards).
-        ``"auto"`` uses one thread for a batch whose frames hold at most
-        ``2**18`` numbers (``M * B * n * k``), where threads only wait on each
-        other, and the calling process's thread count for larger ones; the
-        count is fixed before any work is sent to ``n_jobs`` workers, so the
-        result is the same bit for bit whatever ``n_jobs``. An int sets the
-        count; ``None`` keeps the setting of the process that computes (in
-        joblib's workers, the cores divided by ``n_jobs``). Ignored on CUDA.
+        ``"auto"``: when the models fit one batch, the calling process's
+        thread count if its frames hold more than ``2**15`` numbers (``M * B
+        * n * k``) and one thread otherwise; when they need several batches,
+        one thread per batch (batches are parallelised with ``n_jobs``
+        instead). The count never depends on ``n_jobs``, so neither does the
+        result, bit for bit. An int sets the count; ``None`` keeps the setting
+        of the process that computes (in joblib's workers, the cores divided
+        by ``n_jobs``). Ignored on CUDA.
     on_error : {"raise", "nan"}, default="raise"
         What weights holding NaN or inf, a trajectory that diverges, or a
         frame that over- or underflows do: raise (``NonFiniteParameterError``
@@ -380,8 +381,8 @@ def lyapunov_spectrum(
     n_jobs : int, default=None
         Batches of models computed in parallel through joblib, as in
         scikit-learn; ``None`` means 1 unless in a ``joblib.parallel_config``
-        context. Work too small to pay for starting worker processes (about
-        two seconds of one core) runs in this process.
+        context. Models that fit one batch, and work too small to pay for
+        starting worker processes, run in this process.
     verbose : int, default=0
         ``1`` shows a progress bar over time steps, or over models for a list.
 
@@ -555,8 +556,10 @@ def plan_batches(
 
 
 # A batch whose frames hold at most this many numbers runs on one thread with
-# num_threads="auto": its operations are too small for threads to share.
-SMALL_FRAME = 2**18
+# num_threads="auto": its operations are too small for threads to share. The
+# crossover measured by benchmarks/bench_threads.py lies between 2**14 (one
+# thread faster) and 2**16 (two threads as fast or faster).
+SMALL_FRAME = 2**15
 
 # Starting joblib's worker processes (each a new Python that imports torch)
 # costs about this much, measured by benchmarks/bench_jobs.py; n workers pay
@@ -608,11 +611,18 @@ def _split_for_workers(batches, n_workers):
     return batches
 
 
-def _threads(settings, frame_numbers):
-    """The torch thread count for a batch, fixed in the calling process, or None."""
+def _threads(settings, frame_numbers, alone):
+    """The torch thread count for a batch, fixed in the calling process, or None.
+
+    ``"auto"``: the calling process's count for a large batch that is the whole
+    computation (``alone``), one thread otherwise. Several batches are
+    parallelised over workers, never over threads as well (workers with
+    several threads each would oversubscribe the cores), and the count does
+    not depend on ``n_jobs``, so neither does the result.
+    """
     threads = threads_for(settings.num_threads, settings.device, small=frame_numbers <= SMALL_FRAME)
     if threads is None and settings.num_threads == "auto" and settings.device.type == "cpu":
-        return torch.get_num_threads()  # this process's count, for the workers too
+        return torch.get_num_threads() if alone else 1
     return threads
 
 
@@ -693,7 +703,9 @@ def run_spectra(
     )
     batches = [[todo[j] for j in batch] for batch in batches]
     numbers = [batch_numbers(systems, batch, B, settings) for batch in batches]
-    workers = _workers(n_jobs, batches, numbers, T)
+    # One batch is the whole computation: it runs here, on threads if large.
+    alone = len(batches) == 1
+    workers = 1 if alone else _workers(n_jobs, batches, numbers, T)
     batches = _split_for_workers(batches, workers)
 
     def task(batch):
@@ -704,7 +716,7 @@ def run_spectra(
             inputs if encode is None else torch.cat([encode(i) for i in batch]),
             settings,
             shared=encode is None,
-            threads=_threads(settings, frame),
+            threads=_threads(settings, frame, alone),
             initial_state=initial_state,
             names=batch if indexed else None,
             step_progress=progress == "steps",

@@ -133,19 +133,20 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Number of batches of models computed in parallel through joblib;
         ``None`` means 1 unless in a ``joblib.parallel_config`` context,
         ``-1`` all cores. Batches are split so that each worker gets at least
-        two. Work too small to pay for starting worker processes (about two
-        seconds of one core) runs in this process. Under joblib's Dask
+        two. Models that fit one batch, and work too small to pay for
+        starting worker processes, run in this process. Under joblib's Dask
         backend the cluster decides instead: every batch is sent to it (see
         ``docs/distributed.md``).
     num_threads : "auto", int or None, default="auto"
-        Torch CPU threads per batch. ``"auto"`` uses one thread for a batch
-        whose frames hold at most ``2**18`` numbers, where threads only wait
-        on each other (and a busy machine stalls the many small operations of
-        a step), and the calling process's thread count for larger ones; the
-        count is fixed before the batches are sent to workers, so the result
-        is the same bit for bit whatever ``n_jobs``. An int sets the count;
-        ``None`` keeps the setting of the process that computes (in joblib's
-        workers, the cores divided by ``n_jobs``). Ignored on CUDA.
+        Torch CPU threads per batch. ``"auto"``: when the models fit one
+        batch, the calling process's thread count if its frames hold more than
+        ``2**15`` numbers and one thread otherwise; when they need several
+        batches, one thread per batch (batches are parallelised with
+        ``n_jobs``; threads in every worker would oversubscribe the cores).
+        The count never depends on ``n_jobs``, so neither do the rows, bit for
+        bit. An int sets the count; ``None`` keeps the setting of the process
+        that computes (in joblib's workers, the cores divided by ``n_jobs``).
+        Ignored on CUDA.
     random_state : int, RandomState instance or None, default=None
         Seeds the Gaussian inputs.
     verbose : int, default=0

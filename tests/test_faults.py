@@ -267,7 +267,7 @@ class _ThreadRecorder:
 
 @pytest.mark.parametrize("num_threads", ["auto", None])
 def test_workers_cap_their_threads(tmp_path, num_threads, workers):
-    # A frame above lyapunov_spectrum's single-thread threshold (B * n * k > 2**18).
+    # A frame above lyapunov_spectrum's single-thread threshold (B * n * k > 2**15).
     n, B = 64, 65
     records = [tmp_path / f"threads{i}.txt" for i in range(2)]
     systems = [from_step(_ThreadRecorder(str(p)), n, input_size=1) for p in records]
@@ -280,9 +280,9 @@ def test_workers_cap_their_threads(tmp_path, num_threads, workers):
         lst.fit_transform(systems)
     lines = [line.split() for p in records for line in p.read_text().splitlines()]
     assert {pid for pid, _ in lines} - {str(os.getpid())}, "ran in worker processes"
-    # "auto": the calling process's count for a large frame, fixed before the
-    # batches are sent; None: the workers' own, joblib's cap of the cores over n_jobs.
-    cap = torch.get_num_threads() if num_threads == "auto" else max(1, (os.cpu_count() or 1) // 2)
+    # "auto": one thread for each of several batches, however large (workers are
+    # the parallelism); None: the workers' own, joblib's cap of the cores over n_jobs.
+    cap = 1 if num_threads == "auto" else max(1, (os.cpu_count() or 1) // 2)
     assert {int(count) for _, count in lines} == {cap}
 
 
@@ -326,9 +326,9 @@ def _assert_parallel_equals_serial(lst, models):
 
 
 def test_parallel_jobs_give_identical_rows_for_large_frames(workers):
-    # Frames of 8 * 160 * 160 numbers, above the single-thread size: "auto" gives
-    # them the calling process's threads, in the workers too, since the rounding
-    # of matrix products may depend on the number of threads.
+    # Frames of 8 * 160 * 160 numbers, above the single-thread size, in two
+    # batches: one thread each, serially and in workers alike (the rounding of
+    # matrix products depends on the number of threads).
     torch.manual_seed(5)
     models = [nn.GRU(2, 160, batch_first=True) for _ in range(2)]
     lst = LyapunovSpectrumTransformer(

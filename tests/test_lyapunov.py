@@ -250,6 +250,33 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
     assert set(seen) == {before if during == "unchanged" else during}
 
 
+@pytest.mark.parametrize(
+    "n,n_models,budget,expected",
+    [
+        (64, 1, "auto", "all"),  # one batch, 65 * 64 * 64 numbers: the process's threads
+        (3, 1, "auto", 1),  # one batch, a small frame: one thread
+        (64, 2, 1, 1),  # two large batches: one thread each, workers or not
+    ],
+)
+def test_auto_threads_follow_the_batch_plan(n, n_models, budget, expected):
+    seen = []
+
+    def step(s, x):
+        seen.append(torch.get_num_threads())
+        return 0.5 * s
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        systems = [from_step(step, n) for _ in range(n_models)]
+        lyapunov_spectrum(
+            systems, torch.zeros(65, 3, 0), warmup=1, memory_budget=budget, device="cpu"
+        )
+    finally:
+        torch.set_num_threads(previous)
+    assert set(seen) == {2 if expected == "all" else expected}
+
+
 @pytest.mark.parametrize("dtype,qr_interval", [("float32", 25), ("float64", 200)])
 def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
     # Every exponent is ln 0.01 = -4.6: over qr_interval steps the frame shrinks
