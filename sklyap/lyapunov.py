@@ -579,12 +579,12 @@ def batch_numbers(systems, batch, n_trajectories, settings):
     )
 
 
-def _workers(n_jobs, batches, numbers, n_time_steps):
-    """Worker processes for the batches: joblib's count, or 1 (this process) for
-    work too small to pay for starting them. A backend the user chose (Dask,
-    threads) is always given the work."""
+def _workers(n_jobs, numbers, n_time_steps):
+    """Worker processes for batches holding ``numbers`` working numbers each:
+    joblib's count, or 1 (this process) for work too small to pay for starting
+    them. A backend the user chose (Dask, threads) is always given the work."""
     n = effective_n_jobs(n_jobs)
-    if n <= 1 or not batches:
+    if n <= 1 or not numbers:
         return 1
     if type(get_active_backend()[0]).__name__ != "LokyBackend":
         return n
@@ -702,10 +702,12 @@ def run_spectra(
         input_numbers=input_numbers,
     )
     batches = [[todo[j] for j in batch] for batch in batches]
-    numbers = [batch_numbers(systems, batch, B, settings) for batch in batches]
     # One batch is the whole computation: it runs here, on threads if large.
     alone = len(batches) == 1
-    workers = 1 if alone else _workers(n_jobs, batches, numbers, T)
+    workers = 1
+    if not alone:
+        numbers = [batch_numbers(systems, batch, B, settings) for batch in batches]
+        workers = _workers(n_jobs, numbers, T)
     batches = _split_for_workers(batches, workers)
 
     def task(batch):

@@ -182,12 +182,11 @@ class TorchRNNDynamics(Dynamics):
         N = self.hidden_size
         self.state_size = len(blocks) * self.num_layers * N
         # Layer by layer, each layer's blocks in the cell's order: [h0, c0, h1, c1, ...].
+        width = len(blocks) * N  # one layer's share of the state
         self.state_layout = tuple(
-            (f"{block}{layer}", slice(start, start + N))
-            for start, (layer, block) in zip(
-                range(0, self.state_size, N),
-                ((layer, block) for layer in range(self.num_layers) for block in blocks),
-            )
+            (f"{block}{layer}", slice(layer * width + j * N, layer * width + (j + 1) * N))
+            for layer in range(self.num_layers)
+            for j, block in enumerate(blocks)
         )
 
     @property
@@ -341,7 +340,7 @@ class TorchRNNDynamics(Dynamics):
         return self._advance(state, x, frames)
 
     def _advance(self, state, x, frames):
-        M, N = self.n_models, self.hidden_size
+        M = self.n_models
         MB, n = state.shape
         B = MB // M
         if M * B != MB:
@@ -370,11 +369,11 @@ class TorchRNNDynamics(Dynamics):
             # (M, B*k, N) @ (M, N, gates*N) -> (M, B, k, gates*N)
             return torch.matmul(tangent_rows, weight.mT).view(*lead, B, k, -1)
 
-        width = len(self.cell.blocks) * N  # one layer's share of the state
+        per_layer = len(self.cell.blocks)
         for layer, p in enumerate(self._step_layers()):
+            # This layer's blocks of the state, as the state layout places them.
             blocks = [
-                slice(layer * width + j * N, layer * width + (j + 1) * N)
-                for j in range(len(self.cell.blocks))
+                sl for _, sl in self.state_layout[layer * per_layer : (layer + 1) * per_layer]
             ]
             hs = blocks[0]
             gi = self._affine(u, p["weight_ih"], p["bias_ih"])
