@@ -31,9 +31,14 @@ def _demo_models(hidden_size, input_size, gains, seed):
 
 def study(args):
     """The AeLLE study on one or all tasks; see :func:`sklyap.study.run_study`."""
-    from .study import TASKS, run_study
+    from .study import TASKS, StudyResult, run_study
 
     names = list(TASKS) if args.task == "all" else [args.task]
+    seeds = list(dict.fromkeys(args.seed))
+    if len(seeds) != len(args.seed):
+        args.command_parser.error(
+            f"--seed {' '.join(map(str, args.seed))}: each population needs its own seed"
+        )
     for name in names:
         task = TASKS[name]
         overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
@@ -41,42 +46,61 @@ def study(args):
         if overrides:
             task = dataclasses.replace(task, population={**task.population, **overrides})
         n_models = args.n_models or task.n_models
+        populations = "a population of" if len(seeds) == 1 else f"{len(seeds)} populations of"
         print(
-            f"AeLLE study on {task.title}: {n_models} trained networks; predicting each "
-            f"network's final test accuracy from its Lyapunov spectrum (after epoch "
+            f"AeLLE study on {task.title}: {populations} {n_models} trained networks; predicting "
+            f"each network's final test accuracy from its Lyapunov spectrum (after epoch "
             f"{task.early_epoch} and after the last), against other predictors, with "
             f"{args.n_repeats} x {args.n_splits}-fold cross-validation.",
             flush=True,
         )
-        result = run_study(
-            task,
-            n_models=args.n_models,
-            n_repeats=args.n_repeats,
-            n_splits=args.n_splits,
-            device=args.device,
-            random_state=args.seed,
-            n_jobs=args.n_jobs,
-            cache_dir=False if args.no_cache else args.cache_dir,
-            verbose=int(not args.quiet),
-        )
-        print()
-        print(result.table())
         out = Path(args.output) if len(names) == 1 else Path(args.output) / name
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(result.to_json())
-        try:
-            paths = result.save_figures(out)
-        except ImportError:
-            paths = []
-            print("\n(matplotlib is not installed: no figures; pip install 'sklyap[plot]')")
-        t = result.timings
-        print(
-            f"\nPopulation and spectra {t['population_and_spectra_s']:.0f} s, cross-validation "
-            f"{t['cross_validation_s']:.0f} s. Wrote {out / 'results.json'}"
-            + "".join(f", {p}" for p in paths),
-            end="\n\n",
-        )
+        results = []
+        for seed in seeds:
+            result = run_study(
+                task,
+                n_models=args.n_models,
+                n_repeats=args.n_repeats,
+                n_splits=args.n_splits,
+                device=args.device,
+                random_state=seed,
+                n_jobs=args.n_jobs,
+                cache_dir=False if args.no_cache else args.cache_dir,
+                verbose=int(not args.quiet),
+            )
+            folder = out if len(seeds) == 1 else out / f"random_state_{seed}"
+            _write_study(result, folder)
+            results.append(result)
+        if len(seeds) > 1:
+            pooled = StudyResult.pool(results)
+            print(f"\nPooled over the {len(seeds)} populations:\n")
+            print(pooled.table())
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "results.json").write_text(pooled.to_json())
+            (out / "results.md").write_text(pooled.markdown() + "\n")
+            print(f"\nWrote {out / 'results.json'}, {out / 'results.md'}", end="\n\n")
     return 0
+
+
+def _write_study(result, out):
+    """Print one population's table; write its results.json and figures to ``out``."""
+    print()
+    print(result.table())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(result.to_json())
+    (out / "results.md").write_text(result.markdown() + "\n")
+    try:
+        paths = result.save_figures(out)
+    except ImportError:
+        paths = []
+        print("\n(matplotlib is not installed: no figures; pip install 'sklyap[plot]')")
+    t = result.timings
+    print(
+        f"\nPopulation and spectra {t['population_and_spectra_s']:.0f} s, cross-validation "
+        f"{t['cross_validation_s']:.0f} s. Wrote {out / 'results.json'}, {out / 'results.md'}"
+        + "".join(f", {p}" for p in paths),
+        end="\n\n",
+    )
 
 
 def _positive_int(text):
@@ -383,7 +407,14 @@ def build_parser():
         d.add_argument(
             "--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)"
         )
-        d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        d.add_argument(
+            "--seed",
+            type=int,
+            nargs="+",
+            default=[0],
+            help="random seed of the population (default 0); several seeds study as many "
+            "independent populations and pool them",
+        )
         d.add_argument("--output", default=output, help=f"folder for figures and JSON ({output})")
         d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
         d.add_argument("--no-cache", action="store_true", help="always retrain")

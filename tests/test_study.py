@@ -114,7 +114,7 @@ def test_cross_validation_predicts_every_network_once_per_repeat_on_shared_split
     assert_array_equal(parallel[("final", "mean")]["prediction"], mean)
 
 
-def _result_with(rows):
+def _result_with(rows, random_state=0, y=(0.0, 1 / 3, 2 / 3, 1.0)):
     settings = {
         "title": "t",
         "n_models": 4,
@@ -122,17 +122,20 @@ def _result_with(rows):
         "n_splits": 2,
         "final_epoch": 5,
         "early_epoch": 1,
-        "top_half_threshold": 0.5,
+        "random_state": random_state,
+        "top_half_threshold": float(np.median(y)),
+        "accuracy_range": [min(y), max(y)],
     }
     return StudyResult(
         settings=settings,
         rows=rows,
-        y=np.linspace(0, 1, 4),
+        y=np.asarray(y),
         early_accuracy=np.zeros(4),
         spectra={},
         oof={},
         embedding={},
         hyperparameters=[],
+        timings={"cross_validation_s": 2.0},
     )
 
 
@@ -179,10 +182,105 @@ def test_comparisons_are_paired_against_the_best_spectrum_only_rival():
     table = result.table()
     assert "0.71 ± 0.01" in table and "does not lead: not above, or within" in table
     assert "does not lead: not above" in table and " - " in table  # NaN R^2
+    markdown = result.markdown().splitlines()
+    assert markdown[2:5] == [
+        "| spectra | predictor | Spearman | R² | top-25% | AUC top half |",
+        "|---|---|---|---|---|---|",
+        "| final (ep 5) | **AeLLE** | **0.71 ± 0.01** | - | - | - |",
+    ]
+    assert markdown[-3].startswith("* final (ep 5): AeLLE - forest = -0.027 ± 0.035")
     payload = json.loads(result.to_json())
     assert payload["rows"][0]["r2"] is None and payload["comparisons"][0]["wins"] == 1
     with pytest.raises(KeyError, match="no row 'lasso'"):
         result.row("final", "lasso")
+
+
+def _two_populations():
+    first = _result_with(
+        [
+            _row("final", "AeLLE", [0.70, 0.72, 0.71]),
+            _row("final", "forest", [0.76, 0.71, 0.74]),
+            _row("final", "weights", [0.95, 0.95, 0.95], spectrum_only=False),
+        ],
+        random_state=0,
+    )
+    second = _result_with(
+        [
+            _row("final", "AeLLE", [0.80, 0.82, 0.84]),
+            _row("final", "forest", [0.74, 0.75, 0.73]),
+            _row("final", "weights", [0.90, 0.91, 0.92], spectrum_only=False),
+        ],
+        random_state=2,
+        y=(0.1, 0.2, 0.3, 0.9),
+    )
+    return first, second
+
+
+def test_pooled_populations_concatenate_their_repeats_and_stay_paired():
+    first, second = _two_populations()
+    pooled = StudyResult.pool([first, second])
+    assert pooled.settings["random_state"] == [0, 2] and pooled.settings["n_populations"] == 2
+    assert pooled.settings["accuracy_range"] == [0.0, 1.0]
+    assert pooled.settings["top_half_threshold"] == [0.5, 0.25]
+    assert pooled.timings == {"cross_validation_s": 4.0}
+    aelle = pooled.row("final", "AeLLE")
+    runs = [0.70, 0.72, 0.71, 0.80, 0.82, 0.84]
+    assert aelle["spearman_per_repeat"] == pytest.approx(runs)
+    assert aelle["spearman"] == pytest.approx(np.mean(runs))
+    assert aelle["spearman_std"] == pytest.approx(np.std(runs, ddof=1))  # populations differ
+    assert aelle["spearman_per_population"] == pytest.approx([0.71, 0.82])
+    assert np.isnan(aelle["r2"]) and np.isnan(aelle["r2_per_population"]).all()
+    # The forest leads on population 0 by 0.027 (so AeLLE alone would not
+    # lead), AeLLE on population 2 by 0.080: paired over the six runs, +0.027.
+    (final,) = pooled.comparisons()
+    d = np.subtract(runs, [0.76, 0.71, 0.74, 0.74, 0.75, 0.73])
+    assert final["against"] == "forest" and final["n_repeats"] == 6 and final["wins"] == 4
+    assert final["mean_difference"] == pytest.approx(d.mean())
+    assert final["std_difference"] == pytest.approx(d.std(ddof=1))
+    assert final["mean_difference_per_population"] == pytest.approx([-0.08 / 3, 0.08])
+    assert final["leads"] is True
+    assert first.comparisons()[0]["leads"] is False
+    assert "mean_difference_per_population" not in first.comparisons()[0]
+    table = pooled.table()
+    assert "2 populations of 4 networks (random_state 0, 2)" in table
+    assert "final test accuracy 0.00 to 1.00" in table and "mean ± std over runs" in table
+    assert "higher in 4 of 6 runs" in table
+    assert "random_state 0: -0.027; random_state 2: +0.080" in table
+    markdown = pooled.markdown()
+    assert "| spectra | predictor | Spearman | Spearman per population (0 / 2) | R²" in markdown
+    assert "| final (ep 5) | forest | 0.74 ± 0.02 | 0.74 / 0.74 | - | - | - |" in markdown
+    assert "* final (ep 5): AeLLE - forest = +0.027 ± 0.065, higher in 4 of 6 runs" in markdown
+
+
+def test_results_read_back_from_json_pool_as_the_originals():
+    first, second = _two_populations()
+    again = [StudyResult.from_json(r.to_json()) for r in (first, second)]
+    assert again[0].y is None and again[0].settings == first.settings
+    assert np.isnan(again[0].row("final", "AeLLE")["r2_per_repeat"]).all()
+    assert again[0].table() == first.table()  # the range comes from the settings
+    pooled, pooled_again = StudyResult.pool([first, second]), StudyResult.pool(again)
+    assert json.loads(pooled_again.to_json()) == json.loads(pooled.to_json())
+    with pytest.raises(ValueError, match="without its arrays"):
+        pooled.save_figures("unused")
+    with pytest.raises(ValueError, match=r"not a study's JSON: no \['rows'\]"):
+        StudyResult.from_json('{"settings": {}}')
+
+
+def test_pool_refuses_what_is_not_independent_populations_of_one_study():
+    first, second = _two_populations()
+    with pytest.raises(ValueError, match="at least two StudyResult"):
+        StudyResult.pool([first])
+    with pytest.raises(ValueError, match=r"random_state \[0, 0\] repeats a seed"):
+        StudyResult.pool([first, first])
+    other = dataclasses.replace(second, settings={**second.settings, "n_splits": 5})
+    with pytest.raises(ValueError, match=r"differ in \['n_splits'\]: \[2\] against \[5\]"):
+        StudyResult.pool([first, other])
+    fewer = dataclasses.replace(second, rows=second.rows[:2])
+    with pytest.raises(ValueError, match="different rows"):
+        StudyResult.pool([first, fewer])
+    pooled = StudyResult.pool([first, second])
+    with pytest.raises(ValueError, match="one population each"):
+        StudyResult.pool([pooled, first])
 
 
 def test_json_ready_turns_numpy_and_nan_into_json():
@@ -279,11 +377,33 @@ def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "ridge on SpectrumStatistics" in printed and "AeLLE" in printed
     figures = ("spectra.png", "embedding.png", "predicted_vs_true.png", "roc.png", "scores.png")
-    for name in ("results.json", *figures):
+    for name in ("results.json", "results.md", *figures):
         assert (out / name).stat().st_size > 100, name
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert len(rows) == len(make_predictors(32)) + 1
     assert {"spectra", "predictor", "spearman", "spearman_std"} <= set(rows[0])
+
+
+@pytest.mark.slow
+def test_command_line_pools_several_seeds(tmp_path, capsys):
+    out, cache = tmp_path / "out", str(tmp_path / "c")
+    args = ["study", *SMALL, "--seed", "0", "5", "--output", str(out), "--cache-dir", cache]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "2 populations of 8 trained networks" in printed
+    assert "Pooled over the 2 populations" in printed
+    pooled = json.loads((out / "results.json").read_text())
+    runs = [json.loads((out / f"random_state_{s}" / "results.json").read_text()) for s in (0, 5)]
+    assert pooled["settings"]["random_state"] == [0, 5]
+    assert [r["settings"]["random_state"] for r in runs] == [0, 5]
+    # The pooled file is the pool of the two populations' files.
+    again = StudyResult.pool([StudyResult.from_json(json.dumps(r)) for r in runs])
+    assert json.loads(again.to_json())["rows"] == pooled["rows"]
+    assert (out / "random_state_5" / "roc.png").stat().st_size > 100
+    assert "Spearman per population (0 / 5)" in (out / "results.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["study", *SMALL, "--seed", "3", "3"])
+    assert "--seed 3 3: each population needs its own seed" in capsys.readouterr().err
 
 
 def test_command_line_errors(capsys):

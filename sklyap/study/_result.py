@@ -12,10 +12,38 @@ __all__ = ["StudyResult"]
 # higher by more than this.
 LEAD_TOLERANCE = 0.02
 
+METRICS = ("spearman", "r2", "top_quartile", "auc")
+
+# Settings that belong to one population and may differ between pooled ones.
+_PER_POPULATION = {"random_state", "top_half_threshold", "accuracy_range"}
+
+
+def summarise(metric, values):
+    """A row's entries for one metric: mean and standard deviation over runs, and the runs."""
+    values = np.asarray(values, dtype=float)
+    return {
+        metric: float(values.mean()),
+        f"{metric}_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        f"{metric}_per_repeat": [float(v) for v in values],
+    }
+
+
+def _nan_for_none(value):
+    """JSON's null back to NaN (see :func:`_json_ready`), in numbers and lists of numbers."""
+    if value is None:
+        return np.nan
+    if isinstance(value, list):
+        return [np.nan if v is None else v for v in value]
+    return value
+
 
 @dataclass
 class StudyResult:
     """Everything :func:`~sklyap.study.run_study` measured.
+
+    A result read back from JSON (:meth:`from_json`) or pooled over
+    populations (:meth:`pool`) keeps ``settings``, ``rows`` and ``timings``;
+    its arrays (``y`` to ``hyperparameters``) are None.
 
     Attributes
     ----------
@@ -24,7 +52,8 @@ class StudyResult:
     rows : list of dict
         One per predictor: ``spectra``, ``predictor``, ``spectrum_only``, and
         for each of ``spearman``, ``r2``, ``top_quartile`` and ``auc`` the
-        mean over repeats, ``<metric>_std`` and ``<metric>_per_repeat``.
+        mean over repeats, ``<metric>_std`` and ``<metric>_per_repeat``
+        (pooled: also ``<metric>_per_population``).
     y : ndarray of shape (n_models,)
         Final test accuracy of every network.
     early_accuracy : ndarray of shape (n_models,)
@@ -44,13 +73,118 @@ class StudyResult:
 
     settings: dict
     rows: list
-    y: np.ndarray
-    early_accuracy: np.ndarray
-    spectra: dict
-    oof: dict
-    embedding: dict
-    hyperparameters: list
+    y: np.ndarray = None
+    early_accuracy: np.ndarray = None
+    spectra: dict = None
+    oof: dict = None
+    embedding: dict = None
+    hyperparameters: list = None
     timings: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, text):
+        """A result read back from :meth:`to_json`: settings, rows and timings.
+
+        The arrays (accuracies, spectra, out-of-fold predictions, embedding)
+        are not saved in JSON and are None; :meth:`table`,
+        :meth:`comparisons` and :meth:`pool` work without them,
+        :meth:`save_figures` does not.
+
+        Parameters
+        ----------
+        text : str
+            What :meth:`to_json` wrote (for example a study's
+            ``results.json``).
+
+        Returns
+        -------
+        StudyResult
+        """
+        payload = json.loads(text)
+        missing = {"settings", "rows"} - set(payload)
+        if missing:
+            raise ValueError(f"not a study's JSON: no {sorted(missing)} in it")
+        rows = [{k: _nan_for_none(v) for k, v in row.items()} for row in payload["rows"]]
+        return cls(settings=payload["settings"], rows=rows, timings=payload.get("timings", {}))
+
+    @classmethod
+    def pool(cls, results):
+        """The results of the same study on independent populations, as one.
+
+        Each population (a study run with its own ``random_state``: its own
+        trained networks, driving inputs and splits) contributes its repeats;
+        every row's scores are the concatenation of the populations' repeats,
+        in the order given, so that the comparisons stay paired (the same
+        population and splits for every predictor). Means and standard
+        deviations are then taken over all runs, and the standard deviation
+        includes the differences between populations. Rows also carry
+        ``<metric>_per_population``, the mean of each population.
+
+        Parameters
+        ----------
+        results : sequence of StudyResult
+            At least two, of the same task, settings and rows, with distinct
+            ``random_state``.
+
+        Returns
+        -------
+        StudyResult
+            Without arrays (see :meth:`from_json`); its settings hold the
+            list of ``random_state`` and ``n_populations``.
+        """
+        results = list(results)
+        if len(results) < 2 or not all(isinstance(r, StudyResult) for r in results):
+            raise ValueError(
+                f"pool needs at least two StudyResult, got {[type(r).__name__ for r in results]}"
+            )
+        first = results[0]
+        seeds = []
+        for r in results:
+            if r.settings.get("n_populations", 1) != 1:
+                raise ValueError("pool takes results of one population each, not pooled ones")
+            differs = sorted(
+                k
+                for k in set(first.settings) | set(r.settings)
+                if k not in _PER_POPULATION and first.settings.get(k) != r.settings.get(k)
+            )
+            if differs:
+                raise ValueError(
+                    f"cannot pool studies whose settings differ in {differs}: "
+                    f"{[first.settings.get(k) for k in differs]} against "
+                    f"{[r.settings.get(k) for k in differs]}"
+                )
+            keys = [(row["spectra"], row["predictor"]) for row in r.rows]
+            if keys != [(row["spectra"], row["predictor"]) for row in first.rows]:
+                raise ValueError("cannot pool studies with different rows (predictors)")
+            seeds.append(r.settings["random_state"])
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(
+                f"the populations must be independent: random_state {seeds} repeats a seed"
+            )
+        settings = dict(first.settings)
+        settings["random_state"] = seeds
+        settings["n_populations"] = len(results)
+        settings["top_half_threshold"] = [r.settings["top_half_threshold"] for r in results]
+        ranges = [r.settings.get("accuracy_range") for r in results]
+        if all(ranges):
+            settings["accuracy_range"] = [min(a for a, _ in ranges), max(b for _, b in ranges)]
+        else:
+            settings.pop("accuracy_range", None)
+        rows = []
+        for i, row in enumerate(first.rows):
+            members = [r.rows[i] for r in results]
+            pooled = {k: row[k] for k in ("spectra", "predictor", "spectrum_only")}
+            for metric in METRICS:
+                pooled.update(
+                    summarise(metric, [v for m in members for v in m[f"{metric}_per_repeat"]])
+                )
+                pooled[f"{metric}_per_population"] = [m[metric] for m in members]
+            rows.append(pooled)
+        timings = {}
+        for r in results:
+            for k, v in r.timings.items():
+                timings[k] = timings.get(k, 0.0) + v
+        return cls(settings=settings, rows=rows, timings=timings)
 
     def _label(self, spectra):
         if spectra == "none":
@@ -80,7 +214,9 @@ class StudyResult:
         list of dict
             ``spectra``, ``predictor``, ``against``, ``mean_difference``,
             ``std_difference``, ``wins`` (repeats in which ``predictor`` is
-            higher), ``n_repeats``, ``criterion`` and ``leads``.
+            higher), ``n_repeats`` (the paired repeats: over all populations
+            of a pooled result), ``criterion`` and ``leads``; for a pooled
+            result also ``mean_difference_per_population``.
         """
         out = []
         for key in ("final", "early"):
@@ -99,9 +235,13 @@ class StudyResult:
             out.append(self._paired(with_accuracy[0], alone[0], 0.0))
         return out
 
-    @staticmethod
-    def _paired(row, other, tolerance):
+    def _paired(self, row, other, tolerance):
         d = np.subtract(row["spearman_per_repeat"], other["spearman_per_repeat"])
+        extra = {}
+        n_populations = self.settings.get("n_populations", 1)
+        if n_populations > 1:
+            per_population = d.reshape(n_populations, -1).mean(axis=1)
+            extra["mean_difference_per_population"] = [float(v) for v in per_population]
         return {
             "spectra": row["spectra"],
             "predictor": row["predictor"],
@@ -112,37 +252,112 @@ class StudyResult:
             "n_repeats": len(d),
             "criterion": f"above, or within {tolerance:g}" if tolerance else "above",
             "leads": bool(d.mean() >= -tolerance if tolerance else d.mean() > 0),
+            **extra,
         }
+
+    def _header(self):
+        s = self.settings
+        n_populations = s.get("n_populations", 1)
+        if self.y is not None:
+            low, high = self.y.min(), self.y.max()
+        else:
+            low, high = s.get("accuracy_range", (np.nan, np.nan))
+        if n_populations == 1:
+            header = f"{s['title']}: {s['n_models']} networks"
+        else:
+            seeds = ", ".join(str(v) for v in s["random_state"])
+            header = (
+                f"{s['title']}: {n_populations} populations of {s['n_models']} networks "
+                f"(random_state {seeds})"
+            )
+        if np.isfinite(low):
+            header += f", final test accuracy {low:.2f} to {high:.2f}"
+        return header + (
+            f"; {s['n_repeats']} x {s['n_splits']}-fold cross-validation grouped by network"
+            + ("" if n_populations == 1 else " on each")
+            + f", mean ± std over {self._runs}"
+        )
+
+    @property
+    def _runs(self):
+        return "repeats" if self.settings.get("n_populations", 1) == 1 else "runs"
+
+    @staticmethod
+    def _cells(row):
+        """Mean ± std of each metric ("-" where undefined), and the populations' Spearman."""
+        cells = [
+            "-" if np.isnan(row[m]) else f"{row[m]:.2f} ± {row[f'{m}_std']:.2f}" for m in METRICS
+        ]
+        per_population = " / ".join(f"{v:.2f}" for v in row.get("spearman_per_population", []))
+        return cells, per_population
+
+    def _comparison_lines(self):
+        lines = []
+        for c in self.comparisons():
+            verdict = ("leads: " if c["leads"] else "does not lead: not ") + c["criterion"]
+            by_population = "".join(
+                f"; random_state {seed}: {v:+.3f}"
+                for seed, v in zip(
+                    np.atleast_1d(self.settings["random_state"]),
+                    c.get("mean_difference_per_population", []),
+                )
+            )
+            lines.append(
+                f"{self._label(c['spectra'])}: {c['predictor']} - {c['against']} = "
+                f"{c['mean_difference']:+.3f} ± {c['std_difference']:.3f}, higher in "
+                f"{c['wins']} of {c['n_repeats']} {self._runs} ({verdict}){by_population}"
+            )
+        return lines
 
     def table(self):
         """The results as aligned text: mean ± standard deviation over repeats."""
-        s = self.settings
-        header = (
-            f"{s['title']}: {s['n_models']} networks, final test accuracy "
-            f"{self.y.min():.2f} to {self.y.max():.2f}; {s['n_repeats']} x {s['n_splits']}-fold "
-            "cross-validation grouped by network, mean ± std over repeats"
+        pooled = self.settings.get("n_populations", 1) > 1
+        cols = (
+            f"{'spectra':14} {'predictor':50} {'Spearman':>11} "
+            + (f"{'per popul.':>11} " if pooled else "")
+            + f"{'R^2':>12} {'top-25%':>11} {'AUC top half':>12}"
         )
-        cols = f"{'spectra':14} {'predictor':50} {'Spearman':>11} {'R^2':>12} {'top-25%':>11} {'AUC top half':>12}"
-        lines = [header, "", cols, "-" * len(cols)]
+        lines = [self._header(), "", cols, "-" * len(cols)]
         for r in self.rows:
-            cells = []
-            for metric in ("spearman", "r2", "top_quartile", "auc"):
-                if np.isnan(r[metric]):
-                    cells.append("-")
-                else:
-                    cells.append(f"{r[metric]:.2f} ± {r[f'{metric}_std']:.2f}")
+            cells, per_population = self._cells(r)
             lines.append(
                 f"{self._label(r['spectra']):14} {r['predictor']:50} {cells[0]:>11} "
-                f"{cells[1]:>12} {cells[2]:>11} {cells[3]:>12}"
+                + (f"{per_population:>11} " if pooled else "")
+                + f"{cells[1]:>12} {cells[2]:>11} {cells[3]:>12}"
             )
         lines += ["", "Paired comparisons of Spearman over the same splits:"]
-        for c in self.comparisons():
-            verdict = ("leads: " if c["leads"] else "does not lead: not ") + c["criterion"]
-            lines.append(
-                f"  {self._label(c['spectra'])}: {c['predictor']} - {c['against']} = "
-                f"{c['mean_difference']:+.3f} ± {c['std_difference']:.3f}, higher in "
-                f"{c['wins']} of {c['n_repeats']} repeats ({verdict})"
-            )
+        lines += [f"  {line}" for line in self._comparison_lines()]
+        return "\n".join(lines)
+
+    def markdown(self):
+        """The results as a Markdown table and list, for reports.
+
+        The same figures as :meth:`table`; AeLLE's rows are in bold.
+
+        Returns
+        -------
+        str
+        """
+        pooled = self.settings.get("n_populations", 1) > 1
+        head = ["spectra", "predictor", "Spearman"]
+        if pooled:
+            seeds = " / ".join(str(v) for v in self.settings["random_state"])
+            head.append(f"Spearman per population ({seeds})")
+        head += ["R²", "top-25%", "AUC top half"]
+        lines = [self._header() + ".", "", "| " + " | ".join(head) + " |"]
+        lines.append("|" + "---|" * len(head))
+        for r in self.rows:
+            cells, per_population = self._cells(r)
+            name, first = r["predictor"], cells[0]
+            if name == "AeLLE":
+                name, first = f"**{name}**", f"**{first}**"
+            row = [self._label(r["spectra"]), name, first]
+            if pooled:
+                row.append(per_population)
+            row += cells[1:]
+            lines.append("| " + " | ".join(row) + " |")
+        lines += ["", "Paired comparisons of Spearman on the same splits:", ""]
+        lines += [f"* {line}" for line in self._comparison_lines()]
         return "\n".join(lines)
 
     def to_json(self):
@@ -162,6 +377,11 @@ class StudyResult:
         -------
         list of Path
         """
+        if self.y is None:
+            raise ValueError(
+                "no figures from a result without its arrays (read from JSON, or pooled); "
+                "save the figures of each population's run_study result"
+            )
         import matplotlib
 
         matplotlib.use("Agg")

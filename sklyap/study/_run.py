@@ -18,7 +18,7 @@ from ..features import SpectrumStatistics
 from ..transformer import LyapunovSpectrumTransformer
 from ..weights import WeightStatistics
 from ._evaluation import Predictor, cross_validate_predictors, scores
-from ._result import StudyResult
+from ._result import METRICS, StudyResult, summarise
 from ._tasks import TASKS, StudyTask
 
 __all__ = ["make_predictors", "population_features", "run_study"]
@@ -368,6 +368,7 @@ def run_study(
         },
         "target": "test accuracy after the last epoch",
         "top_half_threshold": float(np.median(y)),
+        "accuracy_range": [float(y.min()), float(y.max())],
     }
     return StudyResult(
         settings=settings,
@@ -384,9 +385,6 @@ def run_study(
 
 def _row(spectra, name, per_repeat, spectrum_only):
     row = {"spectra": spectra, "predictor": name, "spectrum_only": spectrum_only}
-    for metric in ("spearman", "r2", "top_quartile", "auc"):
-        values = np.array([s[metric] for s in per_repeat])
-        row[metric] = float(values.mean())
-        row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        row[f"{metric}_per_repeat"] = [float(v) for v in values]
+    for metric in METRICS:
+        row.update(summarise(metric, [s[metric] for s in per_repeat]))
     return row
