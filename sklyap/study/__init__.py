@@ -3,8 +3,10 @@
 :func:`run_study` trains (or loads) a population of networks for one of the
 :data:`TASKS`, takes their spectra early and late in training, and compares
 predictors of each network's final accuracy with repeated, grouped
-cross-validation on identical splits. ``python -m sklyap demo`` and
-``python -m sklyap study --task ...`` run it.
+cross-validation on identical splits; :meth:`StudyResult.pool` joins the
+studies of independent populations (other seeds) into one paired comparison.
+``python -m sklyap demo`` and ``python -m sklyap study --task ... --seed ...``
+run it.
 """
 
 from ._evaluation import Predictor, top_quartile_precision
