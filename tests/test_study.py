@@ -275,6 +275,12 @@ def test_pool_refuses_what_is_not_independent_populations_of_one_study():
     other = dataclasses.replace(second, settings={**second.settings, "n_splits": 5})
     with pytest.raises(ValueError, match=r"differ in \['n_splits'\]: \[2\] against \[5\]"):
         StudyResult.pool([first, other])
+    short = _row("final", "AeLLE", [0.8, 0.8])
+    torn = dataclasses.replace(second, rows=[short, *second.rows[1:]])
+    with pytest.raises(
+        ValueError, match="of random_state 2 holds 2 repeats, its settings n_repeats=3"
+    ):
+        StudyResult.pool([first, torn])
     fewer = dataclasses.replace(second, rows=second.rows[:2])
     with pytest.raises(ValueError, match="different rows"):
         StudyResult.pool([first, fewer])

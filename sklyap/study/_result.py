@@ -156,6 +156,14 @@ class StudyResult:
             keys = [(row["spectra"], row["predictor"]) for row in r.rows]
             if keys != [(row["spectra"], row["predictor"]) for row in first.rows]:
                 raise ValueError("cannot pool studies with different rows (predictors)")
+            for row in r.rows:
+                if len(row["spearman_per_repeat"]) != r.settings["n_repeats"]:
+                    raise ValueError(
+                        f"row {row['predictor']!r} on {row['spectra']!r} spectra of "
+                        f"random_state {r.settings['random_state']} holds "
+                        f"{len(row['spearman_per_repeat'])} repeats, its settings "
+                        f"n_repeats={r.settings['n_repeats']}"
+                    )
             seeds.append(r.settings["random_state"])
         if len(set(seeds)) != len(seeds):
             raise ValueError(
