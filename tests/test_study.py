@@ -5,12 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupKFold
 
+import sklyap
 from sklyap.__main__ import main
 from sklyap.study import (
     TASKS,
@@ -125,6 +127,7 @@ def _result_with(rows, random_state=0, y=(0.0, 1 / 3, 2 / 3, 1.0)):
         "random_state": random_state,
         "top_half_threshold": float(np.median(y)),
         "accuracy_range": [min(y), max(y)],
+        "versions": {"sklyap": f"0.{random_state}"},
     }
     return StudyResult(
         settings=settings,
@@ -222,6 +225,7 @@ def test_pooled_populations_concatenate_their_repeats_and_stay_paired():
     assert pooled.settings["random_state"] == [0, 2] and pooled.settings["n_populations"] == 2
     assert pooled.settings["accuracy_range"] == [0.0, 1.0]
     assert pooled.settings["top_half_threshold"] == [0.5, 0.25]
+    assert pooled.settings["versions"] == [{"sklyap": "0.0"}, {"sklyap": "0.2"}]
     assert pooled.timings == {"cross_validation_s": 4.0}
     aelle = pooled.row("final", "AeLLE")
     runs = [0.70, 0.72, 0.71, 0.80, 0.82, 0.84]
@@ -375,6 +379,8 @@ def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
     assert "Paired comparisons" in result.table()
     payload = json.loads(result.to_json())
     assert payload["settings"]["n_models"] == 8 and len(payload["rows"]) == len(names)
+    versions = payload["settings"]["versions"]
+    assert versions["sklyap"] == sklyap.__version__ and versions["torch"] == torch.__version__
 
 
 def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):

@@ -15,7 +15,7 @@ LEAD_TOLERANCE = 0.02
 METRICS = ("spearman", "r2", "top_quartile", "auc")
 
 # Settings that belong to one population and may differ between pooled ones.
-_PER_POPULATION = {"random_state", "top_half_threshold", "accuracy_range"}
+_PER_POPULATION = {"random_state", "top_half_threshold", "accuracy_range", "versions"}
 
 
 def summarise(metric, values):
@@ -173,6 +173,7 @@ class StudyResult:
         settings["random_state"] = seeds
         settings["n_populations"] = len(results)
         settings["top_half_threshold"] = [r.settings["top_half_threshold"] for r in results]
+        settings["versions"] = [r.settings.get("versions") for r in results]
         ranges = [r.settings.get("accuracy_range") for r in results]
         if all(ranges):
             settings["accuracy_range"] = [min(a for a, _ in ranges), max(b for _, b in ranges)]

@@ -21,6 +21,37 @@ from ._evaluation import Predictor, cross_validate_predictors, scores
 from ._result import METRICS, StudyResult, summarise
 from ._tasks import TASKS, StudyTask
 
+
+def _versions():
+    """The versions that produced a result: sklyap (and its commit, in a git
+    checkout) and what it computes with."""
+    import subprocess
+
+    import sklearn
+    import torch
+
+    from .. import __version__
+
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "sklyap": __version__,
+        "commit": commit or None,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
+
+
 __all__ = ["make_predictors", "population_features", "run_study"]
 
 _RIDGE_ALPHAS = np.logspace(-3, 3, 13)
@@ -369,6 +400,7 @@ def run_study(
         "target": "test accuracy after the last epoch",
         "top_half_threshold": float(np.median(y)),
         "accuracy_range": [float(y.min()), float(y.max())],
+        "versions": _versions(),
     }
     return StudyResult(
         settings=settings,
