@@ -76,6 +76,15 @@ def study(args):
             print(f"\nPooled over the {len(seeds)} populations:\n")
             print(pooled.table())
             out.mkdir(parents=True, exist_ok=True)
+            # A single population's figures beside the pooled results would
+            # read as the pool's: they are from an earlier run into this folder.
+            stale = [out / f for f in StudyResult.FIGURES if (out / f).exists()]
+            for path in stale:
+                path.unlink()
+            if stale:
+                print(
+                    f"Removed {len(stale)} figures of an earlier single-population run from {out}"
+                )
             (out / "results.json").write_text(pooled.to_json())
             (out / "results.md").write_text(pooled.markdown() + "\n")
             print(f"\nWrote {out / 'results.json'}, {out / 'results.md'}", end="\n\n")
@@ -103,11 +112,21 @@ def _write_study(result, out):
     )
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def _random_spectra(args):
@@ -386,22 +405,33 @@ def build_parser():
     def add_study_arguments(d, output, n_repeats):
         d.add_argument(
             "--n-models",
-            type=int,
+            type=_int_at_least(2),
             default=None,
             help="networks in the population (default: the task's, 200)",
         )
         d.add_argument(
             "--n-repeats",
-            type=int,
+            type=_positive_int,
             default=n_repeats,
             help=f"repeats of the cross-validation (default {n_repeats})",
         )
-        d.add_argument("--n-splits", type=int, default=5, help="cross-validation folds (default 5)")
         d.add_argument(
-            "--epochs", type=int, default=None, help="training epochs (default: the task's)"
+            "--n-splits",
+            type=_int_at_least(2),
+            default=5,
+            help="cross-validation folds (default 5)",
         )
         d.add_argument(
-            "--max-train", type=int, default=None, help="train on fewer sequences, for quick runs"
+            "--epochs",
+            type=_positive_int,
+            default=None,
+            help="training epochs (default: the task's)",
+        )
+        d.add_argument(
+            "--max-train",
+            type=_positive_int,
+            default=None,
+            help="train on fewer sequences, for quick runs",
         )
         d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
         d.add_argument(
@@ -409,7 +439,7 @@ def build_parser():
         )
         d.add_argument(
             "--seed",
-            type=int,
+            type=_int_at_least(0),
             nargs="+",
             default=[0],
             help="random seed of the population (default 0); several seeds study as many "
@@ -539,7 +569,7 @@ def build_parser():
         help=f"warm-up steps (default {DEFAULT_WARMUP})",
     )
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    d.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=spectra, command_parser=d)
     return parser

@@ -242,7 +242,7 @@ def test_pooled_populations_concatenate_their_repeats_and_stay_paired():
     assert final["mean_difference"] == pytest.approx(d.mean())
     assert final["std_difference"] == pytest.approx(d.std(ddof=1))
     assert final["mean_difference_per_population"] == pytest.approx([-0.08 / 3, 0.08])
-    assert final["leads"] is True
+    assert final["leads"] is True and final["leads_per_population"] == [False, True]
     assert first.comparisons()[0]["leads"] is False
     assert "mean_difference_per_population" not in first.comparisons()[0]
     table = pooled.table()
@@ -250,6 +250,7 @@ def test_pooled_populations_concatenate_their_repeats_and_stay_paired():
     assert "final test accuracy 0.00 to 1.00" in table and "mean ± std over runs" in table
     assert "higher in 4 of 6 runs" in table
     assert "random_state 0: -0.027; random_state 2: +0.080" in table
+    assert "(leads: above, or within 0.02 on the pooled mean; on 1 of 2 populations alone)" in table
     markdown = pooled.markdown()
     assert "| spectra | predictor | Spearman | Spearman per population (0 / 2) | R²" in markdown
     assert "| final (ep 5) | forest | 0.74 ± 0.02 | 0.74 / 0.74 | - | - | - |" in markdown
@@ -286,8 +287,12 @@ def test_pool_refuses_what_is_not_independent_populations_of_one_study():
     ):
         StudyResult.pool([first, torn])
     fewer = dataclasses.replace(second, rows=second.rows[:2])
-    with pytest.raises(ValueError, match="different rows"):
+    only = r"only random_state 0 has \[\('final', 'weights'\)\], only random_state 2 has \[\]"
+    with pytest.raises(ValueError, match=only):
         StudyResult.pool([first, fewer])
+    shuffled = dataclasses.replace(second, rows=second.rows[::-1])
+    with pytest.raises(ValueError, match="random_state 2 has them in another order"):
+        StudyResult.pool([first, shuffled])
     pooled = StudyResult.pool([first, second])
     with pytest.raises(ValueError, match="one population each"):
         StudyResult.pool([pooled, first])
@@ -413,9 +418,13 @@ def test_command_line_pools_several_seeds(tmp_path, capsys):
     assert json.loads(again.to_json())["rows"] == pooled["rows"]
     assert (out / "random_state_5" / "roc.png").stat().st_size > 100
     assert "Spearman per population (0 / 5)" in (out / "results.md").read_text()
-    with pytest.raises(SystemExit):
-        main(["study", *SMALL, "--seed", "3", "3"])
-    assert "--seed 3 3: each population needs its own seed" in capsys.readouterr().err
+    # A single population's figures in the folder do not stay beside a pool.
+    assert main(["study", *SMALL, "--seed", "0", "--output", str(out), "--cache-dir", cache]) == 0
+    assert (out / "roc.png").exists()
+    assert main(args) == 0
+    assert not any((out / name).exists() for name in StudyResult.FIGURES)
+    assert "Removed 5 figures of an earlier single-population run" in capsys.readouterr().out
+    assert json.loads((out / "results.json").read_text())["rows"] == pooled["rows"]
 
 
 def test_command_line_errors(capsys):
@@ -426,6 +435,18 @@ def test_command_line_errors(capsys):
     with pytest.raises(SystemExit):
         main(["study", "--task", "mnist"])
     assert "invalid choice: 'mnist'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["study", "--seed", "3", "3"])
+    assert "--seed 3 3: each population needs its own seed" in capsys.readouterr().err
+    for option, value, expected in [
+        ("--seed", "-1", "expected an integer >= 0, got -1"),
+        ("--seed", "one", "expected an integer, got 'one'"),
+        ("--n-splits", "1", "expected an integer >= 2, got 1"),
+        ("--n-repeats", "0", "expected an integer >= 1, got 0"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["study", option, value])
+        assert f"argument {option}: {expected}" in capsys.readouterr().err
 
 
 def test_spectra_command(capsys):

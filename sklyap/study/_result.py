@@ -129,8 +129,20 @@ class StudyResult:
         Returns
         -------
         StudyResult
-            Without arrays (see :meth:`from_json`); its settings hold the
-            list of ``random_state`` and ``n_populations``.
+            Without arrays (see :meth:`from_json`). Its settings hold
+            ``n_populations`` and, per population, the lists of
+            ``random_state``, ``top_half_threshold`` (each population's
+            median accuracy, which defines its top half) and ``versions``;
+            ``accuracy_range`` spans all populations (dropped when one lacks
+            it). Its timings are the sums over the populations.
+
+        Raises
+        ------
+        ValueError
+            For fewer than two results, a result that is already pooled, a
+            repeated ``random_state``, settings that differ in anything but
+            the per-population ones above, rows that differ, or a row whose
+            repeats disagree with its ``n_repeats``.
         """
         results = list(results)
         if len(results) < 2 or not all(isinstance(r, StudyResult) for r in results):
@@ -154,8 +166,20 @@ class StudyResult:
                     f"{[r.settings.get(k) for k in differs]}"
                 )
             keys = [(row["spectra"], row["predictor"]) for row in r.rows]
-            if keys != [(row["spectra"], row["predictor"]) for row in first.rows]:
-                raise ValueError("cannot pool studies with different rows (predictors)")
+            expected = [(row["spectra"], row["predictor"]) for row in first.rows]
+            if keys != expected:
+                only_first = [k for k in expected if k not in keys]
+                only_this = [k for k in keys if k not in expected]
+                seed, other = first.settings.get("random_state"), r.settings.get("random_state")
+                raise ValueError(
+                    "cannot pool studies with different rows (spectra, predictor): "
+                    + (
+                        f"only random_state {seed} has {only_first}, "
+                        f"only random_state {other} has {only_this}"
+                        if only_first or only_this
+                        else f"random_state {other} has them in another order"
+                    )
+                )
             for row in r.rows:
                 if len(row["spearman_per_repeat"]) != r.settings["n_repeats"]:
                     raise ValueError(
@@ -225,7 +249,10 @@ class StudyResult:
             ``std_difference``, ``wins`` (repeats in which ``predictor`` is
             higher), ``n_repeats`` (the paired repeats: over all populations
             of a pooled result), ``criterion`` and ``leads``; for a pooled
-            result also ``mean_difference_per_population``.
+            result also ``mean_difference_per_population`` and
+            ``leads_per_population`` (the criterion applied to each
+            population's mean difference), while ``leads`` and the choice of
+            the best other predictor go by the pooled means.
         """
         out = []
         for key in ("final", "early"):
@@ -246,11 +273,16 @@ class StudyResult:
 
     def _paired(self, row, other, tolerance):
         d = np.subtract(row["spearman_per_repeat"], other["spearman_per_repeat"])
+
+        def leads(mean):
+            return bool(mean >= -tolerance if tolerance else mean > 0)
+
         extra = {}
         n_populations = self.settings.get("n_populations", 1)
         if n_populations > 1:
             per_population = d.reshape(n_populations, -1).mean(axis=1)
             extra["mean_difference_per_population"] = [float(v) for v in per_population]
+            extra["leads_per_population"] = [leads(v) for v in per_population]
         return {
             "spectra": row["spectra"],
             "predictor": row["predictor"],
@@ -260,7 +292,7 @@ class StudyResult:
             "wins": int((d > 0).sum()),
             "n_repeats": len(d),
             "criterion": f"above, or within {tolerance:g}" if tolerance else "above",
-            "leads": bool(d.mean() >= -tolerance if tolerance else d.mean() > 0),
+            "leads": leads(d.mean()),
             **extra,
         }
 
@@ -304,6 +336,9 @@ class StudyResult:
         lines = []
         for c in self.comparisons():
             verdict = ("leads: " if c["leads"] else "does not lead: not ") + c["criterion"]
+            if "leads_per_population" in c:
+                each = c["leads_per_population"]
+                verdict += f" on the pooled mean; on {sum(each)} of {len(each)} populations alone"
             by_population = "".join(
                 f"; random_state {seed}: {v:+.3f}"
                 for seed, v in zip(
@@ -319,19 +354,23 @@ class StudyResult:
         return lines
 
     def table(self):
-        """The results as aligned text: mean ± standard deviation over repeats."""
+        """The results as aligned text: mean ± standard deviation over repeats
+        (over all runs of all populations, for a pooled result), then the
+        paired comparisons."""
         pooled = self.settings.get("n_populations", 1) > 1
+        width = max([len("per popul.")] + [len(self._cells(r)[1]) for r in self.rows])
+        names = max(len(r["predictor"]) for r in self.rows)
         cols = (
-            f"{'spectra':14} {'predictor':50} {'Spearman':>11} "
-            + (f"{'per popul.':>11} " if pooled else "")
+            f"{'spectra':14} {'predictor':{names}} {'Spearman':>11} "
+            + (f"{'per popul.':>{width}} " if pooled else "")
             + f"{'R^2':>12} {'top-25%':>11} {'AUC top half':>12}"
         )
         lines = [self._header(), "", cols, "-" * len(cols)]
         for r in self.rows:
             cells, per_population = self._cells(r)
             lines.append(
-                f"{self._label(r['spectra']):14} {r['predictor']:50} {cells[0]:>11} "
-                + (f"{per_population:>11} " if pooled else "")
+                f"{self._label(r['spectra']):14} {r['predictor']:{names}} {cells[0]:>11} "
+                + (f"{per_population:>{width}} " if pooled else "")
                 + f"{cells[1]:>12} {cells[2]:>11} {cells[3]:>12}"
             )
         lines += ["", "Paired comparisons of Spearman over the same splits:"]
@@ -379,8 +418,13 @@ class StudyResult:
         }
         return json.dumps(_json_ready(payload), indent=2, allow_nan=False)
 
+    #: The files :meth:`save_figures` writes.
+    FIGURES = ("spectra.png", "embedding.png", "predicted_vs_true.png", "roc.png", "scores.png")
+
     def save_figures(self, folder):
         """Write spectra, embedding, predicted-vs-true, ROC and score figures to ``folder``.
+
+        The files are named as in :attr:`FIGURES`.
 
         Returns
         -------
