@@ -129,3 +129,22 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_population_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train_rnn_population(**{"cache_dir": False, "verbose": 0, **kwargs})
+
+
+def test_recurrent_classifier_scales_the_initial_range_of_its_core():
+    torch.manual_seed(0)
+    model = RecurrentClassifier(8, 16, 10, "GRU", init_scale=5.0)
+    bound = 5.0 / 4.0  # g / sqrt(N)
+    for name, p in model.rnn.named_parameters():
+        values = p.detach().abs()
+        assert values.max() <= bound and values.max() > 0.9 * bound, name
+    # PyTorch's own range (g = 1) without it; the readout is never rescaled.
+    torch.manual_seed(0)
+    plain = RecurrentClassifier(8, 16, 10, "GRU")
+    assert all(p.abs().max() <= 0.25 for p in plain.rnn.parameters())
+    assert torch.equal(plain.head.weight, model.head.weight)
+    for bad in (0, -1.0, float("nan"), "2"):
+        with pytest.raises(
+            ValueError, match=f"init_scale must be a float > 0 or None, got {bad!r}"
+        ):
+            RecurrentClassifier(8, 16, 10, init_scale=bad)

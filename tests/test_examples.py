@@ -12,6 +12,18 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMALL = {
     "plot_spectrum_vs_gain.py": ["--hidden-size", "6", "--n-steps", "40", "--warmup", "10"],
     "plot_training_spectra.py": ["--epochs", "2", "--hidden-size", "8", "--n-images", "12"],
+    "plot_early_selection.py": [
+        "--n-pilot",
+        "12",
+        "--n-fresh",
+        "6",
+        "--epochs",
+        "2",
+        "--max-train",
+        "200",
+        "--n-images",
+        "12",
+    ],
     "plot_aelle_population.py": [
         "--n-models",
         "6",

@@ -3,6 +3,7 @@
 import copy
 import functools
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,13 @@ class RecurrentClassifier(nn.Module):
         Read token ids through an ``nn.Embedding`` of this many symbols.
     embedding_dim : int, default=16
     sequence_output : bool, default=False
+    init_scale : float, default=None
+        Initialise every parameter of the recurrent core uniform in
+        ``(-g/sqrt(N), g/sqrt(N))``, PyTorch's own range times ``g``, from
+        torch's global random generator: the initialisation gain that
+        :func:`train_rnn_population` sweeps, here for networks trained
+        elsewhere (a skorch grid, say). ``None`` keeps PyTorch's default
+        (``g = 1``, drawn the same way).
     """
 
     def __init__(
@@ -53,10 +61,15 @@ class RecurrentClassifier(nn.Module):
         vocabulary_size=None,
         embedding_dim=16,
         sequence_output=False,
+        init_scale=None,
     ):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {_CELLS}, got {cell!r}")
+        if init_scale is not None and not (
+            isinstance(init_scale, numbers.Real) and math.isfinite(init_scale) and init_scale > 0
+        ):
+            raise ValueError(f"init_scale must be a float > 0 or None, got {init_scale!r}")
         core_input = input_size
         if vocabulary_size is not None:
             self.embedding = nn.Embedding(vocabulary_size, embedding_dim)
@@ -65,6 +78,11 @@ class RecurrentClassifier(nn.Module):
             self.embedding = None
         self.rnn = getattr(nn, cell)(core_input, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, n_classes)
+        if init_scale is not None:  # after the readout: it is drawn as without
+            bound = init_scale / math.sqrt(hidden_size)
+            with torch.no_grad():
+                for p in self.rnn.parameters():
+                    p.uniform_(-bound, bound)
         self.sequence_output = sequence_output
 
     def forward(self, x):

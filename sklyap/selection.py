@@ -1,0 +1,308 @@
+"""Early selection: score networks by the final accuracy their early spectra predict.
+
+A :class:`FinalAccuracyPredictor` is fitted on a pilot population (networks
+saved after an early epoch, with the accuracy each reached at the end of
+training); its :meth:`~FinalAccuracyPredictor.as_scorer` turns the prediction
+into a scorer for scikit-learn's model selection (``GridSearchCV``,
+``HalvingGridSearchCV(resource="max_epochs")`` over skorch nets,
+``cross_validate``), which then keeps the candidates whose dynamics promise
+the best final accuracy.
+"""
+
+import numbers
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import Options, check_model_list, validate_params
+from .aelle import AeLLERegressor
+from .dynamics import as_dynamics, signature_of
+from .transformer import LyapunovSpectrumTransformer
+
+__all__ = ["FinalAccuracyPredictor", "PredictedAccuracyScorer"]
+
+
+def _architecture(dynamics):
+    """What a network must share with the pilot, and its size along the one free axis.
+
+    For PyTorch's recurrent modules: (cell kind, layers, input size, bias)
+    and the hidden size; for other systems their type and input size, and the state size.
+    """
+    signature = signature_of(dynamics)
+    if signature is None:
+        return (type(dynamics).__name__, None, dynamics.input_size, None), dynamics.state_size
+    _, layers, input_size, hidden_size, bias = signature
+    return (dynamics.cell.label, layers, input_size, bias), hidden_size
+
+
+def _describe(key):
+    kind, layers, input_size, bias = key
+    text = str(kind)
+    if layers is not None:
+        text += f" of {layers} layer{'s' if layers != 1 else ''}"
+    text += f", input_size={input_size}"
+    if bias is not None:
+        text += f", bias={bias}"
+    return text
+
+
+def _check_scores(values, n, name):
+    values = np.asarray(values, dtype=float)
+    if values.shape != (n,):
+        raise ValueError(f"{name} must hold one number per network ({n}), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{name} holds NaN or infinite values at indices "
+            f"{np.flatnonzero(~np.isfinite(values)).tolist()}"
+        )
+    return values
+
+
+class FinalAccuracyPredictor(BaseEstimator):
+    """Predict a network's final accuracy from its spectrum early in training.
+
+    Fitted on a pilot population: networks saved after an early epoch (``X``)
+    and the accuracy each reached at the end of training (``y``), optionally
+    with each network's validation score at that early epoch. It predicts the
+    final accuracy of new networks of the same task and family, trained for
+    as long as the pilot's, and :meth:`as_scorer` makes that prediction a
+    scorer for scikit-learn's model selection.
+
+    Parameters
+    ----------
+    transformer : LyapunovSpectrumTransformer, default=None
+        How the spectra are computed; give it driving inputs of the task
+        (``inputs=``, with ``input_encoder=`` for token ids) and its ``n_jobs``.
+        Cloned, never fitted in place. ``None`` uses
+        ``LyapunovSpectrumTransformer()``: Gaussian inputs.
+    regressor : regressor, default=None
+        Maps the spectra (with ``early_score=True``, the spectra and the
+        early score as a last column) to the final accuracy. Cloned. ``None``
+        uses ``AeLLERegressor(random_state=0)``.
+    early_score : bool, default=False
+        Whether the regressor also reads each network's score at the early
+        epoch: given to :meth:`fit` and :meth:`predict`, and taken by the
+        scorer as ``estimator.score(X, y)`` on the data it is called with.
+
+    Attributes
+    ----------
+    transformer_ : LyapunovSpectrumTransformer
+        Fitted on the pilot networks: its driving inputs and output width
+        are those of every later spectrum.
+    regressor_ : regressor
+        Fitted on the pilot's features.
+    architectures_ : list of tuple
+        The architectures of the pilot: (cell kind, layers, input size,
+        bias), in order of first appearance.
+    hidden_sizes_ : (int, int)
+        The smallest and largest hidden size (state size, for custom
+        systems) in the pilot. Networks of another architecture, or of a
+        hidden size outside these, are refused: the predictor would be
+        extrapolating.
+    n_networks_ : int
+        Size of the pilot population.
+
+    See Also
+    --------
+    PredictedAccuracyScorer : The scorer :meth:`as_scorer` returns.
+    AeLLERegressor : The default regressor.
+
+    Examples
+    --------
+    >>> from sklyap.selection import FinalAccuracyPredictor
+    >>> from sklyap.datasets import train_rnn_population
+    >>> pilot = train_rnn_population("digits", n_models=6, n_epochs=2, max_train=100,
+    ...                              cells=("GRU",), hidden_sizes=(8,), verbose=0,
+    ...                              cache_dir=False)
+    >>> predictor = FinalAccuracyPredictor(early_score=True).fit(
+    ...     pilot.models(epoch=1), pilot.test_accuracy[:, -1],
+    ...     early_score=pilot.val_accuracy[:, 0])
+    >>> predictor.predict(pilot.models(epoch=1)[:2],
+    ...                   early_score=pilot.val_accuracy[:2, 0]).shape
+    (2,)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {"early_score": [Options(True, False)]}
+
+    def __init__(self, transformer=None, regressor=None, *, early_score=False):
+        self.transformer = transformer
+        self.regressor = regressor
+        self.early_score = early_score
+
+    def _check_params(self):
+        validate_params(self.get_params(deep=False), self._parameter_constraints)
+        if self.transformer is not None and not isinstance(
+            self.transformer, LyapunovSpectrumTransformer
+        ):
+            raise TypeError(
+                f"transformer must be a LyapunovSpectrumTransformer or None, got {self.transformer!r}"
+            )
+        if self.regressor is not None and not hasattr(self.regressor, "fit"):
+            raise TypeError(f"regressor must be a scikit-learn regressor, got {self.regressor!r}")
+
+    def _early(self, early_score, n):
+        if self.early_score:
+            if early_score is None:
+                raise ValueError(
+                    "this predictor reads the early score (early_score=True): pass "
+                    "early_score=, one number per network"
+                )
+            return _check_scores(early_score, n, "early_score")
+        if early_score is not None:
+            raise ValueError(
+                "early_score was given, but this predictor was built with "
+                "early_score=False and reads the spectra alone"
+            )
+        return None
+
+    def _features(self, models, scores):
+        spectra = self.transformer_.transform(models)
+        failed = np.flatnonzero(np.isnan(spectra).any(axis=1))
+        if len(failed):
+            raise ValueError(
+                f"networks {failed.tolist()} have no spectrum (NaN); a prediction needs "
+                "one for every network"
+            )
+        return spectra if scores is None else np.column_stack([spectra, scores])
+
+    def fit(self, X, y, *, early_score=None):
+        """Compute the pilot's spectra and fit the regressor to its final accuracies.
+
+        Parameters
+        ----------
+        X : list of models
+            The pilot networks after the early epoch (anything
+            :class:`~sklyap.LyapunovSpectrumTransformer` reads, fitted skorch
+            nets included).
+        y : array-like of shape (n_networks,)
+            Their accuracy at the end of training.
+        early_score : array-like of shape (n_networks,), default=None
+            Their validation score after the early epoch; required with
+            ``early_score=True``, refused without.
+
+        Returns
+        -------
+        self : FinalAccuracyPredictor
+        """
+        self._check_params()
+        models = check_model_list(X, "recurrent networks")
+        y = _check_scores(y, len(models), "y")
+        scores = self._early(early_score, len(models))
+        transformer = self.transformer or LyapunovSpectrumTransformer()
+        architectures, sizes = {}, []
+        for model in models:
+            key, size = _architecture(as_dynamics(model, rnn=transformer.rnn))
+            architectures[key] = None
+            sizes.append(size)
+        self.transformer_ = clone(transformer).fit(models)
+        features = self._features(models, scores)
+        regressor = AeLLERegressor(random_state=0) if self.regressor is None else self.regressor
+        self.regressor_ = clone(regressor).fit(features, y)
+        self.architectures_ = list(architectures)
+        self.hidden_sizes_ = (min(sizes), max(sizes))
+        self.n_networks_ = len(models)
+        return self
+
+    def check_architecture(self, model):
+        """Raise ``ValueError`` unless ``model`` is of an architecture of the pilot.
+
+        Its cell kind, number of layers, input size and bias must be those of
+        a pilot network, and its hidden size within the pilot's smallest and
+        largest.
+        """
+        check_is_fitted(self, "regressor_")
+        key, size = _architecture(as_dynamics(model, rnn=self.transformer_.rnn))
+        low, high = self.hidden_sizes_
+        if key not in self.architectures_:
+            pilot = "; ".join(_describe(k) for k in self.architectures_)
+            raise ValueError(
+                f"this predictor was not fitted for a network of {_describe(key)}: its pilot "
+                f"population holds {pilot}"
+            )
+        if not low <= size <= high:
+            raise ValueError(
+                f"this predictor was not fitted for a network of hidden_size {size}: its pilot "
+                f"population's hidden sizes are {low} to {high}"
+            )
+
+    def predict(self, X, *, early_score=None):
+        """The predicted final accuracy of each network.
+
+        Parameters
+        ----------
+        X : list of models
+            Networks after the same early epoch as the pilot's.
+        early_score : array-like of shape (n_networks,), default=None
+            Required with ``early_score=True``.
+
+        Returns
+        -------
+        ndarray of shape (n_networks,)
+        """
+        check_is_fitted(self, "regressor_")
+        models = check_model_list(X, "recurrent networks")
+        scores = self._early(early_score, len(models))
+        for model in models:
+            self.check_architecture(model)
+        return np.asarray(self.regressor_.predict(self._features(models, scores)), dtype=float)
+
+    def as_scorer(self):
+        """This fitted predictor as a scorer for scikit-learn's model selection.
+
+        Returns
+        -------
+        PredictedAccuracyScorer
+        """
+        check_is_fitted(self, "regressor_")
+        return PredictedAccuracyScorer(self)
+
+
+class PredictedAccuracyScorer:
+    """Score a fitted network by the final accuracy a :class:`FinalAccuracyPredictor` predicts.
+
+    Pass it as ``scoring=`` to ``GridSearchCV``, ``HalvingGridSearchCV``,
+    ``cross_validate`` or ``cross_val_score``: they call it as
+    ``scorer(estimator, X, y)`` with a fitted estimator (a skorch net, or a
+    torch module) and the data of the fold it is scored on. The network's
+    spectrum is computed as for the pilot; with ``early_score=True``,
+    ``estimator.score(X, y)`` is its early score. Higher is better.
+
+    Parameters
+    ----------
+    predictor : FinalAccuracyPredictor
+        Fitted.
+
+    Raises
+    ------
+    ValueError
+        When called on a network of an architecture the predictor was not
+        fitted for (see :meth:`FinalAccuracyPredictor.check_architecture`),
+        or whose spectrum cannot be computed. Model selection records such a
+        candidate with its ``error_score`` (NaN by default, ranked last).
+    """
+
+    def __init__(self, predictor):
+        if not isinstance(predictor, FinalAccuracyPredictor):
+            raise TypeError(f"predictor must be a FinalAccuracyPredictor, got {predictor!r}")
+        check_is_fitted(predictor, "regressor_")
+        self.predictor = predictor
+
+    def __call__(self, estimator, X=None, y=None):
+        early_score = None
+        if self.predictor.early_score:
+            if X is None:
+                raise ValueError(
+                    "this scorer reads the early score, estimator.score(X, y): call it "
+                    "with the data to score on"
+                )
+            early_score = estimator.score(X, y)
+            if not isinstance(early_score, numbers.Real):
+                raise TypeError(f"estimator.score returned {early_score!r}; expected a number")
+            early_score = [early_score]
+        (predicted,) = self.predictor.predict([estimator], early_score=early_score)
+        return float(predicted)
+
+    def __repr__(self):
+        return f"PredictedAccuracyScorer({self.predictor!r})"
