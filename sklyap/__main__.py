@@ -91,6 +91,67 @@ def study(args):
     return 0
 
 
+def sweep(args):
+    """Early selection in a sweep, on each task; see :func:`sklyap.study.run_sweep`."""
+    from .study import TASKS, run_sweep
+
+    names = list(dict.fromkeys(args.task))
+    results = []
+    for name in names:
+        task = TASKS[name]
+        overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides:
+            task = dataclasses.replace(task, population={**task.population, **overrides})
+        print(
+            f"Early selection on {task.title}: {args.n_draws} draws of a pilot of "
+            f"{args.n_pilot} networks trained to the end and a sweep of {args.n_candidates} "
+            f"candidates judged after epoch {task.early_epoch}.",
+            flush=True,
+        )
+        result = run_sweep(
+            task,
+            n_pilot=args.n_pilot,
+            n_candidates=args.n_candidates,
+            keep=args.keep,
+            factor=args.factor,
+            n_draws=args.n_draws,
+            n_models=args.n_models,
+            device=args.device,
+            random_state=args.seed,
+            n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else args.cache_dir,
+            verbose=int(not args.quiet),
+        )
+        print()
+        print(result.table(), end="\n\n")
+        results.append(result)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = "[" + ",\n".join(r.to_json() for r in results) + "]\n"
+    (out / "results.json").write_text(payload)
+    (out / "results.md").write_text("\n\n".join(r.markdown() for r in results) + "\n")
+    written = [out / "results.json", out / "results.md"]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(
+            1, len(results), figsize=(6 * len(results), 4.2), layout="constrained", squeeze=False
+        )
+        for ax, result in zip(axes[0], results):
+            result.plot(ax=ax)
+        fig.savefig(out / "regret.png", dpi=120)
+        plt.close(fig)
+        written.append(out / "regret.png")
+    except ImportError:
+        print("(matplotlib is not installed: no figure; pip install 'sklyap[plot]')")
+    print("Wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def _write_study(result, out):
     """Print one population's table; write its results.json and figures to ``out``."""
     print()
@@ -468,6 +529,61 @@ def build_parser():
         help="the task (default digits)",
     )
     add_study_arguments(d, "sklyap_study", n_repeats=5)
+
+    d = commands.add_parser(
+        "sweep",
+        help="early selection in a hyperparameter sweep: which candidates to train on, "
+        "decided after one epoch",
+        description="A trained population is split, again and again, into a pilot trained "
+        "to the end and a sweep of candidates judged after the early epoch; each policy "
+        "(early validation accuracy, AeLLE on early spectra, with and without that "
+        "accuracy, random, HalvingGridSearchCV) keeps some candidates and trains them to "
+        "the end. Reports the best final accuracy missed (regret), the recall of the true "
+        "top 10%% and the epochs spent.",
+    )
+    d.add_argument(
+        "--task",
+        nargs="+",
+        default=["digits", "digits_pixel"],
+        choices=["digits", "digits_pixel", "char_text"],
+        help="tasks (default digits digits_pixel)",
+    )
+    d.add_argument(
+        "--n-pilot", type=_int_at_least(4), default=100, help="pilot networks (default 100)"
+    )
+    d.add_argument(
+        "--n-candidates",
+        type=_int_at_least(4),
+        default=100,
+        help="candidates of the sweep (default 100)",
+    )
+    d.add_argument(
+        "--keep", type=float, default=0.2, help="fraction of the candidates kept (default 0.2)"
+    )
+    d.add_argument(
+        "--factor", type=_int_at_least(2), default=3, help="HalvingGridSearchCV's factor (3)"
+    )
+    d.add_argument(
+        "--n-draws", type=_int_at_least(2), default=10, help="pilot/sweep draws (default 10)"
+    )
+    d.add_argument(
+        "--n-models",
+        type=_int_at_least(8),
+        default=None,
+        help="population the draws come from (default: the task's, 200)",
+    )
+    d.add_argument("--epochs", type=_positive_int, default=None, help="training epochs")
+    d.add_argument("--max-train", type=_positive_int, default=None, help="fewer training sequences")
+    d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    d.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1)")
+    d.add_argument(
+        "--seed", type=_int_at_least(0), default=0, help="seed of the population and draws (0)"
+    )
+    d.add_argument("--output", default="sklyap_sweep", help="folder for the table, JSON, figure")
+    d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
+    d.add_argument("--no-cache", action="store_true", help="always retrain")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(func=sweep, command_parser=d)
 
     d = commands.add_parser(
         "spectra",

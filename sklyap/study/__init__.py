@@ -6,12 +6,14 @@ predictors of each network's final accuracy with repeated, grouped
 cross-validation on identical splits; :meth:`StudyResult.pool` joins the
 studies of independent populations (other seeds) into one paired comparison.
 ``python -m sklyap demo`` and ``python -m sklyap study --task ... --seed ...``
-run it.
+run it. :func:`run_sweep` (``python -m sklyap sweep``) measures what early
+selection in a hyperparameter sweep gains from the spectra.
 """
 
 from ._evaluation import Predictor, top_quartile_precision
 from ._result import StudyResult
 from ._run import make_predictors, population_features, run_study
+from ._sweep import SweepResult, run_sweep
 from ._tasks import TASKS, StudyTask
 
 __all__ = [
@@ -19,8 +21,10 @@ __all__ = [
     "Predictor",
     "StudyResult",
     "StudyTask",
+    "SweepResult",
     "make_predictors",
     "population_features",
     "run_study",
+    "run_sweep",
     "top_quartile_precision",
 ]

@@ -1,0 +1,143 @@
+"""Early selection in a sweep: successive halving, the policies' outcomes, the command."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from sklyap.__main__ import main
+from sklyap.study import TASKS, population_features, run_sweep
+from sklyap.study._sweep import _outcome, successive_halving
+
+
+def test_successive_halving_keeps_the_best_of_each_rung_and_counts_its_epochs():
+    # 9 candidates, 9 epochs, factor 3: rungs after epochs 1, 3 and 9 with 9, 3
+    # and 1 candidates. Candidate i's accuracy after epoch e is i/10 until epoch
+    # 2; from epoch 3 candidate 6 overtakes 7 and 8.
+    curves = np.tile(np.arange(9)[:, None] / 10, (1, 9))
+    curves[6, 2:] = 0.95
+    kept, epochs = successive_halving(curves, range(9), min_epochs=1, factor=3)
+    assert kept.tolist() == [6]
+    # 9 candidates x 1 epoch, 3 resume to epoch 3, 1 to epoch 9; nothing left to train.
+    assert epochs == 9 * 1 + 3 * 2 + 1 * 6
+    # 8 candidates need only 2 rungs (1 + floor(log3 8)): the 3 best after epoch
+    # 1 are kept, trained on from epoch 3 to 9.
+    kept, epochs = successive_halving(
+        curves[[0, 1, 2, 3, 4, 5, 7, 8]], range(8), min_epochs=1, factor=3
+    )
+    assert sorted(kept.tolist()) == [5, 6, 7] and epochs == 8 * 1 + 3 * 2 + 3 * 6
+    # Candidates of a rung beyond the last epoch are trained on to it: 4 epochs,
+    # factor 2 gives rungs 1, 2, 4 with 4, 2, 1 candidates.
+    kept, epochs = successive_halving(
+        np.tile(np.arange(4)[:, None], (1, 4)), range(4), min_epochs=1, factor=2
+    )
+    assert kept.tolist() == [3] and epochs == 4 + 2 * 1 + 1 * 2
+
+
+def test_outcome_of_a_policy_known_answers():
+    final = np.array([0.5, 0.9, 0.2, 0.8, 0.1, 0.3, 0.4, 0.6, 0.7, 0.05, 0.15, 0.25])
+    # Top 10% of 12 candidates: the 2 best (ceil(1.2)), candidates 1 and 3.
+    outcome = _outcome(final, np.array([3, 0, 2]), epochs=30, n_epochs=5)
+    assert outcome == {
+        "regret": pytest.approx(0.1),
+        "top10_recall": 0.5,
+        "epochs_fraction": 0.5,
+        "kept_fraction": 0.25,
+    }
+    assert _outcome(final, np.array([1]), epochs=60, n_epochs=5)["regret"] == 0.0
+
+
+def _tiny(name="digits"):
+    task = TASKS[name]
+    return dataclasses.replace(
+        task,
+        population={**task.population, "n_epochs": 4, "max_train": 200},
+        n_units=6,
+        warmup_units=2,
+        n_trajectories=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    settings = {"n_pilot": 12, "n_candidates": 10, "n_models": 24, "cache_dir": cache}
+    result = run_sweep(_tiny(), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings)
+    return result, settings
+
+
+def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
+    result, settings = sweep
+    rows = {r["policy"]: r for r in result.rows}
+    assert list(rows) == [
+        "epoch-1 validation accuracy",
+        "AeLLE on epoch-1 spectra",
+        "AeLLE on epoch-1 spectra + accuracy",
+        "random",
+        "successive halving (HalvingGridSearchCV)",
+    ]
+    # Every candidate trains 1 of 4 epochs, the 3 kept (30% of 10) the other 3.
+    for name in list(rows)[:4]:
+        assert rows[name]["epochs_fraction_per_repeat"] == pytest.approx([(10 + 3 * 3) / 40] * 3)
+        assert rows[name]["kept_fraction"] == pytest.approx(0.3)
+        assert all(r >= 0 for r in rows[name]["regret_per_repeat"])
+    # The early accuracy policy, recomputed from the population on each draw.
+    _, features, population = population_features(
+        _tiny(), n_models=24, cache_dir=settings["cache_dir"], verbose=0
+    )
+    rng = np.random.RandomState(0)
+    final = population.test_accuracy[:, -1]
+    expected = []
+    for _ in range(3):
+        order = rng.permutation(24)
+        candidates = order[12:22]
+        rng.permutation(10)  # the random policy's draw
+        kept = candidates[np.argsort(-features["accuracy"][candidates, 0], kind="stable")[:3]]
+        expected.append(final[candidates].max() - final[kept].max())
+    assert rows["epoch-1 validation accuracy"]["regret_per_repeat"] == pytest.approx(expected)
+    # Keeping everything finds the best and costs all the epochs.
+    full = run_sweep(_tiny(), keep=1.0, n_draws=2, predictor=Ridge(), verbose=0, **settings)
+    for row in full.rows[:4]:
+        assert row["regret"] == 0.0 and row["top10_recall"] == 1.0
+        assert row["epochs_fraction"] == pytest.approx(1.0)
+
+
+def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
+    result, settings = sweep
+    again = run_sweep(_tiny(), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings)
+    assert again.rows == result.rows and again.curves == result.curves
+    payload = json.loads(result.to_json())
+    assert payload["settings"]["n_candidates"] == 10 and payload["settings"]["keep"] == 0.3
+    assert (
+        len(payload["curves"]) == 4 * 5 + 3
+    )  # 4 policies x 5 fractions (0.3 among them), 3 factors
+    assert "| successive halving (HalvingGridSearchCV) |" in result.markdown()
+    assert "regret" in result.table() and "mean ± std over draws" in result.table()
+
+
+def test_sweep_refuses_bad_settings_before_training():
+    with pytest.raises(ValueError, match="keep must be a fraction in \\(0, 1\\], got 0"):
+        run_sweep("digits", keep=0)
+    with pytest.raises(ValueError, match="n_pilot \\+ n_candidates = 30 networks, more than"):
+        run_sweep("digits", n_pilot=20, n_candidates=10, n_models=25)
+    with pytest.raises(ValueError, match="factor must be an int >= 2, got 1"):
+        run_sweep("digits", factor=1)
+    with pytest.raises(ValueError, match="unknown task 'mnist'"):
+        run_sweep("mnist")
+
+
+@pytest.mark.slow
+def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["sweep", "--task", "digits", "--n-models", "16", "--n-pilot", "8"]
+    args += ["--n-candidates", "8", "--n-draws", "2", "--epochs", "3", "--max-train", "200"]
+    args += ["--output", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "successive halving (HalvingGridSearchCV)" in printed
+    (payload,) = json.loads((out / "results.json").read_text())
+    assert payload["settings"]["task"] == "digits" and len(payload["rows"]) == 5
+    assert (out / "regret.png").stat().st_size > 10_000
+    assert "| policy | keeps | regret |" in (out / "results.md").read_text()
