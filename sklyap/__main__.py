@@ -558,7 +558,7 @@ def build_parser():
         help="candidates of the sweep (default 100)",
     )
     d.add_argument(
-        "--keep", type=float, default=0.2, help="fraction of the candidates kept (default 0.2)"
+        "--keep", type=float, default=0.1, help="fraction of the candidates kept (default 0.1)"
     )
     d.add_argument(
         "--factor", type=_int_at_least(2), default=3, help="HalvingGridSearchCV's factor (3)"

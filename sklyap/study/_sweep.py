@@ -241,7 +241,7 @@ def run_sweep(
     *,
     n_pilot=100,
     n_candidates=100,
-    keep=0.2,
+    keep=0.1,
     factor=3,
     n_draws=10,
     n_models=None,
@@ -270,7 +270,7 @@ def run_sweep(
     ----------
     task : str or StudyTask, default="digits"
     n_pilot, n_candidates : int, default=100
-    keep : float, default=0.2
+    keep : float, default=0.1
         Fraction of the candidates that policies (a) to (d) keep, in (0, 1].
     factor : int, default=3
         ``HalvingGridSearchCV``'s factor (>= 2).
