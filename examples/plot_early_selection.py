@@ -11,9 +11,9 @@ and its validation accuracy then. Two uses follow:
 * on a fresh population (other seeds, same search space), the predictions
   made after epoch 1 against the accuracy reached at the end, beside the
   epoch-1 accuracy alone (the figure);
-* as ``scoring=`` of scikit-learn's ``HalvingGridSearchCV`` over skorch nets,
-  with ``resource="max_epochs"``: every candidate trains one epoch and is
-  scored by the final accuracy its dynamics promise; the best go on.
+* as ``scoring=`` of scikit-learn's ``GridSearchCV`` over skorch nets: every
+  candidate trains one epoch and is scored by the final accuracy its
+  dynamics promise; the best three are trained to the end.
 
     python examples/plot_early_selection.py [--n-pilot 60] [--out early_selection.png]
 """
@@ -27,8 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from scipy.stats import spearmanr
-from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.model_selection import HalvingGridSearchCV, KFold
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
 from skorch import NeuralNetClassifier
 from torch import nn
 
@@ -60,7 +60,7 @@ def main(argv=None):
     transformer = LyapunovSpectrumTransformer(streams, warmup=4 * data.n_steps, n_features=32)
 
     # 2. Pilot to predictor: epoch-1 spectra and accuracy -> final accuracy.
-    predictor = FinalAccuracyPredictor(transformer, early_score=True).fit(
+    predictor = FinalAccuracyPredictor(transformer, early_score=True, epoch=1).fit(
         pilot.models(epoch=1),
         pilot.test_accuracy[:, -1],
         early_score=pilot.val_accuracy[:, 0],
@@ -89,14 +89,16 @@ def main(argv=None):
         f"{rho_predicted:.2f} (predicted after epoch 1), {rho_early:.2f} (epoch-1 accuracy)"
     )
 
-    # 4. The same predictor as the scoring of a successive-halving search over
-    #    skorch nets: candidates train 1 epoch, the best third go on to 3, ...
+    # 4. The same predictor as the scoring of a search over skorch nets: every
+    #    candidate trains one epoch (max_epochs=1) and is scored by the final
+    #    accuracy it promises; the three best are then trained to the end.
     torch.manual_seed(0)
     net = NeuralNetClassifier(
         RecurrentClassifier,
         module__input_size=data.input_size,
         module__hidden_size=32,
         module__n_classes=data.n_classes,
+        max_epochs=1,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         train_split=None,
@@ -108,22 +110,24 @@ def main(argv=None):
         "lr": [1e-3, 1e-2],
     }
     X, y = data.X_train[: args.max_train], data.y_train[: args.max_train]
-    search = HalvingGridSearchCV(
+    search = GridSearchCV(
         net,
         grid,
-        resource="max_epochs",
-        min_resources=1,
-        max_resources=max(args.epochs // 3, 1) * 3,
-        factor=3,
         scoring=predictor.as_scorer(),
         cv=KFold(3, shuffle=True, random_state=0),
-        random_state=0,
+        refit=False,
     ).fit(X, y)
-    test_accuracy = search.best_estimator_.score(data.X_test, data.y_test)
-    print(
-        f"HalvingGridSearchCV scored by predicted final accuracy chose {search.best_params_}: "
-        f"test accuracy {test_accuracy:.2f}"
+    ranked = sorted(
+        zip(search.cv_results_["mean_test_score"], search.cv_results_["params"]),
+        key=lambda pair: -pair[0],
     )
+    print(f"{len(ranked)} candidates trained 1 epoch each; the three most promising:")
+    for promised, params in ranked[:3]:
+        final_net = clone(net).set_params(**params, max_epochs=args.epochs).fit(X, y)
+        accuracy = final_net.score(data.X_test, data.y_test)
+        print(
+            f"  {params}: predicted {promised:.2f}, test accuracy after the last epoch {accuracy:.2f}"
+        )
     print(f"saved {args.out}")
 
 

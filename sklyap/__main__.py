@@ -190,6 +190,16 @@ def _int_at_least(low):
 _positive_int = _int_at_least(1)
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text}")
+    return value
+
+
 def _random_spectra(args):
     """Spectra of freshly initialised RNN/GRU/LSTM networks at several weight scales."""
     models, labels = _demo_models(args.hidden_size, args.input_size, args.gains, args.seed)
@@ -558,7 +568,7 @@ def build_parser():
         help="candidates of the sweep (default 100)",
     )
     d.add_argument(
-        "--keep", type=float, default=0.1, help="fraction of the candidates kept (default 0.1)"
+        "--keep", type=_fraction, default=0.1, help="fraction of the candidates kept (default 0.1)"
     )
     d.add_argument(
         "--factor", type=_int_at_least(2), default=3, help="HalvingGridSearchCV's factor (3)"

@@ -6,17 +6,22 @@ training); its :meth:`~FinalAccuracyPredictor.as_scorer` turns the prediction
 into a scorer for scikit-learn's model selection (``GridSearchCV``,
 ``HalvingGridSearchCV(resource="max_epochs")`` over skorch nets,
 ``cross_validate``), which then keeps the candidates whose dynamics promise
-the best final accuracy.
+the best final accuracy. The predictor answers for networks trained as long
+as the pilot's were when their spectra were taken; with ``epoch=`` it warns
+when a search scores a skorch net trained for another number of epochs (the
+later rungs of a successive-halving search).
 """
 
+import copy
 import numbers
+import warnings
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import Options, check_model_list, validate_params
+from ._validation import Interval, Options, check_model_list, validate_params
 from .aelle import AeLLERegressor
 from .dynamics import as_dynamics, signature_of
 from .transformer import LyapunovSpectrumTransformer
@@ -85,9 +90,16 @@ class FinalAccuracyPredictor(BaseEstimator):
         Whether the regressor also reads each network's score at the early
         epoch: given to :meth:`fit` and :meth:`predict`, and taken by the
         scorer as ``estimator.score(X, y)`` on the data it is called with.
+    epoch : int, default=None
+        The epoch after which the pilot networks were taken. When given, the
+        scorer warns on a skorch net whose history holds another number of
+        epochs: its prediction is then an extrapolation. ``None`` checks
+        nothing.
 
     Attributes
     ----------
+    early_score_ : bool
+        ``early_score`` as fitted.
     transformer_ : LyapunovSpectrumTransformer
         Fitted on the pilot networks: its driving inputs and output width
         are those of every later spectrum.
@@ -124,12 +136,16 @@ class FinalAccuracyPredictor(BaseEstimator):
     (2,)
     """
 
-    _parameter_constraints: ClassVar[dict] = {"early_score": [Options(True, False)]}
+    _parameter_constraints: ClassVar[dict] = {
+        "early_score": [Options(True, False)],
+        "epoch": [Interval(int, 0, None), Options(None)],
+    }
 
-    def __init__(self, transformer=None, regressor=None, *, early_score=False):
+    def __init__(self, transformer=None, regressor=None, *, early_score=False, epoch=None):
         self.transformer = transformer
         self.regressor = regressor
         self.early_score = early_score
+        self.epoch = epoch
 
     def _check_params(self):
         validate_params(self.get_params(deep=False), self._parameter_constraints)
@@ -142,8 +158,8 @@ class FinalAccuracyPredictor(BaseEstimator):
         if self.regressor is not None and not hasattr(self.regressor, "fit"):
             raise TypeError(f"regressor must be a scikit-learn regressor, got {self.regressor!r}")
 
-    def _early(self, early_score, n):
-        if self.early_score:
+    def _early(self, early_score, n, reads):
+        if reads:
             if early_score is None:
                 raise ValueError(
                     "this predictor reads the early score (early_score=True): pass "
@@ -189,7 +205,7 @@ class FinalAccuracyPredictor(BaseEstimator):
         self._check_params()
         models = check_model_list(X, "recurrent networks")
         y = _check_scores(y, len(models), "y")
-        scores = self._early(early_score, len(models))
+        scores = self._early(early_score, len(models), self.early_score)
         transformer = self.transformer or LyapunovSpectrumTransformer()
         architectures, sizes = {}, []
         for model in models:
@@ -200,6 +216,7 @@ class FinalAccuracyPredictor(BaseEstimator):
         features = self._features(models, scores)
         regressor = AeLLERegressor(random_state=0) if self.regressor is None else self.regressor
         self.regressor_ = clone(regressor).fit(features, y)
+        self.early_score_ = bool(self.early_score)
         self.architectures_ = list(architectures)
         self.hidden_sizes_ = (min(sizes), max(sizes))
         self.n_networks_ = len(models)
@@ -243,7 +260,7 @@ class FinalAccuracyPredictor(BaseEstimator):
         """
         check_is_fitted(self, "regressor_")
         models = check_model_list(X, "recurrent networks")
-        scores = self._early(early_score, len(models))
+        scores = self._early(early_score, len(models), self.early_score_)
         for model in models:
             self.check_architecture(model)
         return np.asarray(self.regressor_.predict(self._features(models, scores)), dtype=float)
@@ -251,12 +268,15 @@ class FinalAccuracyPredictor(BaseEstimator):
     def as_scorer(self):
         """This fitted predictor as a scorer for scikit-learn's model selection.
 
+        The scorer holds a copy: refitting this predictor later does not
+        change it.
+
         Returns
         -------
         PredictedAccuracyScorer
         """
         check_is_fitted(self, "regressor_")
-        return PredictedAccuracyScorer(self)
+        return PredictedAccuracyScorer(copy.deepcopy(self))
 
 
 class PredictedAccuracyScorer:
@@ -268,6 +288,11 @@ class PredictedAccuracyScorer:
     torch module) and the data of the fold it is scored on. The network's
     spectrum is computed as for the pilot; with ``early_score=True``,
     ``estimator.score(X, y)`` is its early score. Higher is better.
+
+    The prediction is meant for networks trained as long as the pilot's
+    were: in ``HalvingGridSearchCV(resource="max_epochs")`` that is the first
+    rung, where most candidates are stopped; later rungs score networks
+    trained longer, which the predictor's ``epoch`` makes a warning.
 
     Parameters
     ----------
@@ -290,8 +315,17 @@ class PredictedAccuracyScorer:
         self.predictor = predictor
 
     def __call__(self, estimator, X=None, y=None):
+        epoch = self.predictor.epoch
+        history = getattr(estimator, "history", None)
+        if epoch is not None and history is not None and len(history) != epoch:
+            warnings.warn(
+                f"scoring a net trained for {len(history)} epochs with a predictor fitted on "
+                f"networks after epoch {epoch}: the predicted final accuracy extrapolates",
+                UserWarning,
+                stacklevel=2,
+            )
         early_score = None
-        if self.predictor.early_score:
+        if self.predictor.early_score_:
             if X is None:
                 raise ValueError(
                     "this scorer reads the early score, estimator.score(X, y): call it "

@@ -143,7 +143,7 @@ def test_recurrent_classifier_scales_the_initial_range_of_its_core():
     plain = RecurrentClassifier(8, 16, 10, "GRU")
     assert all(p.abs().max() <= 0.25 for p in plain.rnn.parameters())
     assert torch.equal(plain.head.weight, model.head.weight)
-    for bad in (0, -1.0, float("nan"), "2"):
+    for bad in (0, -1.0, float("nan"), "2", True):
         with pytest.raises(
             ValueError, match=f"init_scale must be a float > 0 or None, got {bad!r}"
         ):

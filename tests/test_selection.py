@@ -159,8 +159,9 @@ def test_grid_search_scores_every_candidate_by_its_predicted_final_accuracy(pred
 
 
 def test_halving_search_over_epochs_keeps_the_candidates_it_scores_best(predictor):
+    RECORDED.clear()
     search = HalvingGridSearchCV(
-        _net(),
+        _net(callbacks=[_Record()]),
         {"module__hidden_size": [8, 16], "lr": [0.001, 0.003, 0.01, 0.03]},
         resource="max_epochs",
         min_resources=1,
@@ -172,6 +173,13 @@ def test_halving_search_over_epochs_keeps_the_candidates_it_scores_best(predicto
         random_state=0,
     ).fit(X, Y)
     results = search.cv_results_
+    # The first rung: every candidate after one epoch, scored by its prediction.
+    splits = list(KFold(2).split(X))
+    for i, module in enumerate(RECORDED[:16]):
+        candidate, split = divmod(i, 2)
+        test = splits[split][1]
+        expected = predictor.predict([module], early_score=[_accuracy(module, X[test], Y[test])])
+        assert results[f"split{split}_test_score"][candidate] == pytest.approx(expected[0])
     first = np.flatnonzero(results["iter"] == 0)
     second = np.flatnonzero(results["iter"] == 1)
     assert set(results["n_resources"][first]) == {1} and set(results["n_resources"][second]) == {2}
@@ -204,6 +212,26 @@ def test_a_network_the_predictor_was_not_fitted_for_is_refused(predictor):
         ).fit(X, Y)
     assert np.isnan(search.cv_results_["mean_test_score"][0])
     assert search.best_params_ == {"module__cell": "GRU"}
+
+
+def test_the_scorer_warns_on_a_net_trained_longer_than_the_pilot(pilot):
+    fitted = FinalAccuracyPredictor(_transformer(), _regressor(), epoch=1).fit(
+        pilot.models(epoch=1), pilot.test_accuracy[:, -1]
+    )
+    scorer = fitted.as_scorer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scorer(_net(max_epochs=1).fit(X, Y), X, Y)
+    with pytest.warns(
+        UserWarning, match="trained for 2 epochs with a predictor fitted on networks after epoch 1"
+    ):
+        scorer(_net(max_epochs=2).fit(X, Y), X, Y)
+    # The scorer holds a copy, and the predictor answers as it was fitted.
+    before = scorer(_net().fit(X, Y), X, Y)
+    fitted.set_params(early_score=True)
+    assert fitted.predict(pilot.models(epoch=1)[:1]).shape == (1,)
+    fitted.fit(pilot.models(epoch=1)[:5], pilot.test_accuracy[:5, -1], early_score=np.ones(5))
+    assert scorer(_net().fit(X, Y), X, Y) == before
 
 
 def test_the_scorer_pickles_and_scores_the_same(predictor):

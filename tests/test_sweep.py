@@ -47,6 +47,11 @@ def test_outcome_of_a_policy_known_answers():
         "kept_fraction": 0.25,
     }
     assert _outcome(final, np.array([1]), epochs=60, n_epochs=5)["regret"] == 0.0
+    # A kept candidate tied with the last of the top 10% counts as one of them.
+    tied = np.array([0.9, 0.8, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.05, 0.15])
+    assert _outcome(tied, np.array([2, 0]), epochs=12, n_epochs=1)["top10_recall"] == 1.0
+    assert _outcome(tied, np.array([2, 1, 5]), epochs=12, n_epochs=1)["top10_recall"] == 1.0
+    assert _outcome(tied, np.array([3, 2]), epochs=12, n_epochs=1)["top10_recall"] == 0.5
 
 
 def _tiny(name="digits"):
@@ -73,8 +78,8 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
     rows = {r["policy"]: r for r in result.rows}
     assert list(rows) == [
         "epoch-1 validation accuracy",
-        "AeLLE on epoch-1 spectra",
-        "AeLLE on epoch-1 spectra + accuracy",
+        "Ridge on epoch-1 spectra",
+        "Ridge on epoch-1 spectra + accuracy",
         "random",
         "successive halving (HalvingGridSearchCV)",
     ]
@@ -83,20 +88,35 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
         assert rows[name]["epochs_fraction_per_repeat"] == pytest.approx([(10 + 3 * 3) / 40] * 3)
         assert rows[name]["kept_fraction"] == pytest.approx(0.3)
         assert all(r >= 0 for r in rows[name]["regret_per_repeat"])
-    # The early accuracy policy, recomputed from the population on each draw.
+    # Every policy recomputed from the population on each draw: the predictor
+    # learns from the pilot alone, the search runs on the candidates' curves.
     _, features, population = population_features(
         _tiny(), n_models=24, cache_dir=settings["cache_dir"], verbose=0
     )
     rng = np.random.RandomState(0)
     final = population.test_accuracy[:, -1]
-    expected = []
+    expected = {name: [] for name in rows}
     for _ in range(3):
         order = rng.permutation(24)
-        candidates = order[12:22]
-        rng.permutation(10)  # the random policy's draw
-        kept = candidates[np.argsort(-features["accuracy"][candidates, 0], kind="stable")[:3]]
-        expected.append(final[candidates].max() - final[kept].max())
-    assert rows["epoch-1 validation accuracy"]["regret_per_repeat"] == pytest.approx(expected)
+        pilot, candidates = order[:12], order[12:22]
+        scores = {
+            "epoch-1 validation accuracy": features["accuracy"][candidates, 0],
+            "random": rng.permutation(10),
+        }
+        for name, key in [("spectra", "early"), ("spectra + accuracy", "early+accuracy")]:
+            model = Ridge().fit(features[key][pilot], final[pilot])
+            scores[f"Ridge on epoch-1 {name}"] = model.predict(features[key][candidates])
+        for name, score in scores.items():
+            kept = candidates[np.argsort(-score, kind="stable")[:3]]
+            expected[name].append(final[candidates].max() - final[kept].max())
+        kept, _ = successive_halving(
+            population.val_accuracy[candidates], range(10), min_epochs=1, factor=3
+        )
+        expected["successive halving (HalvingGridSearchCV)"].append(
+            final[candidates].max() - final[candidates[kept]].max()
+        )
+    for name in rows:
+        assert rows[name]["regret_per_repeat"] == pytest.approx(expected[name]), name
     # Keeping everything finds the best and costs all the epochs.
     full = run_sweep(_tiny(), keep=1.0, n_draws=2, predictor=Ridge(), verbose=0, **settings)
     for row in full.rows[:4]:
@@ -110,18 +130,44 @@ def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     assert again.rows == result.rows and again.curves == result.curves
     payload = json.loads(result.to_json())
     assert payload["settings"]["n_candidates"] == 10 and payload["settings"]["keep"] == 0.3
-    assert (
-        len(payload["curves"]) == 4 * 5 + 3
-    )  # 4 policies x 5 fractions (0.3 among them), 3 factors
+    # 4 policies x 5 fractions (0.3 among them), and 3 factors.
+    assert len(payload["curves"]) == 4 * 5 + 3
     assert "| successive halving (HalvingGridSearchCV) |" in result.markdown()
     assert "regret" in result.table() and "mean ± std over draws" in result.table()
 
 
+def test_sweep_takes_numpy_fractions_and_warns_when_halving_cannot_halve(sweep):
+    _, settings = sweep
+    result = run_sweep(
+        _tiny(), keep=np.float32(0.3), n_draws=2, predictor=Ridge(), verbose=0, **settings
+    )
+    assert result.rows[0]["kept_fraction"] == pytest.approx(0.3)
+    with pytest.warns(UserWarning, match="at factor 5 has one iteration and keeps every candidate"):
+        run_sweep(_tiny(), factor=5, n_draws=2, predictor=Ridge(), verbose=0, **settings)
+
+
+def test_sweep_command_refuses_bad_options(capsys):
+    for option, value, expected in [
+        ("--keep", "2", "expected a fraction in (0, 1], got 2"),
+        ("--keep", "some", "expected a fraction in (0, 1], got 'some'"),
+        ("--factor", "1", "expected an integer >= 2, got 1"),
+        ("--task", "mnist", "invalid choice: 'mnist'"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["sweep", option, value])
+        assert expected in capsys.readouterr().err
+
+
 def test_sweep_refuses_bad_settings_before_training():
-    with pytest.raises(ValueError, match="keep must be a fraction in \\(0, 1\\], got 0"):
-        run_sweep("digits", keep=0)
+    for bad in (0, 1.5, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match=f"keep must be a fraction in \\(0, 1\\], got {bad!r}"):
+            run_sweep("digits", keep=bad)
     with pytest.raises(ValueError, match="n_pilot \\+ n_candidates = 30 networks, more than"):
         run_sweep("digits", n_pilot=20, n_candidates=10, n_models=25)
+    with pytest.raises(ValueError, match="n_models=200; pass a larger n_models to train more"):
+        run_sweep("digits", n_pilot=150, n_candidates=100)
+    with pytest.raises(TypeError, match="predictor must be a scikit-learn regressor"):
+        run_sweep("digits", predictor="ridge")
     with pytest.raises(ValueError, match="factor must be an int >= 2, got 1"):
         run_sweep("digits", factor=1)
     with pytest.raises(ValueError, match="unknown task 'mnist'"):

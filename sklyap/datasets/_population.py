@@ -66,8 +66,10 @@ class RecurrentClassifier(nn.Module):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {_CELLS}, got {cell!r}")
-        if init_scale is not None and not (
-            isinstance(init_scale, numbers.Real) and math.isfinite(init_scale) and init_scale > 0
+        if init_scale is not None and (
+            isinstance(init_scale, bool)
+            or not isinstance(init_scale, numbers.Real)
+            or not (math.isfinite(init_scale) and init_scale > 0)
         ):
             raise ValueError(f"init_scale must be a float > 0 or None, got {init_scale!r}")
         core_input = input_size

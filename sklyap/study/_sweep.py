@@ -11,7 +11,10 @@ learning curves give every policy's outcome without training again.
 """
 
 import json
+import math
+import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,10 +79,13 @@ def successive_halving(curves, candidates, *, min_epochs, factor):
     Returns
     -------
     kept : ndarray of int
-        The candidates of its last iteration.
+        The candidates of its last iteration, all of which are then trained
+        to the last epoch (the search itself would refit only its best, for
+        the resources of its last iteration).
     epochs : int
-        Epochs it trains, counting training that resumes from the last
-        iteration's weights, until the kept candidates reach the last epoch.
+        Epochs it trains, counting training that resumes from the previous
+        iteration's weights (the search itself retrains each iteration from
+        scratch), until the kept candidates reach the last epoch.
     """
     n_epochs = curves.shape[1]
     search = HalvingGridSearchCV(
@@ -108,12 +114,18 @@ def _top(scores, k):
 
 
 def _outcome(final, kept, epochs, n_epochs):
-    """Regret, recall of the true top 10%, the fraction of epochs and of candidates kept."""
+    """Regret, recall of the true top 10%, the fraction of epochs and of candidates kept.
+
+    The top 10% are the ``ceil(n / 10)`` best final accuracies; a kept
+    candidate tied with the last of them counts as one of them.
+    """
     n = len(final)
-    top = set(_top(final, max(1, int(np.ceil(0.1 * n)))).tolist())
+    k = max(1, math.ceil(0.1 * n))
+    threshold = np.sort(final)[::-1][k - 1]
+    hits = int((final[np.asarray(kept)] >= threshold).sum())
     return {
         "regret": float(final.max() - final[kept].max()),
-        "top10_recall": len(top & set(np.asarray(kept).tolist())) / len(top),
+        "top10_recall": min(hits, k) / k,
         "epochs_fraction": epochs / (n * n_epochs),
         "kept_fraction": len(kept) / n,
     }
@@ -225,12 +237,13 @@ class SweepResult:
         return ax
 
 
-def _policy_names(early_epoch):
+def _policy_names(early_epoch, predictor):
     acc = f"epoch-{early_epoch} validation accuracy"
+    name = "AeLLE" if isinstance(predictor, AeLLERegressor) else type(predictor).__name__
     return {
         "accuracy": acc,
-        "spectra": f"AeLLE on epoch-{early_epoch} spectra",
-        "spectra+accuracy": f"AeLLE on epoch-{early_epoch} spectra + accuracy",
+        "spectra": f"{name} on epoch-{early_epoch} spectra",
+        "spectra+accuracy": f"{name} on epoch-{early_epoch} spectra + accuracy",
         "random": "random",
         "halving": "successive halving (HalvingGridSearchCV)",
     }
@@ -264,20 +277,23 @@ def run_sweep(
     the spectra and the early accuracy, (d) at random. (e) scikit-learn's
     ``HalvingGridSearchCV`` runs on the candidates with the epochs as its
     resource, its ``factor`` and its own scoring (the validation accuracy),
-    and keeps the candidates of its last iteration.
+    and keeps the candidates of its last iteration. Epochs are counted as
+    if training resumed from the last checkpoint, for every policy (the
+    search itself retrains each iteration from scratch).
 
     Parameters
     ----------
     task : str or StudyTask, default="digits"
     n_pilot, n_candidates : int, default=100
     keep : float, default=0.1
-        Fraction of the candidates that policies (a) to (d) keep, in (0, 1].
+        Fraction of the candidates that policies (a) to (d) keep, in (0, 1]:
+        ``max(1, floor(keep * n_candidates + 0.5))`` of them.
     factor : int, default=3
         ``HalvingGridSearchCV``'s factor (>= 2).
     n_draws : int, default=10
     n_models : int, default=None
-        Size of the population the draws come from; None uses the task's,
-        or ``n_pilot + n_candidates`` when that is more.
+        Size of the population the draws come from, at least
+        ``n_pilot + n_candidates``; None uses the task's.
     predictor : regressor, default=None
         Early features to final accuracy; cloned. None uses
         ``AeLLERegressor(random_state=0)``.
@@ -294,19 +310,22 @@ def run_sweep(
     n_candidates = check_int(n_candidates, "n_candidates", minimum=4)
     n_draws = check_int(n_draws, "n_draws", minimum=2)
     factor = check_int(factor, "factor", minimum=2)
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
+    if (
+        isinstance(keep, (bool, np.bool_))
+        or not isinstance(keep, numbers.Real)
+        or not (math.isfinite(keep) and 0 < keep <= 1)
+    ):
         raise ValueError(f"keep must be a fraction in (0, 1], got {keep!r}")
-    n_models = check_int(
-        max(spec.n_models, n_pilot + n_candidates) if n_models is None else n_models,
-        "n_models",
-        minimum=1,
-    )
+    keep = float(keep)
+    n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=1)
     if n_pilot + n_candidates > n_models:
         raise ValueError(
             f"n_pilot + n_candidates = {n_pilot + n_candidates} networks, more than the "
-            f"population's n_models={n_models}"
+            f"population's n_models={n_models}; pass a larger n_models to train more"
         )
     predictor = AeLLERegressor(random_state=0) if predictor is None else predictor
+    if not hasattr(predictor, "fit") or not hasattr(predictor, "predict"):
+        raise TypeError(f"predictor must be a scikit-learn regressor, got {predictor!r}")
 
     start = time.perf_counter()
     spec, features, population = population_features(
@@ -322,10 +341,18 @@ def run_sweep(
     final = population.test_accuracy[:, -1]
     curves = population.val_accuracy
     n_epochs, early = population.n_epochs, spec.early_epoch
-    names = _policy_names(early)
+    names = _policy_names(early, predictor)
     rng = check_random_state(random_state)
-    fractions = sorted({*_FRACTIONS, float(keep)})
+    fractions = sorted({*_FRACTIONS, keep})
     factors = sorted({*_FACTORS, factor})
+    # Successive halving of a single iteration keeps every candidate.
+    if n_epochs < early * factor:
+        warnings.warn(
+            f"with {n_epochs} epochs, judged after epoch {early}, successive halving at factor "
+            f"{factor} has one iteration and keeps every candidate",
+            UserWarning,
+            stacklevel=2,
+        )
     outcomes = {}  # (policy, setting) -> list of per-draw outcomes
 
     start = time.perf_counter()
@@ -345,7 +372,7 @@ def run_sweep(
             scores[key] = model.predict(X[candidates])
         y = final[candidates]
         for fraction in fractions:
-            k = max(1, round(fraction * n_candidates))
+            k = max(1, math.floor(fraction * n_candidates + 0.5))
             epochs = n_candidates * early + k * (n_epochs - early)
             for key, score in scores.items():
                 outcome = _outcome(y, _top(score, k), epochs, n_epochs)
