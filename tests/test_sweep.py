@@ -117,6 +117,14 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
         )
     for name in rows:
         assert rows[name]["regret_per_repeat"] == pytest.approx(expected[name]), name
+    # The paired comparisons against the early accuracy, from the same draws.
+    accuracy = np.array(expected["epoch-1 validation accuracy"])
+    for comparison, name in zip(result.comparisons(), list(rows)[1:3]):
+        assert comparison["policy"] == name
+        d = np.array(expected[name]) - accuracy
+        assert comparison["regret_difference"] == pytest.approx(d.mean())
+        assert comparison["regret_better"] == int((d < -1e-12).sum())
+        assert comparison["regret_equal"] == int((abs(d) <= 1e-12).sum())
     # Keeping everything finds the best and costs all the epochs.
     full = run_sweep(_tiny(), keep=1.0, n_draws=2, predictor=Ridge(), verbose=0, **settings)
     for row in full.rows[:4]:
@@ -134,6 +142,10 @@ def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     assert len(payload["curves"]) == 4 * 5 + 3
     assert "| successive halving (HalvingGridSearchCV) |" in result.markdown()
     assert "regret" in result.table() and "mean ± std over draws" in result.table()
+    assert (
+        "Ridge on epoch-1 spectra - epoch-1 validation accuracy: top-10% recall" in result.table()
+    )
+    assert payload["comparisons"] == json.loads(json.dumps(result.comparisons()))
 
 
 def test_sweep_takes_numpy_fractions_and_warns_when_halving_cannot_halve(sweep):

@@ -161,9 +161,44 @@ class SweepResult:
             "settings": self.settings,
             "rows": self.rows,
             "curves": self.curves,
+            "comparisons": self.comparisons(),
             "timings": self.timings,
         }
         return json.dumps(_json_ready(payload), indent=2, allow_nan=False)
+
+    def comparisons(self):
+        """Each spectrum policy against the early accuracy alone, paired over draws.
+
+        Returns
+        -------
+        list of dict
+            ``policy``, ``against``, and for ``top10_recall`` and ``regret``:
+            ``<metric>_difference`` (mean of the per-draw differences),
+            ``<metric>_better`` (draws in which ``policy`` is better: higher
+            recall, lower regret), ``<metric>_equal``; and ``n_draws``.
+        """
+        baseline = self.rows[0]
+        out = []
+        for row in self.rows[1:3]:
+            item = {"policy": row["policy"], "against": baseline["policy"]}
+            for metric, sign in (("top10_recall", 1), ("regret", -1)):
+                d = np.subtract(row[f"{metric}_per_repeat"], baseline[f"{metric}_per_repeat"])
+                item[f"{metric}_difference"] = float(d.mean())
+                item[f"{metric}_better"] = int((sign * d > 1e-12).sum())
+                item[f"{metric}_equal"] = int((np.abs(d) <= 1e-12).sum())
+                item["n_draws"] = len(d)
+            out.append(item)
+        return out
+
+    def _comparison_lines(self):
+        return [
+            f"{c['policy']} - {c['against']}: top-10% recall "
+            f"{c['top10_recall_difference']:+.2f} (higher in {c['top10_recall_better']}, "
+            f"equal in {c['top10_recall_equal']} of {c['n_draws']} draws), regret "
+            f"{c['regret_difference']:+.3f} (lower in {c['regret_better']}, equal in "
+            f"{c['regret_equal']})"
+            for c in self.comparisons()
+        ]
 
     def _header(self):
         s = self.settings
@@ -193,8 +228,9 @@ class SweepResult:
             )
         lines.append(
             "\nregret: best final accuracy of all candidates minus the best of those kept; "
-            "epochs: of training every candidate to the end"
+            "epochs: of training every candidate to the end\n\nPaired over the same draws:"
         )
+        lines += [f"  {line}" for line in self._comparison_lines()]
         return "\n".join(lines)
 
     def markdown(self):
@@ -207,6 +243,8 @@ class SweepResult:
         ]
         for r in self.rows:
             lines.append("| " + " | ".join([r["policy"], r["keeps"], *self._cells(r)]) + " |")
+        lines += ["", "Paired over the same draws:", ""]
+        lines += [f"* {line}" for line in self._comparison_lines()]
         return "\n".join(lines)
 
     def plot(self, ax=None):
