@@ -55,3 +55,11 @@ def test_sweep_table_example_predicts_from_the_model_column(readme_namespace):
     ns = readme_namespace
     predicted = ns["predictor"].predict(ns["sweep"])
     assert predicted.shape == (12,) and np.isfinite(predicted).all()
+
+
+def test_early_selection_example_scores_every_candidate(readme_namespace):
+    ns = readme_namespace
+    scores = ns["search"].cv_results_["mean_test_score"]
+    assert scores.shape == (4,) and np.isfinite(scores).all()
+    # The grid's cells are among the pilot's, so no candidate is refused (NaN).
+    assert {key[0] for key in ns["early"].architectures_} >= {"GRU", "LSTM"}
