@@ -213,18 +213,18 @@ class SweepResult:
         return (
             f"{row['regret']:.3f} ± {row['regret_std']:.3f}",
             f"{row['top10_recall']:.2f} ± {row['top10_recall_std']:.2f}",
-            f"{100 * row['epochs_fraction']:.0f}%",
+            f"{100 * row['epochs_fraction']:.0f} ± {100 * row['epochs_fraction_std']:.0f}%",
         )
 
     def table(self):
         """The rows as aligned text."""
         width = max(len(r["policy"]) for r in self.rows)
-        cols = f"{'policy':{width}}  {'keeps':>15}  {'regret':>13}  {'top-10% recall':>14}  {'epochs':>6}"
+        cols = f"{'policy':{width}}  {'keeps':>15}  {'regret':>13}  {'top-10% recall':>14}  {'epochs':>9}"
         lines = [self._header(), "", cols, "-" * len(cols)]
         for r in self.rows:
             regret, recall, epochs = self._cells(r)
             lines.append(
-                f"{r['policy']:{width}}  {r['keeps']:>15}  {regret:>13}  {recall:>14}  {epochs:>6}"
+                f"{r['policy']:{width}}  {r['keeps']:>15}  {regret:>13}  {recall:>14}  {epochs:>9}"
             )
         lines.append(
             "\nregret: best final accuracy of all candidates minus the best of those kept; "
