@@ -29,6 +29,15 @@ def _demo_models(hidden_size, input_size, gains, seed):
     return models, labels
 
 
+def _task(task, args):
+    """``task`` with the population's epochs and training set as the command line asks."""
+    overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        task = dataclasses.replace(task, population={**task.population, **overrides})
+    return task
+
+
 def study(args):
     """The AeLLE study on one or all tasks; see :func:`sklyap.study.run_study`."""
     from .study import TASKS, StudyResult, run_study
@@ -40,11 +49,7 @@ def study(args):
             f"--seed {' '.join(map(str, args.seed))}: each population needs its own seed"
         )
     for name in names:
-        task = TASKS[name]
-        overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        if overrides:
-            task = dataclasses.replace(task, population={**task.population, **overrides})
+        task = _task(TASKS[name], args)
         n_models = args.n_models or task.n_models
         populations = "a population of" if len(seeds) == 1 else f"{len(seeds)} populations of"
         print(
@@ -98,11 +103,7 @@ def sweep(args):
     names = list(dict.fromkeys(args.task))
     results = []
     for name in names:
-        task = TASKS[name]
-        overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        if overrides:
-            task = dataclasses.replace(task, population={**task.population, **overrides})
+        task = _task(TASKS[name], args)
         print(
             f"Early selection on {task.title}: {args.n_draws} draws of a pilot of "
             f"{args.n_pilot} networks trained to the end and a sweep of {args.n_candidates} "
@@ -465,6 +466,27 @@ def spectra(args):
     return 1 if failed else 0
 
 
+def _add_population_options(d, output):
+    """The options of the commands that train (or load) populations: study, demo, sweep."""
+    d.add_argument(
+        "--epochs", type=_positive_int, default=None, help="training epochs (default: the task's)"
+    )
+    d.add_argument(
+        "--max-train",
+        type=_positive_int,
+        default=None,
+        help="train on fewer sequences, for quick runs",
+    )
+    d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    d.add_argument(
+        "--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)"
+    )
+    d.add_argument("--output", default=output, help=f"folder for results and figures ({output})")
+    d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
+    d.add_argument("--no-cache", action="store_true", help="always retrain")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m sklyap" if sys.argv[0].endswith("__main__.py") else "sklyap",
@@ -493,22 +515,6 @@ def build_parser():
             help="cross-validation folds (default 5)",
         )
         d.add_argument(
-            "--epochs",
-            type=_positive_int,
-            default=None,
-            help="training epochs (default: the task's)",
-        )
-        d.add_argument(
-            "--max-train",
-            type=_positive_int,
-            default=None,
-            help="train on fewer sequences, for quick runs",
-        )
-        d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-        d.add_argument(
-            "--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)"
-        )
-        d.add_argument(
             "--seed",
             type=_int_at_least(0),
             nargs="+",
@@ -516,10 +522,7 @@ def build_parser():
             help="random seed of the population (default 0); several seeds study as many "
             "independent populations and pool them",
         )
-        d.add_argument("--output", default=output, help=f"folder for figures and JSON ({output})")
-        d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
-        d.add_argument("--no-cache", action="store_true", help="always retrain")
-        d.add_argument("--quiet", action="store_true", help="no progress bars")
+        _add_population_options(d, output)
         d.set_defaults(func=study, command_parser=d)
 
     d = commands.add_parser(
@@ -582,17 +585,10 @@ def build_parser():
         default=None,
         help="population the draws come from (default: the task's, 200)",
     )
-    d.add_argument("--epochs", type=_positive_int, default=None, help="training epochs")
-    d.add_argument("--max-train", type=_positive_int, default=None, help="fewer training sequences")
-    d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    d.add_argument("--n-jobs", type=int, default=-1, help="parallel workers (default -1)")
     d.add_argument(
         "--seed", type=_int_at_least(0), default=0, help="seed of the population and draws (0)"
     )
-    d.add_argument("--output", default="sklyap_sweep", help="folder for the table, JSON, figure")
-    d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
-    d.add_argument("--no-cache", action="store_true", help="always retrain")
-    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_population_options(d, "sklyap_sweep")
     d.set_defaults(func=sweep, command_parser=d)
 
     d = commands.add_parser(

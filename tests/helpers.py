@@ -1,10 +1,13 @@
 """Helpers shared by the test modules: known systems, reference computations, model makers."""
 
+import dataclasses
 import math
 
 import numpy as np
 import torch
 from torch import nn
+
+from sklyap.study import TASKS
 
 F64 = torch.float64
 
@@ -201,3 +204,18 @@ def benettin_numpy(rnn, inputs, k, warmup, interval, warmup_interval=None):
                     sums += np.log(np.abs(np.diag(R)))
         spectra[trajectory] = np.sort(sums / (T - warmup))[::-1]
     return spectra
+
+
+# -- study and sweep (test_study, test_sweep) -------------------------------------------
+
+
+def tiny_task(name="digits", n_epochs=2):
+    """A study task trained briefly on 200 sequences, driven by short inputs: seconds, not minutes."""
+    task = TASKS[name]
+    return dataclasses.replace(
+        task,
+        population={**task.population, "n_epochs": n_epochs, "max_train": 200},
+        n_units=6,
+        warmup_units=2,
+        n_trajectories=2,
+    )

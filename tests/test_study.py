@@ -15,7 +15,6 @@ from sklearn.model_selection import GroupKFold
 import sklyap
 from sklyap.__main__ import main
 from sklyap.study import (
-    TASKS,
     Predictor,
     StudyResult,
     make_predictors,
@@ -25,6 +24,8 @@ from sklyap.study import (
 )
 from sklyap.study._evaluation import cross_validate_predictors, scores
 from sklyap.study._result import _json_ready
+
+from helpers import tiny_task
 
 SMALL = [
     "--n-models",
@@ -41,17 +42,6 @@ SMALL = [
     "1",
     "--quiet",
 ]
-
-
-def tiny_task(name="digits"):
-    task = TASKS[name]
-    return dataclasses.replace(
-        task,
-        population={**task.population, "n_epochs": 2, "max_train": 200},
-        n_units=6,
-        warmup_units=2,
-        n_trajectories=2,
-    )
 
 
 def test_top_quartile_precision_counts_the_overlap():

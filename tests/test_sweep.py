@@ -1,6 +1,5 @@
 """Early selection in a sweep: successive halving, the policies' outcomes, the command."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -8,8 +7,10 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from sklyap.__main__ import main
-from sklyap.study import TASKS, population_features, run_sweep
+from sklyap.study import population_features, run_sweep
 from sklyap.study._sweep import _outcome, successive_halving
+
+from helpers import tiny_task
 
 
 def test_successive_halving_keeps_the_best_of_each_rung_and_counts_its_epochs():
@@ -54,22 +55,13 @@ def test_outcome_of_a_policy_known_answers():
     assert _outcome(tied, np.array([3, 2]), epochs=12, n_epochs=1)["top10_recall"] == 0.5
 
 
-def _tiny(name="digits"):
-    task = TASKS[name]
-    return dataclasses.replace(
-        task,
-        population={**task.population, "n_epochs": 4, "max_train": 200},
-        n_units=6,
-        warmup_units=2,
-        n_trajectories=2,
-    )
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     settings = {"n_pilot": 12, "n_candidates": 10, "n_models": 24, "cache_dir": cache}
-    result = run_sweep(_tiny(), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings)
+    result = run_sweep(
+        tiny_task(n_epochs=4), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings
+    )
     return result, settings
 
 
@@ -91,7 +83,7 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
     # Every policy recomputed from the population on each draw: the predictor
     # learns from the pilot alone, the search runs on the candidates' curves.
     _, features, population = population_features(
-        _tiny(), n_models=24, cache_dir=settings["cache_dir"], verbose=0
+        tiny_task(n_epochs=4), n_models=24, cache_dir=settings["cache_dir"], verbose=0
     )
     rng = np.random.RandomState(0)
     final = population.test_accuracy[:, -1]
@@ -126,7 +118,9 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
         assert comparison["regret_better"] == int((d < -1e-12).sum())
         assert comparison["regret_equal"] == int((abs(d) <= 1e-12).sum())
     # Keeping everything finds the best and costs all the epochs.
-    full = run_sweep(_tiny(), keep=1.0, n_draws=2, predictor=Ridge(), verbose=0, **settings)
+    full = run_sweep(
+        tiny_task(n_epochs=4), keep=1.0, n_draws=2, predictor=Ridge(), verbose=0, **settings
+    )
     for row in full.rows[:4]:
         assert row["regret"] == 0.0 and row["top10_recall"] == 1.0
         assert row["epochs_fraction"] == pytest.approx(1.0)
@@ -134,7 +128,9 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
 
 def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     result, settings = sweep
-    again = run_sweep(_tiny(), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings)
+    again = run_sweep(
+        tiny_task(n_epochs=4), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings
+    )
     assert again.rows == result.rows and again.curves == result.curves
     payload = json.loads(result.to_json())
     assert payload["settings"]["n_candidates"] == 10 and payload["settings"]["keep"] == 0.3
@@ -151,11 +147,18 @@ def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
 def test_sweep_takes_numpy_fractions_and_warns_when_halving_cannot_halve(sweep):
     _, settings = sweep
     result = run_sweep(
-        _tiny(), keep=np.float32(0.3), n_draws=2, predictor=Ridge(), verbose=0, **settings
+        tiny_task(n_epochs=4),
+        keep=np.float32(0.3),
+        n_draws=2,
+        predictor=Ridge(),
+        verbose=0,
+        **settings,
     )
     assert result.rows[0]["kept_fraction"] == pytest.approx(0.3)
     with pytest.warns(UserWarning, match="at factor 5 has one iteration and keeps every candidate"):
-        run_sweep(_tiny(), factor=5, n_draws=2, predictor=Ridge(), verbose=0, **settings)
+        run_sweep(
+            tiny_task(n_epochs=4), factor=5, n_draws=2, predictor=Ridge(), verbose=0, **settings
+        )
 
 
 def test_sweep_command_refuses_bad_options(capsys):
