@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
@@ -156,6 +156,16 @@ def test_grid_search_scores_every_candidate_by_its_predicted_final_accuracy(pred
         assert got == pytest.approx(expected[0], rel=1e-9)
     scores = search.cv_results_["mean_test_score"]
     assert search.best_index_ == int(np.argmax(scores)) and np.ptp(scores) > 0
+
+
+def test_cross_validate_scores_each_fold_by_its_predicted_final_accuracy(predictor):
+    RECORDED.clear()
+    scores = cross_validate(
+        _net(callbacks=[_Record()]), X, Y, scoring=predictor.as_scorer(), cv=KFold(2)
+    )["test_score"]
+    for (_, test), module, score in zip(KFold(2).split(X), RECORDED, scores):
+        expected = predictor.predict([module], early_score=[_accuracy(module, X[test], Y[test])])
+        assert score == pytest.approx(expected[0], rel=1e-9)
 
 
 def test_halving_search_over_epochs_keeps_the_candidates_it_scores_best(predictor):
