@@ -265,18 +265,28 @@ class FinalAccuracyPredictor(BaseEstimator):
             self.check_architecture(model)
         return np.asarray(self.regressor_.predict(self._features(models, scores)), dtype=float)
 
-    def as_scorer(self):
+    def as_scorer(self, *, later="warn"):
         """This fitted predictor as a scorer for scikit-learn's model selection.
 
         The scorer holds a copy: refitting this predictor later does not
         change it.
+
+        Parameters
+        ----------
+        later : {"warn", "score"}, default="warn"
+            What the scorer does with a skorch net trained for more epochs
+            than ``epoch`` (the later rungs of a successive-halving search):
+            ``"warn"`` predicts anyway, with a warning; ``"score"`` returns
+            ``estimator.score(X, y)``, the search's own measure, so that the
+            spectra choose at the first rung and the learning curve after.
+            ``"score"`` needs ``epoch``.
 
         Returns
         -------
         PredictedAccuracyScorer
         """
         check_is_fitted(self, "regressor_")
-        return PredictedAccuracyScorer(copy.deepcopy(self))
+        return PredictedAccuracyScorer(copy.deepcopy(self), later=later)
 
 
 class PredictedAccuracyScorer:
@@ -292,12 +302,16 @@ class PredictedAccuracyScorer:
     The prediction is meant for networks trained as long as the pilot's
     were: in ``HalvingGridSearchCV(resource="max_epochs")`` that is the first
     rung, where most candidates are stopped; later rungs score networks
-    trained longer, which the predictor's ``epoch`` makes a warning.
+    trained longer, which ``later`` decides about.
 
     Parameters
     ----------
     predictor : FinalAccuracyPredictor
         Fitted.
+    later : {"warn", "score"}, default="warn"
+        For a skorch net trained longer than the predictor's ``epoch``:
+        predict with a warning, or return ``estimator.score(X, y)`` (see
+        :meth:`FinalAccuracyPredictor.as_scorer`).
 
     Raises
     ------
@@ -308,15 +322,24 @@ class PredictedAccuracyScorer:
         candidate with its ``error_score`` (NaN by default, ranked last).
     """
 
-    def __init__(self, predictor):
+    def __init__(self, predictor, *, later="warn"):
         if not isinstance(predictor, FinalAccuracyPredictor):
             raise TypeError(f"predictor must be a FinalAccuracyPredictor, got {predictor!r}")
         check_is_fitted(predictor, "regressor_")
+        validate_params({"later": later}, {"later": [Options("warn", "score")]})
+        if later == "score" and predictor.epoch is None:
+            raise ValueError(
+                "later='score' needs the predictor's epoch (the epoch of its pilot networks), "
+                "to tell a net trained longer"
+            )
         self.predictor = predictor
+        self.later = later
 
     def __call__(self, estimator, X=None, y=None):
         epoch = self.predictor.epoch
         history = getattr(estimator, "history", None)
+        if self.later == "score" and history is not None and len(history) > epoch:
+            return float(estimator.score(X, y))
         if epoch is not None and history is not None and len(history) != epoch:
             warnings.warn(
                 f"scoring a net trained for {len(history)} epochs with a predictor fitted on "
@@ -339,4 +362,5 @@ class PredictedAccuracyScorer:
         return float(predicted)
 
     def __repr__(self):
-        return f"PredictedAccuracyScorer({self.predictor!r})"
+        later = "" if self.later == "warn" else f", later={self.later!r}"
+        return f"PredictedAccuracyScorer({self.predictor!r}{later})"

@@ -201,6 +201,42 @@ def test_halving_search_over_epochs_keeps_the_candidates_it_scores_best(predicto
     assert {candidate(i) for i in second} == {candidate(i) for i in best_first}
 
 
+def test_halving_search_ranks_by_the_spectra_first_and_by_its_own_score_after(pilot):
+    fitted = FinalAccuracyPredictor(_transformer(), _regressor(), epoch=1).fit(
+        pilot.models(epoch=1), pilot.test_accuracy[:, -1]
+    )
+    RECORDED.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no extrapolation warning at the later rung
+        search = HalvingGridSearchCV(
+            _net(callbacks=[_Record()]),
+            {"module__hidden_size": [8, 16], "lr": [0.003, 0.01, 0.03]},
+            resource="max_epochs",
+            min_resources=1,
+            max_resources=3,
+            factor=3,
+            scoring=fitted.as_scorer(later="score"),
+            cv=KFold(2),
+            error_score="raise",
+        ).fit(X, Y)
+    results, splits = search.cv_results_, list(KFold(2).split(X))
+    assert list(results["iter"]) == [0] * 6 + [1] * 2
+    for i, module in enumerate(RECORDED[:16]):
+        row, split = divmod(i, 2)
+        test = splits[split][1]
+        # After epoch 1 the predicted final accuracy; after epoch 3 the net's
+        # own accuracy on the fold.
+        early = row < 6
+        expected = fitted.predict([module])[0] if early else _accuracy(module, X[test], Y[test])
+        assert results[f"split{split}_test_score"][row] == pytest.approx(expected), i
+    with pytest.raises(ValueError, match="later='score' needs the predictor's epoch"):
+        FinalAccuracyPredictor(_transformer(), _regressor()).fit(
+            pilot.models(epoch=1), pilot.test_accuracy[:, -1]
+        ).as_scorer(later="score")
+    with pytest.raises(ValueError, match="later must be one of 'warn', 'score', got 'later'"):
+        fitted.as_scorer(later="later")
+
+
 def test_a_network_the_predictor_was_not_fitted_for_is_refused(predictor):
     scorer = predictor.as_scorer()
     lstm = _net(module__cell="LSTM").fit(X, Y)

@@ -35,6 +35,11 @@ def test_successive_halving_keeps_the_best_of_each_rung_and_counts_its_epochs():
         np.tile(np.arange(4)[:, None], (1, 4)), range(4), min_epochs=1, factor=2
     )
     assert kept.tolist() == [3] and epochs == 4 + 2 * 1 + 1 * 2
+    # First scores rank the first rung instead of the accuracy after epoch 1:
+    # they put candidates 0, 1 and 2 ahead, of which the accuracy keeps 2.
+    first = np.array([0.9, 0.8, 0.7, 0, 0, 0, 0, 0, 0])
+    kept, epochs = successive_halving(curves, range(9), min_epochs=1, factor=3, first_scores=first)
+    assert kept.tolist() == [2] and epochs == 9 * 1 + 3 * 2 + 1 * 6
 
 
 def test_outcome_of_a_policy_known_answers():
@@ -74,6 +79,7 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
         "Ridge on epoch-1 spectra + accuracy",
         "random",
         "successive halving (HalvingGridSearchCV)",
+        "successive halving, first rung by Ridge on spectra + accuracy",
     ]
     # Every candidate trains 1 of 4 epochs, the 3 kept (30% of 10) the other 3.
     for name in list(rows)[:4]:
@@ -101,19 +107,30 @@ def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
         for name, score in scores.items():
             kept = candidates[np.argsort(-score, kind="stable")[:3]]
             expected[name].append(final[candidates].max() - final[kept].max())
-        kept, _ = successive_halving(
-            population.val_accuracy[candidates], range(10), min_epochs=1, factor=3
-        )
-        expected["successive halving (HalvingGridSearchCV)"].append(
-            final[candidates].max() - final[candidates[kept]].max()
-        )
+        for name, first in [
+            ("successive halving (HalvingGridSearchCV)", None),
+            (
+                "successive halving, first rung by Ridge on spectra + accuracy",
+                scores["Ridge on epoch-1 spectra + accuracy"],
+            ),
+        ]:
+            kept, _ = successive_halving(
+                population.val_accuracy[candidates],
+                range(10),
+                min_epochs=1,
+                factor=3,
+                first_scores=first,
+            )
+            expected[name].append(final[candidates].max() - final[candidates[kept]].max())
     for name in rows:
         assert rows[name]["regret_per_repeat"] == pytest.approx(expected[name]), name
     # The paired comparisons against the early accuracy, from the same draws.
-    accuracy = np.array(expected["epoch-1 validation accuracy"])
-    for comparison, name in zip(result.comparisons(), list(rows)[1:3]):
-        assert comparison["policy"] == name
-        d = np.array(expected[name]) - accuracy
+    names = list(rows)
+    pairs = [(names[1], names[0]), (names[2], names[0]), (names[5], names[4])]
+    assert len(result.comparisons()) == 3
+    for comparison, (name, against) in zip(result.comparisons(), pairs):
+        assert (comparison["policy"], comparison["against"]) == (name, against)
+        d = np.array(expected[name]) - np.array(expected[against])
         assert comparison["regret_difference"] == pytest.approx(d.mean())
         assert comparison["regret_better"] == int((d < -1e-12).sum())
         assert comparison["regret_equal"] == int((abs(d) <= 1e-12).sum())
@@ -134,8 +151,8 @@ def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     assert again.rows == result.rows and again.curves == result.curves
     payload = json.loads(result.to_json())
     assert payload["settings"]["n_candidates"] == 10 and payload["settings"]["keep"] == 0.3
-    # 4 policies x 5 fractions (0.3 among them), and 3 factors.
-    assert len(payload["curves"]) == 4 * 5 + 3
+    # 4 policies x 5 fractions (0.3 among them), and 2 searches x 3 factors.
+    assert len(payload["curves"]) == 4 * 5 + 2 * 3
     assert "| successive halving (HalvingGridSearchCV) |" in result.markdown()
     assert "regret" in result.table() and "mean ± std over draws" in result.table()
     assert (
@@ -199,6 +216,6 @@ def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "successive halving (HalvingGridSearchCV)" in printed
     (payload,) = json.loads((out / "results.json").read_text())
-    assert payload["settings"]["task"] == "digits" and len(payload["rows"]) == 5
+    assert payload["settings"]["task"] == "digits" and len(payload["rows"]) == 6
     assert (out / "regret.png").stat().st_size > 10_000
     assert "| policy | keeps | regret |" in (out / "results.md").read_text()

@@ -53,12 +53,20 @@ class RecordedTraining(BaseEstimator):
     max_epochs : int, default=1
     curves : ndarray of shape (n_networks, n_epochs), default=None
         Validation accuracy of every network after every epoch.
+    first_scores : ndarray of shape (n_networks,), default=None
+        Scores that replace the validation accuracy after ``first_epochs``
+        (a prediction of the final accuracy, say): what a scorer with
+        ``later="score"`` gives (see
+        :meth:`sklyap.selection.FinalAccuracyPredictor.as_scorer`).
+    first_epochs : int, default=1
     """
 
-    def __init__(self, candidate=0, max_epochs=1, curves=None):
+    def __init__(self, candidate=0, max_epochs=1, curves=None, first_scores=None, first_epochs=1):
         self.candidate = candidate
         self.max_epochs = max_epochs
         self.curves = curves
+        self.first_scores = first_scores
+        self.first_epochs = first_epochs
 
     def fit(self, X, y=None):
         if not 1 <= self.max_epochs <= self.curves.shape[1]:
@@ -70,11 +78,16 @@ class RecordedTraining(BaseEstimator):
         return self
 
     def score(self, X, y=None):
+        if self.first_scores is not None and self.epochs_ == self.first_epochs:
+            return float(self.first_scores[self.candidate])
         return float(self.curves[self.candidate, self.epochs_ - 1])
 
 
-def successive_halving(curves, candidates, *, min_epochs, factor):
+def successive_halving(curves, candidates, *, min_epochs, factor, first_scores=None):
     """``HalvingGridSearchCV`` over ``candidates``, with the epochs as its resource.
+
+    Its first iteration ranks the candidates by ``first_scores`` when given
+    (one per row of ``curves``), the later ones by their validation accuracy.
 
     Returns
     -------
@@ -89,7 +102,7 @@ def successive_halving(curves, candidates, *, min_epochs, factor):
     """
     n_epochs = curves.shape[1]
     search = HalvingGridSearchCV(
-        RecordedTraining(curves=curves),
+        RecordedTraining(curves=curves, first_scores=first_scores, first_epochs=min_epochs),
         {"candidate": [int(c) for c in candidates]},
         resource="max_epochs",
         min_resources=min_epochs,
@@ -167,7 +180,8 @@ class SweepResult:
         return json.dumps(_json_ready(payload), indent=2, allow_nan=False)
 
     def comparisons(self):
-        """Each spectrum policy against the early accuracy alone, paired over draws.
+        """Each spectrum policy against the early accuracy alone, and successive halving
+        steered by the spectra against plain successive halving, paired over draws.
 
         Returns
         -------
@@ -177,9 +191,11 @@ class SweepResult:
             ``<metric>_better`` (draws in which ``policy`` is better: higher
             recall, lower regret), ``<metric>_equal``; and ``n_draws``.
         """
-        baseline = self.rows[0]
         out = []
-        for row in self.rows[1:3]:
+        pairs = [(self.rows[1], self.rows[0]), (self.rows[2], self.rows[0])]
+        if len(self.rows) > 5:  # successive halving steered by the spectra, against plain
+            pairs.append((self.rows[5], self.rows[4]))
+        for row, baseline in pairs:
             item = {"policy": row["policy"], "against": baseline["policy"]}
             for metric, sign in (("top10_recall", 1), ("regret", -1)):
                 d = np.subtract(row[f"{metric}_per_repeat"], baseline[f"{metric}_per_repeat"])
@@ -284,6 +300,7 @@ def _policy_names(early_epoch, predictor):
         "spectra+accuracy": f"{name} on epoch-{early_epoch} spectra + accuracy",
         "random": "random",
         "halving": "successive halving (HalvingGridSearchCV)",
+        "halving+spectra": f"successive halving, first rung by {name} on spectra + accuracy",
     }
 
 
@@ -315,7 +332,8 @@ def run_sweep(
     the spectra and the early accuracy, (d) at random. (e) scikit-learn's
     ``HalvingGridSearchCV`` runs on the candidates with the epochs as its
     resource, its ``factor`` and its own scoring (the validation accuracy),
-    and keeps the candidates of its last iteration. Epochs are counted as
+    and keeps the candidates of its last iteration; (f) the same search
+    ranks its first iteration by the prediction of (c) instead. Epochs are counted as
     if training resumed from the last checkpoint, for every policy (the
     search itself retrains each iteration from scratch).
 
@@ -416,10 +434,15 @@ def run_sweep(
                 outcome = _outcome(y, _top(score, k), epochs, n_epochs)
                 outcomes.setdefault((key, fraction), []).append(outcome)
         for f in factors:
-            kept, epochs = successive_halving(
-                curves[candidates], range(n_candidates), min_epochs=early, factor=f
-            )
-            outcomes.setdefault(("halving", f), []).append(_outcome(y, kept, epochs, n_epochs))
+            for key, first in (("halving", None), ("halving+spectra", scores["spectra+accuracy"])):
+                kept, epochs = successive_halving(
+                    curves[candidates],
+                    range(n_candidates),
+                    min_epochs=early,
+                    factor=f,
+                    first_scores=first,
+                )
+                outcomes.setdefault((key, f), []).append(_outcome(y, kept, epochs, n_epochs))
     timings["draws_s"] = time.perf_counter() - start
 
     def summary(key, setting):
@@ -431,15 +454,14 @@ def run_sweep(
         for metric in SWEEP_METRICS:
             row.update(summarise(metric, [r[metric] for r in runs]))
         row["keeps"] = f"{row['kept_fraction']:.0%}" + (
-            f" (factor {setting})" if key == "halving" else ""
+            f" (factor {setting})" if key.startswith("halving") else ""
         )
         return row
 
-    rows = [summary(key, keep) for key in names if key != "halving"]
-    rows.append(summary("halving", factor))
-    points = [
-        summary(key, s) for key in names for s in (factors if key == "halving" else fractions)
-    ]
+    searches = ("halving", "halving+spectra")
+    rows = [summary(key, keep) for key in names if key not in searches]
+    rows += [summary(key, factor) for key in searches]
+    points = [summary(key, s) for key in names for s in (factors if key in searches else fractions)]
     settings = {
         "task": spec.name,
         "title": spec.title,
