@@ -36,6 +36,15 @@ SWEEP_METRICS = ("regret", "top10_recall", "epochs_fraction", "kept_fraction")
 _FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.5)
 _FACTORS = (2, 3, 4)
 
+# The policies that are successive-halving searches (set by a factor, not a
+# fraction kept), and the paired comparisons: (policy, against).
+_SEARCHES = ("halving", "halving+spectra")
+_PAIRS = (
+    ("spectra", "accuracy"),
+    ("spectra+accuracy", "accuracy"),
+    ("halving+spectra", "halving"),
+)
+
 
 class RecordedTraining(BaseEstimator):
     """A sweep candidate as a model-selection search sees it.
@@ -153,7 +162,9 @@ class SweepResult:
     settings : dict
     rows : list of dict
         One per policy at the chosen fraction (successive halving at its
-        factor): ``policy``, ``setting`` (the fraction kept, or the factor),
+        factor): ``key`` (the policy's short name: ``accuracy``, ``spectra``,
+        ``spectra+accuracy``, ``random``, ``halving``, ``halving+spectra``),
+        ``policy``, ``setting`` (the fraction kept, or the factor),
         ``keeps`` (as text) and for each of ``regret``, ``top10_recall``,
         ``epochs_fraction`` and ``kept_fraction`` the mean, ``_std`` and
         ``_per_repeat`` (per draw).
@@ -191,11 +202,10 @@ class SweepResult:
             ``<metric>_better`` (draws in which ``policy`` is better: higher
             recall, lower regret), ``<metric>_equal``; and ``n_draws``.
         """
+        rows = {r["key"]: r for r in self.rows}
         out = []
-        pairs = [(self.rows[1], self.rows[0]), (self.rows[2], self.rows[0])]
-        if len(self.rows) > 5:  # successive halving steered by the spectra, against plain
-            pairs.append((self.rows[5], self.rows[4]))
-        for row, baseline in pairs:
+        for policy, against in _PAIRS:
+            row, baseline = rows[policy], rows[against]
             item = {"policy": row["policy"], "against": baseline["policy"]}
             for metric, sign in (("top10_recall", 1), ("regret", -1)):
                 d = np.subtract(row[f"{metric}_per_repeat"], baseline[f"{metric}_per_repeat"])
@@ -447,21 +457,18 @@ def run_sweep(
 
     def summary(key, setting):
         runs = outcomes[(key, setting)]
-        row = {
-            "policy": names[key],
-            "setting": setting,
-        }
+        row = {"key": key, "policy": names[key], "setting": setting}
         for metric in SWEEP_METRICS:
             row.update(summarise(metric, [r[metric] for r in runs]))
         row["keeps"] = f"{row['kept_fraction']:.0%}" + (
-            f" (factor {setting})" if key.startswith("halving") else ""
+            f" (factor {setting})" if key in _SEARCHES else ""
         )
         return row
 
-    searches = ("halving", "halving+spectra")
-    rows = [summary(key, keep) for key in names if key not in searches]
-    rows += [summary(key, factor) for key in searches]
-    points = [summary(key, s) for key in names for s in (factors if key in searches else fractions)]
+    rows = [summary(key, factor if key in _SEARCHES else keep) for key in names]
+    points = [
+        summary(key, s) for key in names for s in (factors if key in _SEARCHES else fractions)
+    ]
     settings = {
         "task": spec.name,
         "title": spec.title,
