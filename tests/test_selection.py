@@ -1,6 +1,7 @@
 """Early selection: the predictor of final accuracy and its scorer inside model selection."""
 
 import copy
+import io
 import pickle
 import warnings
 
@@ -285,7 +286,7 @@ def test_the_scorer_pickles_and_scores_the_same(predictor):
     scorer = predictor.as_scorer()
     expected = scorer(net, X[:50], Y[:50])
     assert pickle.loads(pickle.dumps(scorer))(net, X[:50], Y[:50]) == expected
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     joblib.dump(scorer, buffer)
     buffer.seek(0)
     assert joblib.load(buffer)(net, X[:50], Y[:50]) == expected
