@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .dynamics._torch_rnn import mark_layout_unknown
+
 __all__ = ["load_checkpoint", "module_from_state_dict"]
 
 # "<prefix>weight_hh" (a cell) or "<prefix>weight_hh_l<k>" (a layer of a network).
@@ -246,7 +248,7 @@ def from_torchscript(module, *, rnn=None, batch_first=None):
         state, nonlinearity=nonlinearity or "tanh", batch_first=bool(layout)
     )
     if layout is None and not kind.endswith("Cell"):
-        eager._sklyap_layout_unknown = True  # read by TorchRNNDynamics
+        mark_layout_unknown(eager)
     return name or None, eager
 
 

@@ -807,7 +807,7 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
         if not state_ok[m]:
             error = (
                 "the network's state became NaN or infinite: the trajectory diverged "
-                "(unbounded activations such as ReLU with large weights?)"
+                "(unbounded activations and large weights?)"
             )
         elif not sums_ok[m]:
             error = (

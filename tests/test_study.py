@@ -23,7 +23,7 @@ from sklyap.study import (
     top_quartile_precision,
 )
 from sklyap.study._evaluation import cross_validate_predictors, scores
-from sklyap.study._result import _json_ready
+from sklyap.study._result import json_ready
 
 from helpers import tiny_task
 
@@ -289,7 +289,7 @@ def test_pool_refuses_what_is_not_independent_populations_of_one_study():
 
 
 def test_json_ready_turns_numpy_and_nan_into_json():
-    assert _json_ready({"a": (np.float32(0.5), np.nan), "b": [np.int64(3), np.bool_(True)]}) == {
+    assert json_ready({"a": (np.float32(0.5), np.nan), "b": [np.int64(3), np.bool_(True)]}) == {
         "a": [0.5, None],
         "b": [3, True],
     }

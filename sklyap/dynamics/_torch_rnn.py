@@ -48,6 +48,12 @@ def working_numbers(state_size, cell, hidden_size, k):
     return k * (4 * n + k + 2 * cell.gates * hidden_size) + 8 * n
 
 
+def mark_layout_unknown(module):
+    """Mark ``module`` as one whose ``batch_first`` was not recorded (a module
+    rebuilt from a traced one): its dynamics then have no layout, as a cell's."""
+    module._sklyap_layout_unknown = True
+
+
 class NonFiniteParameterError(ValueError):
     """A network's weights hold NaN or infinite values."""
 

@@ -29,7 +29,7 @@ def summarise(metric, values):
 
 
 def _nan_for_none(value):
-    """JSON's null back to NaN (see :func:`_json_ready`), in numbers and lists of numbers."""
+    """JSON's null back to NaN (see :func:`json_ready`), in numbers and lists of numbers."""
     if value is None:
         return np.nan
     if isinstance(value, list):
@@ -416,7 +416,7 @@ class StudyResult:
             "comparisons": self.comparisons(),
             "timings": self.timings,
         }
-        return json.dumps(_json_ready(payload), indent=2, allow_nan=False)
+        return json.dumps(json_ready(payload), indent=2, allow_nan=False)
 
     #: The files :meth:`save_figures` writes.
     FIGURES = ("spectra.png", "embedding.png", "predicted_vs_true.png", "roc.png", "scores.png")
@@ -515,12 +515,12 @@ class StudyResult:
         return paths
 
 
-def _json_ready(value):
+def json_ready(value):
     """Numbers as Python numbers, NaN as null (JSON has no NaN), recursively."""
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):

@@ -22,7 +22,7 @@ from ._result import METRICS, StudyResult, summarise
 from ._tasks import TASKS, StudyTask
 
 
-def _versions():
+def library_versions():
     """The versions that produced a result: sklyap (and its commit, in a git
     checkout) and what it computes with."""
     import subprocess
@@ -172,7 +172,7 @@ def _compute_spectra(
     return _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose)
 
 
-def _task_spec(task):
+def task_spec(task):
     if isinstance(task, StudyTask):
         return task
     if isinstance(task, str) and task in TASKS:
@@ -222,7 +222,7 @@ def population_features(
     population : RNNPopulation
         Its ``test_accuracy[:, -1]`` is the study's target.
     """
-    spec = _task_spec(task)
+    spec = task_spec(task)
     n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=4)
     n_features = check_int(n_features, "n_features", minimum=2)
     random_state = check_int(random_state, "random_state", minimum=0)
@@ -320,7 +320,7 @@ def run_study(
     -------
     StudyResult
     """
-    spec = _task_spec(task)
+    spec = task_spec(task)
     n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=4)
     n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
     n_splits = check_int(n_splits, "n_splits", minimum=2)
@@ -400,7 +400,7 @@ def run_study(
         "target": "test accuracy after the last epoch",
         "top_half_threshold": float(np.median(y)),
         "accuracy_range": [float(y.min()), float(y.max())],
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     return StudyResult(
         settings=settings,

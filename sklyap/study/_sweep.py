@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from .._validation import check_int
 from ..aelle import AeLLERegressor
-from ._result import _json_ready, summarise
-from ._run import _task_spec, _versions, population_features
+from ._result import json_ready, summarise
+from ._run import library_versions, population_features, task_spec
 
 __all__ = ["SweepResult", "run_sweep"]
 
@@ -188,7 +188,7 @@ class SweepResult:
             "comparisons": self.comparisons(),
             "timings": self.timings,
         }
-        return json.dumps(_json_ready(payload), indent=2, allow_nan=False)
+        return json.dumps(json_ready(payload), indent=2, allow_nan=False)
 
     def comparisons(self):
         """Each spectrum policy against the early accuracy alone, and successive halving
@@ -371,7 +371,7 @@ def run_sweep(
     -------
     SweepResult
     """
-    spec = _task_spec(task)
+    spec = task_spec(task)
     n_pilot = check_int(n_pilot, "n_pilot", minimum=4)
     n_candidates = check_int(n_candidates, "n_candidates", minimum=4)
     n_draws = check_int(n_draws, "n_draws", minimum=2)
@@ -482,6 +482,6 @@ def run_sweep(
         "n_epochs": n_epochs,
         "random_state": random_state,
         "predictor": repr(predictor),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     return SweepResult(settings=settings, rows=rows, curves=points, timings=timings)

@@ -1,0 +1,78 @@
+"""Contracts of the package's layout: private names stay in their module, and the
+spectrum engine knows no kind of cell."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import sklyap
+
+PACKAGE = Path(sklyap.__file__).parent
+MODULES = sorted(PACKAGE.rglob("*.py"))
+ENGINE = ["lyapunov.py", "_benettin.py", "orthonormalize.py"]
+CELL_KINDS = re.compile(r"\b(lstm|gru|elman|tanh|relu)", re.IGNORECASE)
+
+
+def private_imports(source):
+    """``from m import _name`` statements of ``source``, as ``line: name from m``."""
+    return [
+        f"line {node.lineno}: {alias.name} from {'.' * node.level}{node.module or ''}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def cell_kinds_named(source):
+    """Identifiers and strings (docstrings aside) of ``source`` that name a kind of cell."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    named = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            text = node.id
+        elif isinstance(node, ast.Attribute):
+            text = node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = "" if id(node) in docstrings else node.value
+        else:
+            continue
+        if CELL_KINDS.search(text.replace("_", " ")):
+            named.append(f"line {node.lineno}: {text!r}")
+    return named
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_another_modules_private_names(path):
+    assert private_imports(path.read_text()) == []
+
+
+@pytest.mark.parametrize("name", ENGINE)
+def test_the_engine_names_no_cell_kind(name):
+    assert cell_kinds_named((PACKAGE / name).read_text()) == []
+
+
+def test_the_checks_find_what_they_look_for():
+    assert private_imports("from .x import a, _b\nimport _c") == ["line 1: _b from .x"]
+    source = (
+        '"""An LSTM docstring is fine."""\n'
+        "def f(kind, cell):\n"
+        '    """So is a GRU one."""\n'
+        '    if kind == "lstm":\n'
+        "        return cell.lstm_gates + gru_step\n"
+    )
+    assert cell_kinds_named(source) == [
+        "line 4: 'lstm'",
+        "line 5: 'lstm_gates'",
+        "line 5: 'gru_step'",
+    ]
