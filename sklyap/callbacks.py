@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from ._validation import check_int
+from ._validation import Interval, check_int, validate_params
 from .transformer import LyapunovSpectrumTransformer
 
 __all__ = ["LyapunovCallback", "SpectrumTracker"]
@@ -75,12 +75,10 @@ class SpectrumTracker:
         if not (isinstance(self.every, str) and self.every == "auto"):
             check_int(self.every, "every", minimum=1)
         fraction = self.max_fraction
-        if (
-            isinstance(fraction, bool)
-            or not isinstance(fraction, numbers.Real)
-            or not (0 < fraction <= 1)
-        ):
-            raise ValueError(f"max_fraction must be in (0, 1], got {fraction!r}")
+        validate_params(
+            {"max_fraction": fraction},
+            {"max_fraction": [Interval(float, 0, 1, closed="right")]},
+        )
         transformer = self.transformer
         if transformer is None:
             transformer = _default_transformer()

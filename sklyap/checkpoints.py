@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._validation import Options, validate_params
 from .dynamics._torch_rnn import mark_layout_unknown
 
 __all__ = ["load_checkpoint", "module_from_state_dict"]
@@ -112,10 +113,10 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
     >>> module_from_state_dict(Model().state_dict())
     GRU(3, 8, num_layers=2)
     """
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    if not isinstance(batch_first, bool):
-        raise TypeError(f"batch_first must be True or False, got {batch_first!r}")
+    validate_params(
+        {"nonlinearity": nonlinearity, "batch_first": batch_first},
+        {"nonlinearity": [Options("tanh", "relu")], "batch_first": [Options(True, False)]},
+    )
     if rnn is not None and not isinstance(rnn, str):
         raise TypeError(f"rnn must be an attribute path such as 'encoder.rnn', got {rnn!r}")
     state = _find_state_dict(state_dict, "the state_dict")
@@ -301,8 +302,7 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
         When the file is not a PyTorch checkpoint, needs ``weights_only=False``,
         or holds no recurrent weights sklyap can read.
     """
-    if not isinstance(weights_only, bool):
-        raise TypeError(f"weights_only must be True or False, got {weights_only!r}")
+    validate_params({"weights_only": weights_only}, {"weights_only": [Options(True, False)]})
     if isinstance(source, Mapping):
         return module_from_state_dict(
             source, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first

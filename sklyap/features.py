@@ -6,8 +6,6 @@ different sizes have spectra of different lengths; the convention for such
 length.
 """
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import validate_data
@@ -94,10 +92,7 @@ def resample_spectra(X, n_features):
     array([[ 0., -1., -2.],
            [ 1.,  0., -1.]])
     """
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
-        raise TypeError(f"n_features must be an int, got {n_features!r}")
-    if n_features < 1:
-        raise ValueError(f"n_features must be >= 1, got {n_features}")
+    n_features = check_int(n_features, "n_features", minimum=1)
     X = np.asarray(X, dtype=np.float64)
     one_d = X.ndim == 1
     if one_d:

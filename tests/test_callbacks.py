@@ -101,7 +101,7 @@ def test_tracker_errors():
         SpectrumTracker("fast").update(_Net())
     with pytest.raises(ValueError, match="every must be an int >= 1, got 0"):
         SpectrumTracker(every=0).update(_Net())
-    with pytest.raises(ValueError, match=r"max_fraction must be in \(0, 1\], got 0"):
+    with pytest.raises(ValueError, match=r"max_fraction must be a float in \(0, 1\], got 0"):
         SpectrumTracker(max_fraction=0).update(_Net())
     with pytest.raises(AttributeError, match="call update"):
         _ = SpectrumTracker().exponents

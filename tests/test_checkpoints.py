@@ -112,9 +112,11 @@ def test_weights_sklyap_cannot_read_are_refused(module, match):
 
 def test_bad_arguments():
     state = nn.RNN(3, 4).state_dict()
-    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+    with pytest.raises(
+        ValueError, match="nonlinearity must be one of 'tanh', 'relu', got 'sigmoid'"
+    ):
         module_from_state_dict(state, nonlinearity="sigmoid")
-    with pytest.raises(TypeError, match="batch_first must be True or False, got 1"):
+    with pytest.raises(TypeError, match="batch_first must be one of True, False, got 1"):
         module_from_state_dict(state, batch_first=1)
     with pytest.raises(TypeError, match="holds a list; expected a state_dict"):
         module_from_state_dict([1, 2])

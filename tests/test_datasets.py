@@ -30,7 +30,7 @@ def test_sequential_digits_split_is_fixed_disjoint_and_stratified():
     pixel = load_sequential_digits("pixel")
     assert (pixel.n_steps, pixel.input_size) == (64, 1)
     np.testing.assert_array_equal(pixel.X_val.reshape(-1, 8, 8), data.X_val)
-    with pytest.raises(ValueError, match="mode must be 'row' or 'pixel', got 'column'"):
+    with pytest.raises(ValueError, match="mode must be one of 'row', 'pixel', got 'column'"):
         load_sequential_digits("column")
 
 
@@ -53,7 +53,7 @@ def test_char_text_targets_are_the_next_characters():
     onehot = load_char_text(seq_len=20, encoding="onehot")
     assert onehot.X_val.shape == (*data.X_val.shape, data.n_classes)
     np.testing.assert_array_equal(onehot.X_val.argmax(-1), data.X_val)
-    with pytest.raises(ValueError, match="encoding must be 'ids' or 'onehot'"):
+    with pytest.raises(ValueError, match="encoding must be one of 'ids', 'onehot'"):
         load_char_text(encoding="ascii")
     with pytest.raises(ValueError, match="seq_len must be an int >= 1"):
         load_char_text(seq_len=0)
@@ -143,8 +143,14 @@ def test_recurrent_classifier_scales_the_initial_range_of_its_core():
     plain = RecurrentClassifier(8, 16, 10, "GRU")
     assert all(p.abs().max() <= 0.25 for p in plain.rnn.parameters())
     assert torch.equal(plain.head.weight, model.head.weight)
-    for bad in (0, -1.0, float("nan"), "2", True):
-        with pytest.raises(
-            ValueError, match=f"init_scale must be a float > 0 or None, got {bad!r}"
-        ):
+    for bad, error in [
+        (0, ValueError),
+        (-1.0, ValueError),
+        (float("nan"), ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+    ]:
+        with pytest.raises(error, match=f"init_scale must be a float > 0 or None, got {bad!r}"):
             RecurrentClassifier(8, 16, 10, init_scale=bad)
+    with pytest.raises(ValueError, match="cell must be one of 'RNN', 'GRU', 'LSTM', got 'rnn'"):
+        RecurrentClassifier(8, 16, 10, "rnn")

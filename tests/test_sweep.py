@@ -191,8 +191,14 @@ def test_sweep_command_refuses_bad_options(capsys):
 
 
 def test_sweep_refuses_bad_settings_before_training():
-    for bad in (0, 1.5, float("nan"), True, "0.1"):
-        with pytest.raises(ValueError, match=f"keep must be a fraction in \\(0, 1\\], got {bad!r}"):
+    for bad, error in [
+        (0, ValueError),
+        (1.5, ValueError),
+        (float("nan"), ValueError),
+        (True, TypeError),
+        ("0.1", TypeError),
+    ]:
+        with pytest.raises(error, match=f"keep must be a float in \\(0, 1\\], got {bad!r}"):
             run_sweep("digits", keep=bad)
     with pytest.raises(ValueError, match="n_pilot \\+ n_candidates = 30 networks, more than"):
         run_sweep("digits", n_pilot=20, n_candidates=10, n_models=25)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._validation import Options, validate_params
+
 ACTIVATIONS = {
     "tanh": torch.tanh,
     "relu": F.relu,
@@ -171,8 +173,7 @@ class AeLLELoss(nn.Module):
 
     def __init__(self, n_features, prediction_weight, head, n_members):
         super().__init__()
-        if head not in ("regression", "classification"):
-            raise ValueError(f"head must be 'regression' or 'classification', got {head!r}")
+        validate_params({"head": head}, {"head": [Options("regression", "classification")]})
         self.n_features = n_features
         self.prediction_weight = prediction_weight
         self.head = head

@@ -3,7 +3,6 @@
 import copy
 import functools
 import math
-import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from sklearn.utils import check_random_state
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_int, torch_threads
+from .._validation import Interval, Options, check_int, torch_threads, validate_params
 from ._tasks import load_char_text, load_sequential_digits
 
 __all__ = ["RNNPopulation", "RecurrentClassifier", "default_cache_dir", "train_rnn_population"]
@@ -64,14 +63,13 @@ class RecurrentClassifier(nn.Module):
         init_scale=None,
     ):
         super().__init__()
-        if cell not in _CELLS:
-            raise ValueError(f"cell must be one of {_CELLS}, got {cell!r}")
-        if init_scale is not None and (
-            isinstance(init_scale, bool)
-            or not isinstance(init_scale, numbers.Real)
-            or not (math.isfinite(init_scale) and init_scale > 0)
-        ):
-            raise ValueError(f"init_scale must be a float > 0 or None, got {init_scale!r}")
+        validate_params(
+            {"cell": cell, "init_scale": init_scale},
+            {
+                "cell": [Options(*_CELLS)],
+                "init_scale": [Interval(float, 0, None, closed="neither"), Options(None)],
+            },
+        )
         core_input = input_size
         if vocabulary_size is not None:
             self.embedding = nn.Embedding(vocabulary_size, embedding_dim)

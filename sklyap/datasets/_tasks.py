@@ -5,7 +5,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import check_int
+from .._validation import Options, check_int, validate_params
 
 __all__ = ["digit_streams", "load_char_text", "load_sequential_digits"]
 
@@ -44,8 +44,7 @@ def load_sequential_digits(mode="row"):
     >>> load_sequential_digits("pixel").X_test.shape
     (360, 64, 1)
     """
-    if mode not in ("row", "pixel"):
-        raise ValueError(f"mode must be 'row' or 'pixel', got {mode!r}")
+    validate_params({"mode": mode}, {"mode": [Options("row", "pixel")]})
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)
     X = images if mode == "row" else images.reshape(len(images), 64, 1)
@@ -156,8 +155,7 @@ def load_char_text(seq_len=50, *, encoding="ids", min_count=20):
     """
     seq_len = check_int(seq_len, "seq_len", minimum=1)
     min_count = check_int(min_count, "min_count", minimum=1)
-    if encoding not in ("ids", "onehot"):
-        raise ValueError(f"encoding must be 'ids' or 'onehot', got {encoding!r}")
+    validate_params({"encoding": encoding}, {"encoding": [Options("ids", "onehot")]})
     text = _python_documentation_text()
     chars, counts = np.unique(
         np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32), return_counts=True

@@ -12,7 +12,6 @@ learning curves give every policy's outcome without training again.
 
 import json
 import math
-import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from sklearn.model_selection import HalvingGridSearchCV
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
-from .._validation import check_int
+from .._validation import Interval, check_int, validate_params
 from ..aelle import AeLLERegressor
 from ._result import json_ready, summarise
 from ._run import library_versions, population_features, task_spec
@@ -376,12 +375,7 @@ def run_sweep(
     n_candidates = check_int(n_candidates, "n_candidates", minimum=4)
     n_draws = check_int(n_draws, "n_draws", minimum=2)
     factor = check_int(factor, "factor", minimum=2)
-    if (
-        isinstance(keep, (bool, np.bool_))
-        or not isinstance(keep, numbers.Real)
-        or not (math.isfinite(keep) and 0 < keep <= 1)
-    ):
-        raise ValueError(f"keep must be a fraction in (0, 1], got {keep!r}")
+    validate_params({"keep": keep}, {"keep": [Interval(float, 0, 1, closed="right")]})
     keep = float(keep)
     n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=1)
     if n_pilot + n_candidates > n_models:
