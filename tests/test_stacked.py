@@ -293,15 +293,21 @@ def test_auto_interval_rule():
     assert auto_interval(0.0, 0.0, -50.0, F64) == 7
 
 
-@pytest.mark.parametrize("dtype,scale", [("float32", 0.002), ("float64", 1e-22)])
-def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale):
-    # Every exponent is ln(scale): -6.2 per step, or -50.7; 16 steps between
-    # QRs would take the frame below the smallest normal number.
+@pytest.mark.parametrize(
+    "dtype,scale,interval",
+    [
+        # Every exponent is ln(scale), and the frame may shrink by half the
+        # dtype's exponent range, ln(tiny) / 2, between QRs:
+        ("float32", 0.002, 7),  # -87.34 / 2 / ln(0.002) = -43.67 / -6.215 = 7.03
+        ("float64", 1e-22, 6),  # -708.40 / 2 / ln(1e-22) = -354.20 / -50.66 = 6.99
+    ],
+)
+def test_auto_interval_keeps_a_contracting_frame_from_underflowing(dtype, scale, interval):
     rnn = linear_rnn(scale * orthogonal(6, seed=4))
     inputs = torch.zeros(2, 120, 2)
     exact = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, device="cpu")
     auto = lyapunov_spectrum(rnn, inputs, warmup=30, dtype=dtype, qr_interval="auto", device="cpu")
-    assert 1 < auto.qr_interval < 16
+    assert auto.qr_interval == interval
     np.testing.assert_allclose(auto.exponents, exact.exponents, rtol=0, atol=1e-6)
     np.testing.assert_allclose(auto.exponents, math.log(scale), rtol=0, atol=1e-5)
     with pytest.raises(FloatingPointError, match="underflowed") as info:

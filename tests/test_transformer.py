@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import NotFittedError, SkipTestWarning
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import estimator_checks
 from torch import nn
 
 from sklyap import LyapunovSpectrumTransformer, lyapunov_spectrum, resample_spectra
@@ -213,9 +214,30 @@ def test_progress_bar_and_compute_spectra(capsys):
     assert results[0].per_trajectory.shape == (2, 4)
 
 
-def test_tags_declare_that_x_is_not_an_array():
-    tags = LyapunovSpectrumTransformer().__sklearn_tags__()
-    assert tags.input_tags.two_d_array is False and tags.requires_fit is True
+@pytest.mark.parametrize(
+    "check",
+    [
+        estimator_checks.check_estimator_cloneable,
+        estimator_checks.check_estimator_tags_renamed,
+        estimator_checks.check_valid_tag_types,
+        estimator_checks.check_estimator_repr,
+        estimator_checks.check_no_attributes_set_in_init,
+        estimator_checks.check_get_params_invariance,
+        estimator_checks.check_set_params,
+        estimator_checks.check_parameters_default_constructible,
+        estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+        estimator_checks.check_mixin_order,
+    ],
+    ids=lambda check: check.__name__,
+)
+def test_scikit_learn_api_checks_that_need_no_array(check):
+    check("LyapunovSpectrumTransformer", LyapunovSpectrumTransformer())
+
+
+def test_scikit_learn_checks_never_feed_it_arrays():
+    """Its tags say X is not an array, so the array checks are skipped, not failed."""
+    with pytest.warns(SkipTestWarning, match="requires input"):
+        estimator_checks.check_estimator(LyapunovSpectrumTransformer())
 
 
 def test_transform_before_fit():
