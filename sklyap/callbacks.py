@@ -74,9 +74,8 @@ class SpectrumTracker:
     def _check(self):
         if not (isinstance(self.every, str) and self.every == "auto"):
             check_int(self.every, "every", minimum=1)
-        fraction = self.max_fraction
         validate_params(
-            {"max_fraction": fraction},
+            {"max_fraction": self.max_fraction},
             {"max_fraction": [Interval(float, 0, 1, closed="right")]},
         )
         transformer = self.transformer

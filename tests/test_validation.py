@@ -112,3 +112,49 @@ def test_function_and_transformer_say_the_same_of_a_bad_setting(name, value):
     assert str(from_function.value) == str(from_transformer.value)
     assert str(from_function.value).startswith(f"{name} must be ")
     assert str(from_function.value).endswith(f"got {value!r}")
+
+
+def _bad_value_calls():
+    from torch import nn
+
+    from sklyap import load_checkpoint, module_from_state_dict, resample_spectra
+    from sklyap.callbacks import SpectrumTracker
+    from sklyap.datasets import RecurrentClassifier, load_char_text, load_sequential_digits
+    from sklyap.study import run_sweep
+
+    state = nn.GRU(2, 3).state_dict()
+    V, T = ValueError, TypeError  # a value of an accepted type out of range; a wrong type
+    return [
+        (lambda v: run_sweep("digits", keep=v), "keep", [(0, V), (1.5, V), ("0.1", T)]),
+        (lambda v: RecurrentClassifier(2, 3, 2, init_scale=v), "init_scale", [(0.0, V), ("2", T)]),
+        (lambda v: RecurrentClassifier(2, 3, 2, cell=v), "cell", [("lstm", V), (3, T)]),
+        (
+            lambda v: SpectrumTracker(max_fraction=v).update(nn.GRU(2, 3)),
+            "max_fraction",
+            [(0, V), ("1", T)],
+        ),
+        (lambda v: resample_spectra([[0.0, -1.0]], v), "n_features", [(0, V), (2.5, T)]),
+        (lambda v: load_sequential_digits(mode=v), "mode", [("column", V), (None, T)]),
+        (lambda v: load_char_text(encoding=v), "encoding", [("bytes", V), (1, T)]),
+        (
+            lambda v: module_from_state_dict(state, nonlinearity=v),
+            "nonlinearity",
+            [("sigmoid", V)],
+        ),
+        (lambda v: module_from_state_dict(state, batch_first=v), "batch_first", [(1, T)]),
+        (lambda v: load_checkpoint(state, weights_only=v), "weights_only", [(0, T), (None, T)]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "call, name, cases", _bad_value_calls(), ids=lambda p: p if isinstance(p, str) else ""
+)
+def test_every_entry_point_says_the_same_of_a_bad_value(call, name, cases):
+    """One voice: the name, what was expected and the value, raised before any work."""
+    for value, error in cases:
+        with pytest.raises((TypeError, ValueError)) as info:
+            call(value)
+        message = str(info.value)
+        assert info.type is error, (value, message)
+        assert message.startswith(f"{name} must be "), message
+        assert message.endswith(f", got {value!r}"), message
