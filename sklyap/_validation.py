@@ -260,16 +260,21 @@ class Options:
     def __init__(self, *values):
         self.values = values
 
+    @staticmethod
+    def _kind(value):
+        """The type ``value`` is compared as: numpy's booleans as bool, numpy's
+        strings (and other str subclasses) as str, anything else as itself."""
+        if isinstance(value, np.bool_):
+            return bool
+        if isinstance(value, str):
+            return str
+        return type(value)
+
     def has_type(self, value):
-        return any(
-            type(value) is type(v) or (v is True and isinstance(value, np.bool_))
-            for v in self.values
-        )
+        return any(self._kind(value) is type(v) for v in self.values)
 
     def holds(self, value):
-        if isinstance(value, np.bool_):
-            value = bool(value)
-        return any(type(value) is type(v) and value == v for v in self.values)
+        return any(self._kind(value) is type(v) and value == v for v in self.values)
 
     def __str__(self):
         if len(self.values) == 1:

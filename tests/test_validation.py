@@ -40,6 +40,9 @@ def test_interval_text():
 def test_options_compare_types_not_just_values():
     auto = Options("auto", True, False)
     assert auto.holds("auto") and auto.holds(True) and auto.holds(np.bool_(False))
+    # numpy's strings, as a column of a sweep table gives them, are strings.
+    assert auto.holds(np.str_("auto")) and not auto.holds(np.str_("Auto"))
+    assert auto.has_type(np.str_("Auto")) and not Options(None).has_type(np.str_("None"))
     # 1 == True in Python; here the int is not the boolean.
     assert not auto.holds(1) and not auto.holds(0) and not auto.holds("Auto")
     assert str(auto) == "one of 'auto', True, False" and str(Options(None)) == "None"
