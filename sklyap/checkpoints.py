@@ -117,6 +117,7 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
         {"nonlinearity": nonlinearity, "batch_first": batch_first},
         {"nonlinearity": [Options("tanh", "relu")], "batch_first": [Options(True, False)]},
     )
+    nonlinearity, batch_first = str(nonlinearity), bool(batch_first)  # numpy's, as Python's
     if rnn is not None and not isinstance(rnn, str):
         raise TypeError(f"rnn must be an attribute path such as 'encoder.rnn', got {rnn!r}")
     state = _find_state_dict(state_dict, "the state_dict")
@@ -303,6 +304,7 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
         or holds no recurrent weights sklyap can read.
     """
     validate_params({"weights_only": weights_only}, {"weights_only": [Options(True, False)]})
+    weights_only = bool(weights_only)
     if isinstance(source, Mapping):
         return module_from_state_dict(
             source, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first

@@ -236,7 +236,7 @@ def test_scikit_learn_api_checks_that_need_no_array(check):
 
 def test_scikit_learn_checks_never_feed_it_arrays():
     """Its tags say X is not an array, so the array checks are skipped, not failed."""
-    with pytest.warns(SkipTestWarning, match="requires input"):
+    with pytest.warns(SkipTestWarning):
         estimator_checks.check_estimator(LyapunovSpectrumTransformer())
 
 

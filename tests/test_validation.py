@@ -150,7 +150,7 @@ def _bad_value_calls():
 
 
 @pytest.mark.parametrize(
-    "call, name, cases", _bad_value_calls(), ids=lambda p: p if isinstance(p, str) else ""
+    "call, name, cases", _bad_value_calls(), ids=[name for _, name, _ in _bad_value_calls()]
 )
 def test_every_entry_point_says_the_same_of_a_bad_value(call, name, cases):
     """One voice: the name, what was expected and the value, raised before any work."""
@@ -161,3 +161,16 @@ def test_every_entry_point_says_the_same_of_a_bad_value(call, name, cases):
         assert info.type is error, (value, message)
         assert message.startswith(f"{name} must be "), message
         assert message.endswith(f", got {value!r}"), message
+
+
+def test_numpy_scalars_pass_and_reach_torch_as_python_values():
+    from torch import nn
+
+    from sklyap import module_from_state_dict
+    from sklyap.datasets import RecurrentClassifier
+
+    state = nn.GRU(2, 3).state_dict()
+    gru = module_from_state_dict(state, nonlinearity=np.str_("tanh"), batch_first=np.True_)
+    assert gru.batch_first is True
+    model = RecurrentClassifier(2, 3, 2, cell=np.str_("GRU"), init_scale=np.float32(2.0))
+    assert isinstance(model.rnn, nn.GRU)
