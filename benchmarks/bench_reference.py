@@ -10,14 +10,16 @@ as the reference does) and with the trajectories of a model batched
 ``lyapunov_spectrum(models, inputs)`` at its defaults (float64, its own
 schedule, threads and stacking), on the same inputs.
 
-It also times sklyap's ``floor`` for each case: the float64 linear algebra no
-implementation of the QR algorithm in float64 can avoid, a QR of every
-trajectory's frame at every step and the product of the frames with the
-recurrent weights, models stacked, on one thread or on all, whichever is faster
-(timed over 100 steps and scaled). sklyap and the floor are the best of two
-runs, the baselines run once. ``loop / floor`` is the largest speed-up over
-the loop that any float64 implementation could show on this machine. And it
-times sklyap with ``dtype="float32"``, the baseline's precision, on the same work.
+It also times a ``floor`` for each case: the float64 linear algebra of the QR
+algorithm with a QR every step, a QR of every trajectory's frame and the
+product of the frames with the recurrent weights, all models in one stacked
+batch, on one thread or on all, whichever is faster (timed over 100 steps and
+scaled). ``loop / floor`` estimates the largest speed-up over the loop that a
+float64 implementation with that schedule could show on this machine; it is
+not strict, since smaller batches that stay in the caches can run faster than
+one stack. And it times sklyap with ``dtype="float32"``, the baseline's
+precision, on the same work. sklyap and the floor are the best of two runs,
+the baselines run once.
 
 Cases, each with B trajectories of T steps (100 of warm-up) from PyTorch's
 default initialisation:
@@ -129,7 +131,8 @@ def baseline(model, inputs, k, batched=True):
 
 def floor(models, B, steps, k, probe=100):
     """Seconds of the float64 QR of every frame and the frames times ``W_hh``, ``steps``
-    times: ``probe`` steps timed on one thread and on all, the faster scaled to ``steps``."""
+    times, in one stacked batch: ``probe`` steps timed on one thread and on all, the
+    faster scaled to ``steps``."""
     M, N = len(models), models[0].hidden_size
     lstm = isinstance(models[0], nn.LSTM)
     n = (2 if lstm else 1) * N
