@@ -149,8 +149,11 @@ def _bad_value_calls():
     ]
 
 
+BAD_VALUE_CALLS = _bad_value_calls()
+
+
 @pytest.mark.parametrize(
-    "call, name, cases", _bad_value_calls(), ids=[name for _, name, _ in _bad_value_calls()]
+    "call, name, cases", BAD_VALUE_CALLS, ids=[name for _, name, _ in BAD_VALUE_CALLS]
 )
 def test_every_entry_point_says_the_same_of_a_bad_value(call, name, cases):
     """One voice: the name, what was expected and the value, raised before any work."""
