@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -191,6 +192,19 @@ def _int_at_least(low):
 _positive_int = _int_at_least(1)
 
 
+def _n_jobs(text):
+    """joblib's n_jobs: a positive count, or -1 (all cores), -2 (all but one), ..."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-zero integer, got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "expected a non-zero integer (1: one worker, -1: all cores), got 0"
+        )
+    return value
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -201,9 +215,36 @@ def _fraction(text):
     return value
 
 
+def _resolve_limit(max_memory):
+    """Bytes of --max-memory ("auto": half the memory available now; None: unknown)."""
+    if max_memory != "auto":
+        return max_memory
+    from .checkpoints import available_memory
+
+    available = available_memory()
+    return None if available is None else available // 2
+
+
 def _random_spectra(args):
     """Spectra of freshly initialised RNN/GRU/LSTM networks at several weight scales."""
-    models, labels = _demo_models(args.hidden_size, args.input_size, args.gains, args.seed)
+    from .dynamics import as_dynamics
+
+    limit = _resolve_limit(args.max_memory)
+    H, d = args.hidden_size, args.input_size
+    # Weights of an RNN, a GRU and an LSTM (1 + 3 + 4 gate blocks) per gain, in
+    # float32 and as the engine's float64 copy: checked before any is built.
+    need = len(args.gains) * 8 * H * (d + H + 2) * (4 + 8)
+    if limit is not None and need > limit:
+        raise ValueError(
+            f"--hidden-size {H} --input-size {d}: the {3 * len(args.gains)} networks' weights "
+            f"need {need / 2**30:.3g} GiB, more than the limit of {limit / 2**30:.3g} GiB "
+            "(--max-memory)"
+        )
+    models, labels = _demo_models(H, d, args.gains, args.seed)
+    for model in models:
+        refusal = _engine_refusal(as_dynamics(model), None, args.n_trajectories, limit)
+        if refusal is not None:
+            raise ValueError(f"--hidden-size {H}: {refusal}")
     lst = LyapunovSpectrumTransformer(
         n_trajectories=args.n_trajectories,
         n_steps=args.n_steps,
@@ -278,17 +319,22 @@ def _describe(dyn):
 
 
 def _write_spectra(path, rows):
-    """rows: dicts with checkpoint, model, state_size, error, exponents, stderr."""
+    """rows: dicts with checkpoint, model, state_size, error, exponents, stderr.
+
+    Written whole to a temporary file beside ``path`` and moved over it, so
+    that the file always holds a complete table (of the rows done so far).
+    """
     width = max((len(r["exponents"]) for r in rows), default=0)
     padded = np.full((len(rows), width), np.nan)
     padded_err = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
         padded[i, : len(r["exponents"])] = r["exponents"]
         padded_err[i, : len(r["stderr"])] = r["stderr"]
+    partial = path.with_name(f".{path.name}.partial")
     if path.suffix == ".csv":
         import csv
 
-        with path.open("w", newline="") as f:
+        with partial.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(
                 ["checkpoint", "model", "state_size", "error"]
@@ -302,7 +348,7 @@ def _write_spectra(path, rows):
     elif path.suffix == ".json":
         import json
 
-        path.write_text(
+        partial.write_text(
             json.dumps(
                 [
                     {
@@ -316,15 +362,17 @@ def _write_spectra(path, rows):
             )
         )
     else:  # .npz
-        np.savez(
-            path,
-            checkpoint=np.array([r["checkpoint"] for r in rows]),
-            model=np.array([r["model"] for r in rows]),
-            state_size=np.array([r["state_size"] or 0 for r in rows]),
-            error=np.array([r["error"] or "" for r in rows]),
-            exponents=padded,
-            stderr=padded_err,
-        )
+        with partial.open("wb") as f:
+            np.savez(
+                f,
+                checkpoint=np.array([r["checkpoint"] for r in rows]),
+                model=np.array([r["model"] for r in rows]),
+                state_size=np.array([r["state_size"] or 0 for r in rows]),
+                error=np.array([r["error"] or "" for r in rows]),
+                exponents=padded,
+                stderr=padded_err,
+            )
+    os.replace(partial, path)
 
 
 def _plot_spectra(path, rows):
@@ -348,8 +396,102 @@ def _plot_spectra(path, rows):
     plt.close(fig)
 
 
+def _check_writable(option, out, suffixes):
+    """An output file the command can write, checked before any work."""
+    if out is None:
+        return None
+    path = Path(out)
+    if path.suffix not in suffixes:
+        raise ValueError(f"{option} {out}: expected a file ending in {', '.join(suffixes)}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {out}: not writable")
+    if path.is_dir():
+        raise ValueError(f"{option} {out}: a folder, expected a file")
+    return path
+
+
+def _read_inputs(args):
+    """The --inputs array, checked against --warmup before any checkpoint is read."""
+    if args.inputs is None:
+        return None
+    try:
+        inputs = np.load(args.inputs, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--inputs {args.inputs}: not a .npy array of inputs ({exc})") from None
+    if inputs.ndim not in (2, 3):
+        raise ValueError(
+            f"--inputs {args.inputs}: an array of shape {inputs.shape}; expected "
+            "(T, B, input_size), or (B, T, input_size) with --batch-first, or (T, input_size)"
+        )
+    steps = inputs.shape[1] if inputs.ndim == 3 and args.batch_first else inputs.shape[0]
+    if args.warmup >= steps:
+        layout = "(B, T, input_size)" if args.batch_first else "(T, B, input_size)"
+        other = (
+            ""
+            if args.batch_first or inputs.ndim == 2
+            else "; pass --batch-first if it is (B, T, input_size)"
+        )
+        raise ValueError(
+            f"--warmup {args.warmup} leaves no measured step in the {steps} time steps of "
+            f"--inputs {args.inputs} (shape {inputs.shape}, read as {layout}{other})"
+        )
+    return inputs
+
+
+def _max_memory(text):
+    """``--max-memory``: GiB, or "auto" (half the memory available now)."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected GiB (a number > 0) or auto, got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected GiB (a number > 0) or auto, got {text}")
+    return int(value * 2**30)
+
+
+def _failure(exc):
+    """The reason a checkpoint failed, in the command's own words."""
+    from .checkpoints import UnsafeLoadError
+
+    if isinstance(exc, UnsafeLoadError):
+        return exc.advice("--unsafe-load")
+    if isinstance(exc, (OSError, TypeError, ValueError, MemoryError)):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"  # what no check foresaw, named as it is
+
+
+def _engine_refusal(dyn, k, n_trajectories, limit):
+    """Why the engine's working memory for ``dyn`` exceeds ``limit``, or None."""
+    need = 8 * n_trajectories * dyn.working_numbers(dyn.state_size if k is None else k)
+    if limit is None or need <= limit:
+        return None
+    return (
+        f"{_describe(dyn)} (state size {dyn.state_size}, {k or dyn.state_size} exponents, "
+        f"{n_trajectories} trajectories) needs {need / 2**30:.3g} GiB of working memory, more "
+        f"than the limit of {limit / 2**30:.3g} GiB; pass --n-exponents to compute fewer "
+        "exponents, or --max-memory"
+    )
+
+
+# Models computed together in one call; the output file is rewritten after each.
+_CHUNK = 16
+
+
 def spectra(args):
-    """Spectra of trained networks saved as checkpoints (or, with --random, fresh ones)."""
+    """Spectra of trained networks saved as checkpoints (or, with --random, fresh ones).
+
+    Each file is measured on its own: a file that cannot be read or measured,
+    for any reason, is a failed row with its reason, and the others are
+    measured; the output file is rewritten as results come, so an interrupted
+    run keeps what it finished.
+    """
     if args.random:
         if args.checkpoints:
             raise ValueError("--random measures fresh networks; give no checkpoints with it")
@@ -357,28 +499,26 @@ def spectra(args):
     if not args.checkpoints:
         raise ValueError(
             "give checkpoint files or folders (state_dicts saved with torch.save, skorch "
-            "save_params files, TorchScript files), or --random for fresh networks"
+            "save_params files, TorchScript files with --unsafe-load), or --random for "
+            "fresh networks"
         )
-    for out, suffixes in (
-        (args.output, (".csv", ".json", ".npz")),
-        (args.plot, (".png", ".pdf", ".svg")),
-    ):
-        if out is not None and Path(out).suffix not in suffixes:
-            raise ValueError(f"{out}: expected a file ending in {', '.join(suffixes)}")
+    output = _check_writable("--output", args.output, (".csv", ".json", ".npz"))
+    plot = _check_writable("--plot", args.plot, (".png", ".pdf", ".svg"))
     from .checkpoints import load_checkpoint
     from .dynamics import SUPPORTED_MODULES, as_dynamics, recurrent_module
     from .lyapunov import lyapunov_spectrum
 
+    inputs = _read_inputs(args)
     paths = _checkpoint_paths(args.checkpoints)
-    inputs = None
-    if args.inputs is not None:
-        try:
-            inputs = np.load(args.inputs, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{args.inputs}: not a .npy array of inputs ({exc})") from None
-    rows, dynamics = [], {}
-    for index, path in enumerate(paths):
-        row = {
+    limit = _resolve_limit(args.max_memory)
+    if inputs is None:
+        n_trajectories = args.n_trajectories
+    elif inputs.ndim == 2:  # one trajectory
+        n_trajectories = 1
+    else:
+        n_trajectories = inputs.shape[0] if args.batch_first else inputs.shape[1]
+    rows = [
+        {
             "checkpoint": str(path),
             "model": "",
             "state_size": None,
@@ -386,6 +526,20 @@ def spectra(args):
             "exponents": [],
             "stderr": [],
         }
+        for path in paths
+    ]
+
+    def fail(indices, exc_or_reason):
+        reason = exc_or_reason if isinstance(exc_or_reason, str) else _failure(exc_or_reason)
+        for i in indices:
+            rows[i]["error"] = reason
+        print(
+            f"sklyap spectra: {', '.join(str(paths[i]) for i in indices)}: {reason}",
+            file=sys.stderr,
+        )
+
+    dynamics = {}
+    for index, path in enumerate(paths):
         try:
             model = load_checkpoint(
                 path,
@@ -393,48 +547,40 @@ def spectra(args):
                 nonlinearity=args.nonlinearity,
                 batch_first=args.batch_first,
                 weights_only=not args.unsafe_load,
+                max_bytes=limit,
             )
             if not isinstance(model, SUPPORTED_MODULES):  # a whole pickled model
                 model = recurrent_module(model, rnn=args.rnn)[1]
             # Read once, here; NaN weights are measured as a NaN row.
-            dynamics[index] = as_dynamics(model, check_finite=False)
-            row["model"] = _describe(dynamics[index])
-        except (OSError, TypeError, ValueError) as exc:
-            row["error"] = str(exc)
-            print(f"sklyap spectra: {exc}", file=sys.stderr)
-        rows.append(row)
+            dyn = as_dynamics(model, check_finite=False)
+            rows[index]["model"] = _describe(dyn)
+            k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
+            refusal = _engine_refusal(dyn, k, n_trajectories, limit)
+            if refusal is not None:
+                fail([index], refusal)
+                continue
+            dynamics[index] = dyn
+        except Exception as exc:  # one bad file never costs the others
+            fail([index], exc)
     groups = {}
     for index, dyn in dynamics.items():
         k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
         groups.setdefault((dyn.input_size, k), []).append(index)
-    start = time.perf_counter()
+    if output is not None:
+        _write_spectra(output, rows)  # the failed rows, and the file's place, at once
     results = [None] * len(paths)
-    for (input_size, k), indices in groups.items():
-        # Inputs from a file are laid out as the command says: (T, B, d) unless --batch-first.
-        group_inputs, batch_first = inputs, args.batch_first
-        if inputs is None:
-            gen = torch.Generator().manual_seed(args.seed)
-            shape = (args.n_trajectories, args.warmup + args.n_steps, input_size)
-            group_inputs, batch_first = torch.randn(shape, generator=gen, dtype=torch.float64), True
-        try:
-            measured = lyapunov_spectrum(
-                [dynamics[i] for i in indices],
-                group_inputs,
-                n_exponents=k,
-                warmup=args.warmup,
-                batch_first=batch_first,
-                device=args.device,
-                on_error="nan",
-                verbose=int(not args.quiet),
-            )
-        except (TypeError, ValueError) as exc:
-            for i in indices:
-                rows[i]["error"] = str(exc)
-            print(
-                f"sklyap spectra: {', '.join(str(paths[i]) for i in indices)}: {exc}",
-                file=sys.stderr,
-            )
-            continue
+
+    def measure(indices, group_inputs, batch_first, k):
+        measured = lyapunov_spectrum(
+            [dynamics[i] for i in indices],
+            group_inputs,
+            n_exponents=k,
+            warmup=args.warmup,
+            batch_first=batch_first,
+            device=args.device,
+            on_error="nan",
+            verbose=int(not args.quiet),
+        )
         for i, result in zip(indices, measured):
             results[i] = result
             rows[i].update(
@@ -443,6 +589,34 @@ def spectra(args):
                 exponents=result.exponents.tolist(),
                 stderr=result.stderr.tolist(),
             )
+
+    start = time.perf_counter()
+    try:
+        for (input_size, k), indices in groups.items():
+            # Inputs from a file are laid out as the command says: (T, B, d) unless --batch-first.
+            group_inputs, batch_first = inputs, args.batch_first
+            if inputs is None:
+                gen = torch.Generator().manual_seed(args.seed)
+                shape = (args.n_trajectories, args.warmup + args.n_steps, input_size)
+                group_inputs = torch.randn(shape, generator=gen, dtype=torch.float64)
+                batch_first = True
+            for chunk in (indices[i : i + _CHUNK] for i in range(0, len(indices), _CHUNK)):
+                try:
+                    measure(chunk, group_inputs, batch_first, k)
+                except Exception:
+                    # Find the model that failed: each on its own, the others measured.
+                    for i in chunk:
+                        try:
+                            measure([i], group_inputs, batch_first, k)
+                        except Exception as exc:
+                            fail([i], exc)
+                if output is not None:
+                    _write_spectra(output, rows)
+    except KeyboardInterrupt:
+        done = sum(r is not None for r in results)
+        where = f"; {output} holds the {done} measured so far" if output is not None else ""
+        print(f"\nsklyap spectra: interrupted{where}", file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - start
     failed = sum(r["error"] is not None for r in rows)
     where = (
@@ -457,12 +631,11 @@ def spectra(args):
     labels = [f"{Path(r['checkpoint']).name} ({r['model'] or '?'})" for r in rows]
     _print_table(labels, results, max(10, *map(len, labels)), [r["error"] for r in rows])
     print(f"\n{len(paths) - failed} of {len(paths)} measured in {elapsed:.1f} s.")
-    if args.output is not None:
-        _write_spectra(Path(args.output), rows)
-        print(f"Wrote {args.output}")
-    if args.plot is not None:
-        _plot_spectra(Path(args.plot), rows)
-        print(f"Wrote {args.plot}")
+    if output is not None:
+        print(f"Wrote {output}")
+    if plot is not None:
+        _plot_spectra(plot, rows)
+        print(f"Wrote {plot}")
     return 1 if failed else 0
 
 
@@ -479,7 +652,10 @@ def _add_population_options(d, output):
     )
     d.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     d.add_argument(
-        "--n-jobs", type=int, default=-1, help="parallel workers (default -1: all cores)"
+        "--n-jobs",
+        type=_n_jobs,
+        default=-1,
+        help="parallel workers (default -1: all cores; -2: all but one)",
     )
     d.add_argument("--output", default=output, help=f"folder for results and figures ({output})")
     d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
@@ -645,8 +821,16 @@ def build_parser():
     d.add_argument(
         "--unsafe-load",
         action="store_true",
-        help="also load whole pickled models (torch.save(model)); this runs code "
-        "from the files: only for files you trust",
+        help="also load TorchScript archives (torch.jit.save) and whole pickled models "
+        "(torch.save(model)); this runs code from the files: only for files you trust",
+    )
+    d.add_argument(
+        "--max-memory",
+        type=_max_memory,
+        default="auto",
+        metavar="GIB",
+        help="refuse a network whose weights or working memory need more (default auto: "
+        "half the memory available at the start)",
     )
     d.add_argument(
         "--random",
@@ -686,7 +870,7 @@ def build_parser():
     )
     d.add_argument(
         "--warmup",
-        type=int,
+        type=_int_at_least(0),
         default=DEFAULT_WARMUP,
         help=f"warm-up steps (default {DEFAULT_WARMUP})",
     )

@@ -7,9 +7,15 @@ for ``nn.LSTM``), the sizes from the shapes, the number of layers from the
 ``_l<k>`` suffixes, the bias from the presence of ``bias_ih``. Two things it
 does not record are arguments here: the nonlinearity of an ``nn.RNN`` and
 ``batch_first``; both default to PyTorch's defaults.
+
+Reading a file never runs code from it unless the caller opts in
+(``weights_only=False``): state_dicts and checkpoint dicts are read with
+``torch.load(weights_only=True)``; TorchScript archives and whole pickled
+models, which run code of the file as they load, are refused by default.
 """
 
 import os
+import pickle
 import re
 import warnings
 import zipfile
@@ -19,10 +25,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._validation import Options, validate_params
+from ._validation import Interval, Options, validate_params
 from .dynamics._torch_rnn import mark_layout_unknown
 
-__all__ = ["load_checkpoint", "module_from_state_dict"]
+__all__ = ["UnsafeLoadError", "available_memory", "load_checkpoint", "module_from_state_dict"]
 
 # "<prefix>weight_hh" (a cell) or "<prefix>weight_hh_l<k>" (a layer of a network).
 _WEIGHT_HH = re.compile(
@@ -30,6 +36,80 @@ _WEIGHT_HH = re.compile(
 )
 _KINDS = {1: "RNN", 3: "GRU", 4: "LSTM"}
 _SCRIPTED_KINDS = {"RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell"}
+# What torch.save wrote first in its legacy (pre-zip) format: a pickled magic number.
+_LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+
+
+class UnsafeLoadError(ValueError):
+    """A file that only loading with code execution can read, refused by default.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    what : str
+        What the file is or holds (a TorchScript archive, a pickled model).
+    """
+
+    def __init__(self, path, what):
+        self.path, self.what = Path(path), what
+        super().__init__(self.advice("weights_only=False"))
+
+    def advice(self, opt_in):
+        """The message, with ``opt_in`` named as the way to load the file anyway."""
+        return (
+            f"{self.path}: {self.what}; loading it can run code stored in the file, so "
+            f"sklyap refuses it by default. If you trust the file, pass {opt_in}; better, "
+            "save the model's state_dict() with torch.save and read that"
+        )
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation, as the operating system says.
+
+    ``MemAvailable`` of ``/proc/meminfo`` on Linux, else the free physical
+    pages (``os.sysconf``); ``None`` where neither can be read.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _memory_limit(max_bytes):
+    if max_bytes != "auto":
+        return max_bytes
+    available = available_memory()
+    return None if available is None else available // 2
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+def _check_tensors(weights, where):
+    """Refuse weights that are not real floating-point numbers; the dtype to build in."""
+    bad = {k: v.dtype for k, v in weights.items() if not v.dtype.is_floating_point}
+    if bad:
+        key, dtype = next(iter(bad.items()))
+        kind = "complex" if dtype.is_complex else "not floating-point"
+        raise ValueError(
+            f"{where}: {key} holds {dtype} numbers ({kind}); expected the real "
+            "floating-point weights of an nn.RNN/GRU/LSTM"
+            + ("" if len(bad) == 1 else f" (also {sorted(bad)[1:4]})")
+        )
+    # The widest dtype among the weights: none is cast down before the engine reads it.
+    dtype = None
+    for value in weights.values():
+        dtype = value.dtype if dtype is None else torch.promote_types(dtype, value.dtype)
+    return dtype
 
 
 def _is_tensor_mapping(obj):
@@ -69,7 +149,9 @@ def _find_state_dict(obj, where):
     )
 
 
-def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_first=False):
+def module_from_state_dict(
+    state_dict, *, rnn=None, nonlinearity="tanh", batch_first=False, max_bytes="auto"
+):
     """Build the PyTorch recurrent module whose weights a ``state_dict`` holds.
 
     Parameters
@@ -87,19 +169,29 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
         ignored for GRUs and LSTMs.
     batch_first : bool, default=False
         Given to the module built; a state_dict does not record it.
+    max_bytes : int, "auto" or None, default="auto"
+        Refuse, before allocating anything, a module whose declared sizes need
+        more bytes than this for its weights (dense, as stored) and the
+        engine's float64 copy of them. ``"auto"``: half the memory the
+        operating system reports available (:func:`available_memory`);
+        ``None``: no limit.
 
     Returns
     -------
     nn.Module
         A new ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (or cell) in evaluation mode, on
-        the CPU, with the dtype of the stored weights and a copy of them.
+        the CPU, holding a copy of the stored weights in the widest
+        floating-point dtype among them (none is cast down).
 
     Raises
     ------
     ValueError
         When the weights are not those of a recurrent module sklyap reads
-        (bidirectional, projected LSTMs), or several recurrent modules are
-        present and ``rnn`` does not choose one.
+        (bidirectional, projected LSTMs, a size of 0, complex or integer
+        weights), or several recurrent modules are present and ``rnn`` does
+        not choose one.
+    MemoryError
+        When the declared sizes need more than ``max_bytes``.
 
     Examples
     --------
@@ -114,8 +206,12 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
     GRU(3, 8, num_layers=2)
     """
     validate_params(
-        {"nonlinearity": nonlinearity, "batch_first": batch_first},
-        {"nonlinearity": [Options("tanh", "relu")], "batch_first": [Options(True, False)]},
+        {"nonlinearity": nonlinearity, "batch_first": batch_first, "max_bytes": max_bytes},
+        {
+            "nonlinearity": [Options("tanh", "relu")],
+            "batch_first": [Options(True, False)],
+            "max_bytes": [Interval(int, 1, None), Options("auto", None)],
+        },
     )
     nonlinearity, batch_first = str(nonlinearity), bool(batch_first)  # numpy's, as Python's
     if rnn is not None and not isinstance(rnn, str):
@@ -173,13 +269,27 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
     if layers != list(range(len(layers))):
         raise ValueError(f"{where} has layers {layers}; expected 0 to {len(layers) - 1}")
     suffix = "" if is_cell else "_l0"
+    dtype = _check_tensors(weights, where)
     w_hh, w_ih = weights[f"weight_hh{suffix}"], weights.get(f"weight_ih{suffix}")
-    if w_ih is None or w_hh.ndim != 2 or w_hh.shape[0] % w_hh.shape[1]:
+    if w_ih is None or w_hh.ndim != 2 or w_ih.ndim != 2:
         raise ValueError(
-            f"{where}: weight_hh{suffix} of shape {tuple(w_hh.shape)} and "
-            "its weight_ih are not those of an nn.RNN/GRU/LSTM"
+            f"{where}: weight_hh{suffix} of shape {tuple(w_hh.shape)} and its weight_ih "
+            f"of shape {None if w_ih is None else tuple(w_ih.shape)} are not those of an "
+            "nn.RNN/GRU/LSTM (two matrices expected)"
         )
+    for name, size in (("hidden size", w_hh.shape[1]), ("input size", w_ih.shape[1])):
+        if size == 0:
+            raise ValueError(
+                f"{where}: weight_hh{suffix} of shape {tuple(w_hh.shape)} and weight_ih"
+                f"{suffix} of shape {tuple(w_ih.shape)} declare a {name} of 0; expected "
+                "a network with at least one hidden unit and one input feature"
+            )
     hidden = w_hh.shape[1]
+    if w_hh.shape[0] % hidden:
+        raise ValueError(
+            f"{where}: weight_hh{suffix} of shape {tuple(w_hh.shape)} is not a stack of "
+            f"square gate blocks of size {hidden}"
+        )
     gates = w_hh.shape[0] // hidden
     if gates not in _KINDS:
         raise ValueError(
@@ -188,6 +298,23 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
         )
     kind = _KINDS[gates]
     bias = f"bias_ih{suffix}" in weights
+    # The module holds its weights densely (a file of expanded tensors can declare
+    # sizes far beyond its own), and the engine a float64 copy of them: check the
+    # memory the declared sizes need before anything is allocated.
+    numbers = sum(
+        gates * hidden * ((w_ih.shape[1] if layer == 0 else hidden) + hidden + 2 * bias)
+        for layer in range(len(layers))
+    )
+    need = numbers * (torch.empty((), dtype=dtype).element_size() + 8)
+    limit = _memory_limit(max_bytes)
+    if limit is not None and need > limit:
+        raise MemoryError(
+            f"{where}: an {kind}{'Cell' if is_cell else ''} of input size {w_ih.shape[1]}, "
+            f"hidden size {hidden} and {len(layers)} layer(s) declares {numbers:,} weights, "
+            f"which need {_gib(need)} (as stored and as the engine's float64 copy), more "
+            f"than the limit of {_gib(limit)} (max_bytes="
+            f"{'auto: half the available memory' if max_bytes == 'auto' else max_bytes})"
+        )
     kwargs = {"nonlinearity": nonlinearity} if kind == "RNN" else {}
     if is_cell:
         module = getattr(nn, kind + "Cell")(w_ih.shape[1], hidden, bias=bias, **kwargs)
@@ -200,7 +327,7 @@ def module_from_state_dict(state_dict, *, rnn=None, nonlinearity="tanh", batch_f
             batch_first=batch_first,
             **kwargs,
         )
-    module = module.to(w_hh.dtype)
+    module = module.to(dtype)
     try:
         module.load_state_dict(weights)
     except RuntimeError as exc:
@@ -262,7 +389,23 @@ def _is_torchscript_archive(path):
         return False
 
 
-def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False, weights_only=True):
+def _is_legacy_torch_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_LEGACY_MAGIC)) == _LEGACY_MAGIC
+    except OSError:
+        return False
+
+
+def load_checkpoint(
+    source,
+    *,
+    rnn=None,
+    nonlinearity="tanh",
+    batch_first=False,
+    weights_only=True,
+    max_bytes="auto",
+):
     """The recurrent module saved in a checkpoint file, or held in a state_dict.
 
     Parameters
@@ -271,8 +414,9 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
         A file written by ``torch.save(model.state_dict(), path)``, by
         skorch's ``net.save_params(f_params=path)``, by ``torch.save`` of a
         checkpoint dict holding a state_dict (``{"model_state_dict": ...,
-        "epoch": ...}``), by ``torch.jit.save`` of a scripted or traced model;
-        or such a state_dict or checkpoint dict itself.
+        "epoch": ...}``); with ``weights_only=False`` also one written by
+        ``torch.jit.save`` of a scripted or traced model, or by
+        ``torch.save(model)``; or such a state_dict or checkpoint dict itself.
     rnn : str, default=None
         Attribute path of the recurrent module in the saved model, needed
         when it holds several.
@@ -282,11 +426,15 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
         The layout the module built will take (a state_dict does not record
         it; PyTorch's default is False).
     weights_only : bool, default=True
-        Load files with ``torch.load(weights_only=True)``, which reads tensors
-        and plain containers and never runs code from the file. A whole model
-        saved with ``torch.save(model)`` needs ``weights_only=False``, which
-        unpickles (and so may run) arbitrary code: use it only for files you
-        trust.
+        Read only tensors and plain containers, with
+        ``torch.load(weights_only=True)``: nothing in the file runs. TorchScript
+        archives (whose loading runs the archive's code, its ``__setstate__``
+        methods among it) and whole models saved with ``torch.save(model)``
+        (unpickled, which may run arbitrary code) are read only with
+        ``weights_only=False``: use it only for files you trust.
+    max_bytes : int, "auto" or None, default="auto"
+        As for :func:`module_from_state_dict`: the memory the declared sizes
+        may need, checked before anything is allocated.
 
     Returns
     -------
@@ -299,15 +447,20 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
     ------
     FileNotFoundError
         When the file does not exist.
+    UnsafeLoadError
+        When the file is a TorchScript archive or a pickled model and
+        ``weights_only=True``; a ``ValueError``.
     ValueError
-        When the file is not a PyTorch checkpoint, needs ``weights_only=False``,
-        or holds no recurrent weights sklyap can read.
+        When the file is not a PyTorch checkpoint or holds no recurrent
+        weights sklyap can read.
+    MemoryError
+        When the declared sizes need more than ``max_bytes``.
     """
     validate_params({"weights_only": weights_only}, {"weights_only": [Options(True, False)]})
     weights_only = bool(weights_only)
     if isinstance(source, Mapping):
         return module_from_state_dict(
-            source, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first
+            source, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first, max_bytes=max_bytes
         )
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"source must be a file path or a state_dict, got {type(source).__name__}")
@@ -315,6 +468,8 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if _is_torchscript_archive(path):
+        if weights_only:
+            raise UnsafeLoadError(path, "is a TorchScript archive (saved with torch.jit.save)")
         try:
             with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -326,29 +481,33 @@ def load_checkpoint(source, *, rnn=None, nonlinearity="tanh", batch_first=False,
             return from_torchscript(scripted, rnn=rnn, batch_first=batch_first)[1]
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
+    # torch.save writes a zip archive, or (before PyTorch 1.6) a pickle that starts
+    # with its magic number; anything else is not one of its files.
+    torch_file = zipfile.is_zipfile(path) or _is_legacy_torch_file(path)
+    if not torch_file:
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint (neither a zip archive written by torch.save "
+            "nor a file of its legacy format)"
+        )
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:
         text = str(exc)
-        pickled = "Weights only load failed" in text or "weights_only" in text
-        # torch.save writes a zip archive; anything else is not one of its files.
-        if weights_only and pickled and zipfile.is_zipfile(path):
-            raise ValueError(
-                f"{path}: holds pickled Python objects (a whole model saved with "
-                "torch.save(model)?), which weights_only loading refuses because "
-                "unpickling can run code from the file. If you trust the file, pass "
-                "weights_only=False (--unsafe-load on the command line); better, save "
-                "model.state_dict()"
+        if weights_only and ("Weights only load failed" in text or "weights_only" in text):
+            raise UnsafeLoadError(
+                path, "holds pickled Python objects (a whole model saved with torch.save(model)?)"
             ) from None
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ValueError(
-            f"{path}: not a PyTorch checkpoint (torch.load could not read it: {first})"
+            f"{path}: not a readable PyTorch checkpoint (torch.load: {first})"
         ) from None
     if isinstance(loaded, nn.Module):
         return loaded
     try:
         return module_from_state_dict(
-            loaded, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first
+            loaded, rnn=rnn, nonlinearity=nonlinearity, batch_first=batch_first, max_bytes=max_bytes
         )
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None
+    except MemoryError as exc:
+        raise MemoryError(f"{path}: {exc}") from None

@@ -177,7 +177,12 @@ def test_torchscript_is_read_through_its_parameters(tmp_path):
     got = lyapunov_spectrum(scripted, x, device="cpu")  # batch_first read from the script
     np.testing.assert_array_equal(got.per_trajectory, expected.per_trajectory)
     traced = torch.jit.trace(nn.GRU(3, 4), torch.randn(7, 2, 3))
-    built = load_checkpoint(_save(torch.jit.save, traced, tmp_path / "traced.pt"))
+    path = _save(torch.jit.save, traced, tmp_path / "traced.pt")
+    with pytest.raises(
+        ValueError, match=r"traced.pt: is a TorchScript archive.*weights_only=False"
+    ):
+        load_checkpoint(path)  # loading one runs its code: only when asked
+    built = load_checkpoint(path, weights_only=False)
     assert isinstance(built, nn.GRU) and not built.batch_first
     np.testing.assert_array_equal(built.weight_hh_l0.detach(), traced.weight_hh_l0.detach())
     with pytest.raises(ValueError, match="traced RNN does not record its nonlinearity"):
@@ -399,11 +404,11 @@ def test_a_traced_module_has_no_layout_of_its_own(tmp_path):
         got = lyapunov_spectrum(traced, x, batch_first=batch_first, device="cpu")
         np.testing.assert_array_equal(got.per_trajectory, expected.per_trajectory)
     path = _save(torch.jit.save, traced, tmp_path / "traced.pt")
-    assert load_checkpoint(path, batch_first=True).batch_first
+    assert load_checkpoint(path, batch_first=True, weights_only=False).batch_first
     np.save(tmp_path / "x.npy", x.numpy())
     out = tmp_path / "s.json"
     assert main(["spectra", str(path), "--inputs", str(tmp_path / "x.npy"), "--batch-first",
-                 "--device", "cpu", "--output", str(out), "--quiet"]) == 0  # fmt: skip
+                 "--unsafe-load", "--device", "cpu", "--output", str(out), "--quiet"]) == 0  # fmt: skip
     row = json.loads(out.read_text())[0]
     np.testing.assert_allclose(row["exponents"], expected.exponents, rtol=0, atol=1e-15)
 
@@ -428,7 +433,7 @@ def test_a_corrupt_torchscript_archive_is_a_clear_error(tmp_path):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/code/__torch__.py", "not code")
     with pytest.raises(ValueError, match="broken.pt: not a readable TorchScript archive"):
-        load_checkpoint(path)
+        load_checkpoint(path, weights_only=False)
 
 
 def test_command_line_rnn_option_for_whole_models_and_nan_rows_in_json(tmp_path, capsys):
@@ -453,3 +458,259 @@ def test_command_line_rnn_option_for_whole_models_and_nan_rows_in_json(tmp_path,
     rows = json.loads(out.read_text(), parse_constant=no_nan)
     assert rows[0]["error"] is None and len(rows[0]["exponents"]) == 10
     assert "NaN or infinite" in rows[1]["error"] and rows[1]["exponents"] == [None] * 10
+
+
+# -- safety: nothing runs on load, every file on its own -----------------------------
+
+
+def _archive_that_writes(path, marker):
+    """A TorchScript archive whose __setstate__, run as it loads, creates ``marker``."""
+
+    class Planted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(2))
+            self.target = str(marker)
+
+        @torch.jit.export
+        def __getstate__(self):
+            return (self.target, self.weight, self.training)
+
+        @torch.jit.export
+        def __setstate__(self, state: tuple[str, torch.Tensor, bool]):
+            self.target = state[0]
+            self.weight = state[1]
+            self.training = state[2]
+            # Maps the file shared, creating it, and writes into it.
+            written = torch.from_file(self.target, shared=True, size=4, dtype=torch.uint8)
+            self.weight = self.weight + written.fill_(65).sum()
+
+        def forward(self, x):
+            return x * self.weight
+
+    torch.jit.save(torch.jit.script(Planted()), str(path))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # TorchScript is, in torch >= 2.10
+def test_a_torchscript_archive_runs_no_code_unless_asked(tmp_path, capsys):
+    marker = tmp_path / "written-by-the-file"
+    path = _archive_that_writes(tmp_path / "lstm.pt", marker)
+    torch.jit.load(str(path))  # the control: loading it does run its code
+    assert marker.read_bytes() == b"AAAA"
+    marker.unlink()
+    with pytest.raises(ValueError, match=r"lstm.pt: is a TorchScript archive.*weights_only=False"):
+        load_checkpoint(path)
+    assert not marker.exists()
+    out = tmp_path / "s.json"
+    code = main(["spectra", str(path), "--device", "cpu", "--output", str(out), "--quiet"])
+    assert code == 1 and not marker.exists()
+    error = json.loads(out.read_text())[0]["error"]
+    # The command line speaks in its own options.
+    assert "--unsafe-load" in error and "weights_only" not in error
+
+
+def test_a_file_that_is_not_a_checkpoint_gets_no_advice_to_load_it_unsafely(tmp_path, capsys):
+    import pickle
+
+    (tmp_path / "notes.pt").write_text("hello, not a checkpoint")
+    with (tmp_path / "plain.pkl").open("wb") as f:
+        pickle.dump({"a": 1}, f, protocol=4)  # a pickle, but not torch.save's
+    for name in ("notes.pt", "plain.pkl"):
+        with pytest.raises(ValueError, match=f"{name}: not a PyTorch checkpoint") as info:
+            load_checkpoint(tmp_path / name)
+        assert "weights_only" not in str(info.value)
+    assert main(["spectra", str(tmp_path), "--device", "cpu", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "not a PyTorch checkpoint" in err and "unsafe" not in err and "weights_only" not in err
+
+
+def _expanded_lstm(hidden, input_size=4):
+    """An LSTM state_dict of stride-0 tensors: a few bytes on disk, any declared size."""
+    one = torch.zeros(1)
+    return {
+        "weight_ih_l0": one.expand(4 * hidden, input_size),
+        "weight_hh_l0": one.expand(4 * hidden, hidden),
+        "bias_ih_l0": one.expand(4 * hidden),
+        "bias_hh_l0": one.expand(4 * hidden),
+    }
+
+
+def test_declared_sizes_are_checked_before_anything_is_allocated(tmp_path, capsys):
+    path = tmp_path / "huge.pt"
+    torch.save(_expanded_lstm(100_000), path)
+    assert path.stat().st_size < 10_000
+    # 4e10 weights: 160 GB as float32 and 320 GB more as float64, far above the limit.
+    with pytest.raises(
+        MemoryError, match=r"huge.pt: .*an LSTM of input size 4, hidden size 100000 .* 447 GiB"
+    ):
+        load_checkpoint(path)
+    small = nn.GRU(3, 4).state_dict()  # 3 * 4 * (3 + 4 + 2) = 108 weights, 12 bytes each
+    assert isinstance(module_from_state_dict(small, max_bytes=108 * 12), nn.GRU)
+    with pytest.raises(MemoryError, match="declares 108 weights"):
+        module_from_state_dict(small, max_bytes=108 * 12 - 1)
+    # On the command line: that file's row, the others measured and written.
+    torch.save(nn.GRU(4, 3).state_dict(), tmp_path / "good.pt")
+    out = tmp_path / "s.csv"
+    code = main(["spectra", str(tmp_path), "--n-steps", "20", "--warmup", "5",
+                 "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
+    assert code == 1
+    rows = {r["checkpoint"].rsplit("/", 1)[-1]: r for r in csv.DictReader(out.open())}
+    assert "hidden size 100000" in rows["huge.pt"]["error"] and "GiB" in rows["huge.pt"]["error"]
+    assert rows["good.pt"]["error"] == "" and rows["good.pt"]["lambda_3"] != ""
+
+
+def test_the_engine_memory_is_checked_before_computing(tmp_path):
+    torch.save(nn.LSTM(4, 64).state_dict(), tmp_path / "lstm.pt")
+    out = tmp_path / "s.json"
+    # 128 exponents of a state of 128, 8 trajectories, 8 bytes each: 8 * 8 * (128 * (4*128
+    # + 128 + 2*4*64) + 8*128) = 9,502,720 bytes = 0.00885 GiB, over a limit of 1 MiB.
+    code = main(["spectra", str(tmp_path / "lstm.pt"), "--max-memory", str(1 / 1024),
+                 "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
+    assert code == 1
+    error = json.loads(out.read_text())[0]["error"]
+    assert "LSTM 1x64 (state size 128, 128 exponents, 8 trajectories) needs 0.00885 GiB" in error
+
+
+@pytest.mark.parametrize(
+    "shapes, match",
+    [
+        ({"weight_ih_l0": (4, 3), "weight_hh_l0": (4, 0)}, "declare a hidden size of 0"),
+        ({"weight_ih_l0": (8, 0), "weight_hh_l0": (8, 2)}, "declare a input size of 0"),
+    ],
+)
+def test_a_size_of_0_is_refused_by_name(shapes, match):
+    state = {k: torch.zeros(shape) for k, shape in shapes.items()}
+    with pytest.raises(ValueError, match=match):
+        module_from_state_dict(state)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.int64])
+def test_weights_that_are_not_real_floats_are_refused(dtype):
+    state = {
+        k: v.to(dtype) if k == "weight_hh_l0" else v for k, v in nn.RNN(3, 4).state_dict().items()
+    }
+    with pytest.raises(ValueError, match=f"weight_hh_l0 holds {dtype} numbers"):
+        module_from_state_dict(state)
+
+
+def test_mixed_dtypes_are_read_as_stored_never_cast_down():
+    torch.manual_seed(9)
+    lstm = nn.LSTM(3, 4).double()
+    state = lstm.state_dict()
+    state["weight_hh_l0"] = state["weight_hh_l0"].half()  # one float16 tensor among float64
+    built = module_from_state_dict(state)
+    assert built.weight_ih_l0.dtype == F64
+    # float64 weights kept bit for bit (cast down to float16 first, they would not be).
+    assert torch.equal(built.weight_ih_l0, lstm.weight_ih_l0)
+    assert not torch.equal(lstm.weight_ih_l0.half().double(), lstm.weight_ih_l0)
+    assert torch.equal(built.weight_hh_l0, state["weight_hh_l0"].double())  # exact: widening
+
+
+def test_one_file_failing_in_any_way_costs_the_others(checkpoints, tmp_path, monkeypatch, capsys):
+    import sklyap.checkpoints
+    import sklyap.lyapunov
+
+    folder, _ = checkpoints
+    load, spectrum = sklyap.checkpoints.load_checkpoint, sklyap.lyapunov.lyapunov_spectrum
+
+    def load_or_fail(path, **kwargs):
+        if path.name == "b_lstm.pt":  # an error no check foresaw
+            raise ZeroDivisionError("integer division or modulo by zero")
+        return load(path, **kwargs)
+
+    def spectrum_or_fail(systems, *args, **kwargs):
+        if any(s.state_size == 5 for s in systems):  # c_rnn.pth, at compute time
+            raise RuntimeError("out of memory")
+        return spectrum(systems, *args, **kwargs)
+
+    monkeypatch.setattr(sklyap.checkpoints, "load_checkpoint", load_or_fail)
+    monkeypatch.setattr(sklyap.lyapunov, "lyapunov_spectrum", spectrum_or_fail)
+    torch.save(nn.GRU(3, 2).state_dict(), folder / "e_gru.pt")  # stacked with a_gru.pt
+    out = tmp_path / "s.json"
+    code = main(["spectra", str(folder), "--n-steps", "20", "--warmup", "5",
+                 "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
+    assert code == 1
+    rows = {r["checkpoint"].rsplit("/", 1)[-1]: r for r in json.loads(out.read_text())}
+    assert rows["b_lstm.pt"]["error"] == "ZeroDivisionError: integer division or modulo by zero"
+    assert rows["c_rnn.pth"]["error"] == "RuntimeError: out of memory"
+    for name in ("a_gru.pt", "e_gru.pt"):
+        assert rows[name]["error"] is None and np.isfinite(rows[name]["exponents"]).all()
+
+
+def test_the_output_path_is_checked_before_any_work(checkpoints, monkeypatch, capsys):
+    import sklyap.checkpoints
+
+    folder, _ = checkpoints
+    monkeypatch.setattr(sklyap.checkpoints, "load_checkpoint", None)  # no call may reach it
+    with pytest.raises(SystemExit) as exit_info:
+        main(["spectra", str(folder), "--output", "/nonexistent/dir/x.csv"])
+    assert exit_info.value.code == 2
+    assert "--output /nonexistent/dir/x.csv: the folder /nonexistent/dir does not exist" in (
+        capsys.readouterr().err
+    )
+
+
+def test_an_interrupted_run_keeps_what_it_finished(checkpoints, tmp_path, monkeypatch, capsys):
+    import sklyap.__main__
+    import sklyap.lyapunov
+
+    folder, _ = checkpoints
+    spectrum, calls = sklyap.lyapunov.lyapunov_spectrum, []
+
+    def interrupted_second_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return spectrum(*args, **kwargs)
+
+    monkeypatch.setattr(sklyap.lyapunov, "lyapunov_spectrum", interrupted_second_time)
+    monkeypatch.setattr(sklyap.__main__, "_CHUNK", 1)
+    out = tmp_path / "s.json"
+    code = main(["spectra", str(folder), "--n-steps", "20", "--warmup", "5",
+                 "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip
+    assert code == 130
+    rows = json.loads(out.read_text())
+    assert len(rows) == 3 and sum(len(r["exponents"]) > 0 for r in rows) == 1
+    assert "holds the 1 measured so far" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--warmup", "60"],
+            r"--warmup 60 leaves no measured step in the 50 time steps .*--batch-first",
+        ),
+        (["--warmup", "-1"], "expected an integer >= 0, got -1"),
+    ],
+)
+def test_the_command_line_speaks_in_its_own_options(argv, message, checkpoints, tmp_path, capsys):
+    folder, _ = checkpoints
+    np.save(tmp_path / "x.npy", np.zeros((50, 2, 3)))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["spectra", str(folder), "--inputs", str(tmp_path / "x.npy"), *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "batch_first=" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["study", "--n-jobs", "0"], "--n-jobs: expected a non-zero integer"),
+        (["spectra", "--random", "--hidden-size", "100000"],
+         r"--hidden-size 100000 --input-size 4: the 6 networks' weights need [\d.]+e\+03 GiB"),
+    ],
+)  # fmt: skip
+def test_sizes_and_workers_are_refused_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_module_with_complex_weights_is_refused_not_read_as_its_real_part():
+    rnn = nn.RNN(3, 4).to(torch.complex64)
+    with pytest.raises(ValueError, match="parameter 'weight_ih_l0' holds torch.complex64 numbers"):
+        lyapunov_spectrum(rnn, _inputs(), device="cpu")

@@ -62,6 +62,11 @@ def _parameter(module, name, where, nonfinite):
     tensor = getattr(module, name, None)  # unregistered when bias=False
     if tensor is None:
         return None
+    if not tensor.dtype.is_floating_point:  # complex weights would be read as their real part
+        raise ValueError(
+            f"{where}: parameter {name!r} holds {tensor.dtype} numbers; expected real "
+            "floating-point weights"
+        )
     if not bool(torch.isfinite(tensor.detach()).all()):
         if nonfinite is None:
             raise NonFiniteParameterError(
