@@ -639,6 +639,19 @@ def spectra(args):
     return 1 if failed else 0
 
 
+def cache(args):
+    """Where the cache is and what it holds; or clear it."""
+    from .cache import cache_info, clear_cache
+
+    if args.action == "info":
+        print(cache_info(args.cache_dir))
+        return 0
+    removed = clear_cache(args.cache_dir, stale_only=args.stale)
+    what = "stale entries" if args.stale else "entries and folders"
+    print(f"Removed {len(removed)} {what} from {cache_info(args.cache_dir).location}")
+    return 0
+
+
 def _add_population_options(d, output):
     """The options of the commands that train (or load) populations: study, demo, sweep."""
     d.add_argument(
@@ -878,6 +891,24 @@ def build_parser():
     d.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=spectra, command_parser=d)
+
+    d = commands.add_parser(
+        "cache",
+        help="where the cache of trained networks and spectra is, and what it holds; clear it",
+        description="The cache of trained populations and their spectra. Entries are keyed "
+        "by what they depend on (code, versions, weights, inputs) and checked when read; "
+        "none is deleted automatically. 'info' says where the cache is, what it holds and "
+        "how much of it was made by other code or versions (stale); 'clear' removes it "
+        "(--stale: only the stale entries).",
+    )
+    d.add_argument("action", choices=["info", "clear"], help="info or clear")
+    d.add_argument("--stale", action="store_true", help="with clear: only stale entries")
+    d.add_argument(
+        "--cache-dir",
+        default=None,
+        help="the cache folder (default: $SKLYAP_CACHE_DIR or ~/.cache/sklyap)",
+    )
+    d.set_defaults(func=cache, command_parser=d)
     return parser
 
 

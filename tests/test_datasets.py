@@ -88,7 +88,7 @@ def test_population_records_accuracies_that_its_snapshots_reproduce(tmp_path):
 
 def test_population_is_seeded_cached_and_prefix_stable(tmp_path):
     first = train_rnn_population("digits", 3, cache_dir=tmp_path, random_state=2, **SMALL)
-    assert any(tmp_path.rglob("output.pkl")), "nothing was cached"
+    assert len(list(tmp_path.rglob("*.pt"))) == 3, "nothing was cached"
     again = train_rnn_population("digits", 3, cache_dir=tmp_path, random_state=2, **SMALL)
     np.testing.assert_array_equal(again.val_accuracy, first.val_accuracy)
     uncached = train_rnn_population("digits", 2, cache_dir=False, random_state=2, **SMALL)

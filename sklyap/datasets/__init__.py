@@ -1,6 +1,7 @@
 """Real sequence tasks and populations of networks trained on them."""
 
-from ._population import RecurrentClassifier, RNNPopulation, default_cache_dir, train_rnn_population
+from ..cache import default_cache_dir
+from ._population import RecurrentClassifier, RNNPopulation, train_rnn_population
 from ._synthetic import make_spectra
 from ._tasks import digit_streams, load_char_text, load_sequential_digits
 

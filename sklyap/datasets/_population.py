@@ -3,21 +3,20 @@
 import copy
 import functools
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-from joblib import Memory, Parallel, delayed
+from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 from torch import nn
 from tqdm.auto import tqdm
 
 from .._validation import Interval, Options, check_int, torch_threads, validate_params
+from ..cache import ContentCache, digest
 from ._tasks import load_char_text, load_sequential_digits
 
-__all__ = ["RNNPopulation", "RecurrentClassifier", "default_cache_dir", "train_rnn_population"]
+__all__ = ["RNNPopulation", "RecurrentClassifier", "train_rnn_population"]
 
 _CELLS = ("RNN", "GRU", "LSTM")
 
@@ -184,15 +183,28 @@ def _train_network(task, hp, n_epochs, snapshot_epochs, batch_size, max_train):
     }
 
 
-def default_cache_dir():
-    """Where trained populations are cached: ``$SKLYAP_CACHE_DIR``, else ``~/.cache/sklyap``.
+# The modules a network's training runs: a change to any of them retrains.
+_TRAINING_CODE = ("sklyap.datasets._population", "sklyap.datasets._tasks", "sklyap._validation")
 
-    ``$XDG_CACHE_HOME/sklyap`` is used when ``XDG_CACHE_HOME`` is set.
-    """
-    if os.environ.get("SKLYAP_CACHE_DIR"):
-        return Path(os.environ["SKLYAP_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "sklyap"
+
+def _data_digest(task):
+    """Content digest of the data ``task`` trains and is evaluated on."""
+    data = _load_task(task)
+    arrays = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+    return digest({name: data[name] for name in (*arrays, "input_size", "n_classes")})
+
+
+def _train_cached(cache, fields, *args):
+    """:func:`_train_network`, through ``cache`` (a ContentCache, or None for no cache)."""
+    if cache is None:
+        return _train_network(*args)
+
+    def compute():
+        result = _train_network(*args)
+        snapshots = {int(e): dict(state) for e, state in result["snapshots"].items()}
+        return {**result, "snapshots": snapshots}
+
+    return cache.get_or_compute("network", fields, compute, code=_TRAINING_CODE)
 
 
 @dataclass
@@ -312,9 +324,11 @@ def train_rnn_population(
 
     Networks are drawn in sequence from ``random_state``: the first ``k``
     networks of a population of ``n > k`` are those of a population of ``k``.
-    Trained networks are cached on disk (one entry per network, keyed by task,
-    hyperparameters and training settings), so a second call, or a larger
-    population, trains only what is new.
+    Trained networks are cached on disk (:class:`~sklyap.cache.ContentCache`,
+    one entry per network, keyed by task, hyperparameters, training settings,
+    a digest of the task's data, the source of the training code and the
+    versions), so a second call, or a larger population, trains only what is
+    new; a change to any of these trains again.
 
     Parameters
     ----------
@@ -339,8 +353,8 @@ def train_rnn_population(
     n_jobs : int, default=None
         Networks trained in parallel (joblib); each trains on one thread.
     cache_dir : str, Path, None or False, default=None
-        Cache folder; ``None`` uses :func:`default_cache_dir`, ``False``
-        disables caching.
+        Cache folder; ``None`` uses :func:`~sklyap.cache.default_cache_dir`,
+        ``False`` disables caching.
     verbose : int, default=1
         ``1`` shows a progress bar over networks.
 
@@ -382,12 +396,27 @@ def train_rnn_population(
                 "seed": int(rng.randint(np.iinfo(np.int32).max)),
             }
         )
-    train = _train_network
-    if cache_dir is not False:
-        location = default_cache_dir() if cache_dir is None else Path(cache_dir)
-        train = Memory(location, verbose=0).cache(_train_network)
+    snaps = tuple(snaps)
+    cache = None if cache_dir is False else ContentCache(cache_dir)
+    settings = {
+        "task": task,
+        "n_epochs": n_epochs,
+        "snapshot_epochs": list(snaps),
+        "batch_size": batch_size,
+        "max_train": max_train,
+        "data": None if cache is None else _data_digest(task),
+    }
     tasks = (
-        delayed(train)(task, hp, n_epochs, tuple(snaps), batch_size, max_train)
+        delayed(_train_cached)(
+            cache,
+            {**settings, "hyperparameters": hp},
+            task,
+            hp,
+            n_epochs,
+            snaps,
+            batch_size,
+            max_train,
+        )
         for hp in hyperparameters
     )
     results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
@@ -400,6 +429,6 @@ def train_rnn_population(
         val_accuracy=np.array([r["val_accuracy"] for r in results]),
         test_accuracy=np.array([r["test_accuracy"] for r in results]),
         train_loss=np.array([r["train_loss"] for r in results]),
-        snapshot_epochs=tuple(snaps),
+        snapshot_epochs=snaps,
         _snapshots=[r["snapshots"] for r in results],
     )

@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from joblib import Memory
+import torch
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, RidgeCV
@@ -13,7 +13,8 @@ from sklearn.preprocessing import StandardScaler
 
 from .._validation import check_device, check_int
 from ..aelle import AeLLEClassifier, AeLLERegressor
-from ..datasets import default_cache_dir, train_rnn_population
+from ..cache import ContentCache, digest
+from ..datasets import train_rnn_population
 from ..features import SpectrumStatistics
 from ..transformer import LyapunovSpectrumTransformer
 from ..weights import WeightStatistics
@@ -139,37 +140,45 @@ def _train(task, n_models, seed, n_jobs, cache_dir, verbose):
     )
 
 
-def _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose):
-    """Final, early and final-with-novel-inputs spectra, and weight statistics, of a population."""
-    rng = np.random.RandomState(spectra_seed)
+def _inputs(task, seed):
+    """The driving inputs: ``{"val": ..., "test": ..., "warmup": int}``."""
+    rng = np.random.RandomState(seed)
     inputs, warmup = task.driving_inputs("val", rng)
     novel, _ = task.driving_inputs("test", rng)
+    return {"val": inputs, "test": novel, "warmup": warmup}
+
+
+def _spectra(task, final, early, inputs, n_features, device, n_jobs, verbose):
+    """Final, early and final-with-novel-inputs spectra, and weight statistics, of networks."""
     lst = LyapunovSpectrumTransformer(
-        inputs,
+        inputs["val"],
         input_encoder=task.input_encoder,
-        warmup=warmup,
+        warmup=inputs["warmup"],
         n_features=n_features,
         device=device,
         n_jobs=n_jobs,
         verbose=verbose,
     )
-    final, early = population.models(), population.models(task.early_epoch)
     weights = WeightStatistics()
     return {
         "final": lst.fit_transform(final),
         "early": lst.transform(early),
-        "final_novel": clone(lst).set_params(inputs=novel).fit(final).transform(final),
+        "final_novel": clone(lst).set_params(inputs=inputs["test"]).fit(final).transform(final),
         "weights_final": weights.fit_transform(final),
         "weights_early": weights.transform(early),
     }
 
 
-def _compute_spectra(
-    task, n_models, population_seed, spectra_seed, n_features, device, n_jobs, cache_dir, verbose
-):
-    """:func:`_spectra` of the trained population: what the spectra cache keeps."""
-    population = _train(task, n_models, population_seed, n_jobs, cache_dir, verbose)
-    return _spectra(task, population, spectra_seed, n_features, device, n_jobs, verbose)
+def _spectrum_code():
+    """The modules the spectra depend on: the library but its study, and the study's inputs."""
+    root = Path(__file__).resolve().parent.parent
+    names = ["sklyap.study._tasks", "sklyap.study._run"]
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[0] in ("study", "__main__"):
+            continue
+        names.append(".".join(("sklyap", *parts)).removesuffix(".__init__"))
+    return names
 
 
 def task_spec(task):
@@ -194,7 +203,10 @@ def population_features(
     """A trained population's spectra, weights, hyperparameters and accuracies.
 
     The study's data, without the study: trains (or loads) the population of
-    ``task`` and computes (or loads) its spectra, both cached.
+    ``task`` and computes (or loads) its spectra, both cached
+    (:class:`~sklyap.cache.ContentCache`): the spectra under a key of the
+    networks' weights, the driving inputs, ``n_features``, the task's
+    spectrum settings, the source of the library and the versions.
 
     Parameters
     ----------
@@ -208,6 +220,8 @@ def population_features(
         Seeds the population and the driving inputs.
     n_jobs : int, default=None
     cache_dir : str, Path, None or False, default=None
+        Cache folder; None uses :func:`~sklyap.cache.default_cache_dir`,
+        False disables caching.
     verbose : int, default=1
 
     Returns
@@ -227,30 +241,33 @@ def population_features(
     n_features = check_int(n_features, "n_features", minimum=2)
     random_state = check_int(random_state, "random_state", minimum=0)
     check_device(device)
+    population = _train(spec, n_models, random_state, n_jobs, cache_dir, verbose)
+    final, early = population.models(), population.models(spec.early_epoch)
+    inputs = _inputs(spec, random_state)
+
+    def compute():
+        return _spectra(spec, final, early, inputs, n_features, device, n_jobs, verbose)
+
     if cache_dir is False:
-        # Nothing is cached: train once, and take the spectra of that population.
-        population = _train(spec, n_models, random_state, n_jobs, False, verbose)
-        features = _spectra(spec, population, random_state, n_features, device, n_jobs, verbose)
+        features = compute()
     else:
-        location = default_cache_dir() if cache_dir is None else Path(cache_dir)
-        compute = Memory(location, verbose=0).cache(
-            _compute_spectra, ignore=["device", "n_jobs", "cache_dir", "verbose"]
+        fields = {
+            "weights": [[digest(m.state_dict()) for m in pair] for pair in zip(final, early)],
+            "hyperparameters": population.hyperparameters,
+            "task": spec.population["task"],
+            "inputs": digest(inputs),
+            "input_encoder": spec.input_encoder,
+            "warmup": int(inputs["warmup"]),
+            "early_epoch": spec.early_epoch,
+            "n_features": n_features,
+        }
+        payload = ContentCache(cache_dir).get_or_compute(
+            "spectra",
+            fields,
+            lambda: {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in compute().items()},
+            code=_spectrum_code(),
         )
-        features = dict(
-            compute(
-                spec,
-                n_models,
-                random_state,
-                random_state,
-                n_features,
-                device,
-                n_jobs,
-                cache_dir,
-                verbose,
-            )
-        )
-        # Trained (or loaded) above, so loaded from the cache here.
-        population = _train(spec, n_models, random_state, n_jobs, cache_dir, 0)
+        features = {k: v.numpy() for k, v in payload.items()}
     early_accuracy = population.val_accuracy[:, spec.early_epoch - 1]
     features["hyper"], _ = population.hyperparameter_matrix()
     features["accuracy"] = early_accuracy[:, None]
@@ -281,7 +298,7 @@ def run_study(
        split and compute its Lyapunov spectrum after the early epoch and
        after the last one, resampled onto ``n_features`` exponents; the final
        spectra once more with inputs of the test split (novel inputs of the
-       same task). Spectra are cached with the population.
+       same task). Spectra are cached, keyed by the networks' weights.
     3. Cross-validate every predictor (:func:`make_predictors`) of the final
        test accuracy on the same splits: ``n_repeats`` times, grouped by
        network, ``n_splits`` folds. Each repeat predicts every network once
