@@ -203,6 +203,27 @@ def check_model_list(X, kinds):
     return list(X)
 
 
+def check_spectra_not_models(X, estimator):
+    """Refuse torch modules given to an estimator of spectra, with the way to spectra.
+
+    ``X`` is a module, or a list, tuple or object array holding one; anything
+    else passes unchanged, to the estimator's own validation.
+    """
+    items = [X]
+    if isinstance(X, (list, tuple)) or (isinstance(X, np.ndarray) and X.dtype == object):
+        items = np.asarray(X, dtype=object).ravel() if isinstance(X, np.ndarray) else X
+    if not any(isinstance(item, torch.nn.Module) for item in items):
+        return X
+    name = type(estimator).__name__
+    kinds = sorted({type(item).__name__ for item in items if isinstance(item, torch.nn.Module)})
+    raise TypeError(
+        f"{name} takes spectra, an array of shape (n_models, n_features), but X holds "
+        f"torch modules ({', '.join(kinds[:3])}); compute their spectra first with "
+        f"LyapunovSpectrumTransformer, e.g. make_pipeline(LyapunovSpectrumTransformer(), "
+        f"{name}())"
+    )
+
+
 # -- declarative parameter checks ------------------------------------------------------
 
 

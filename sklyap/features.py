@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import validate_data
 
-from ._validation import check_int
+from ._validation import check_int, check_spectra_not_models
 
 __all__ = [
     "SpectrumResampler",
@@ -153,6 +153,7 @@ def _check_spectra(estimator, X, reset):
 
     A list of 1-D spectra of different lengths is padded with NaN first.
     """
+    check_spectra_not_models(X, estimator)
     X = _pad_ragged(X, None if reset else getattr(estimator, "n_features_in_", None))
     X = validate_data(
         estimator,

@@ -78,6 +78,11 @@ class LyapunovResult:
         Why the computation failed, for a model computed with
         ``on_error="nan"`` whose trajectory diverged or whose frame over- or
         underflowed (its arrays are then NaN); None otherwise.
+    fixed_point : bool
+        True when the driving inputs were constant in time and every
+        trajectory ended at a fixed point of the step (its last step moved
+        the state by less than ``sqrt(eps)`` relative): the exponents are
+        then those of that fixed point, not of driven dynamics.
     """
 
     exponents: np.ndarray
@@ -91,6 +96,7 @@ class LyapunovResult:
     device: str
     final_state: np.ndarray = field(default=None)
     error: str = None
+    fixed_point: bool = False
 
     @property
     def n_exponents(self):
@@ -368,8 +374,9 @@ def lyapunov_spectrum(
         thread count if its frames hold more than ``2**15`` numbers (``M * B
         * n * k``) and one thread otherwise; when they need several batches,
         one thread per batch (batches are parallelised with ``n_jobs``
-        instead). The count never depends on ``n_jobs``, so neither does the
-        result, bit for bit. An int sets the count; ``None`` keeps the setting
+        instead). The count never depends on ``n_jobs``, so neither does a
+        batch's result, bit for bit (``n_jobs > 1`` may split batches, which
+        changes results by rounding only). An int sets the count; ``None`` keeps the setting
         of the process that computes (in joblib's workers, the cores divided
         by ``n_jobs``). Ignored on CUDA.
     on_error : {"raise", "nan"}, default="raise"
@@ -727,7 +734,7 @@ def run_spectra(
     bar = None
     if progress == "models":
         bar = tqdm(total=len(systems), desc="Lyapunov spectra", unit="model", leave=False)
-    spans = []
+    spans, settled = [], []
     try:
         for index in sorted(failed):
             yield index, settings.failed(failed[index], systems[index].state_size, B, T)
@@ -738,18 +745,39 @@ def run_spectra(
             outputs = Parallel(n_jobs=workers, return_as="generator")(tasks)
         else:
             outputs = (function(*args, **kwargs) for function, args, kwargs in tasks)
-        for batch, results in zip(batches, outputs):
-            for index, result in zip(batch, results):
-                if result.error is not None:
-                    failed[index] = result.error
-                spans.append((index if indexed else None, _float32_span(result)))
-                yield index, result
-            if bar is not None:
-                bar.update(len(batch))
+        try:
+            for batch, results in zip(batches, outputs):
+                for index, result in zip(batch, results):
+                    if result.error is not None:
+                        failed[index] = result.error
+                    spans.append((index if indexed else None, _float32_span(result)))
+                    if result.fixed_point:
+                        settled.append(index)
+                    yield index, result
+                if bar is not None:
+                    bar.update(len(batch))
+        except BaseException:
+            # Interrupted (an exception, KeyboardInterrupt, or the caller closing
+            # this generator): close joblib's generator now, which cancels the
+            # batches not yet computed and ends loky's workers, rather than when
+            # it is collected (a traceback that is kept keeps it alive, and the
+            # workers busy, then idle for loky's timeout).
+            outputs.close()
+            raise
     finally:
         if bar is not None:
             bar.close()
     _warn_float32(spans)
+    if settled:
+        warnings.warn(
+            f"the driving inputs are constant in time, and {len(settled)} of {len(systems)} "
+            f"model(s) (indices {settled[:10]}) sat at a fixed point at the end of every "
+            "trajectory: their spectra are the log growth rates of a fixed point's Jacobian, "
+            "not of driven dynamics. Drive them with the task's inputs, or random ones, to "
+            "measure how they compute (LyapunovResult.fixed_point marks them)",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
     if warn_failed and failed:
         shown = "; ".join(f"model {i}: {failed[i]}" for i in sorted(failed)[:5])
         more = "" if len(failed) <= 5 else f"; and {len(failed) - 5} more"
@@ -795,6 +823,7 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
             verbose=step_progress,
         )
     n_steps = T - settings.warmup
+    settled = _settled(system, inputs, state, M)
     state_ok = torch.isfinite(state).all(dim=1).view(M, B).all(dim=1).tolist()
     sums_ok = torch.isfinite(log_sums).all(dim=1).view(M, B).all(dim=1).tolist()
     underflow = underflow.view(M, B).any(dim=1).tolist()
@@ -810,16 +839,22 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
                 "(unbounded activations and large weights?)"
             )
         elif not sums_ok[m]:
+            error = "the tangent frame overflowed " + (
+                f"between re-orthonormalisations; use a smaller qr_interval than {interval}"
+                if interval > 1
+                else _within_one_step(settings, k, underflow=False)
+            )
+        elif underflow[m] and interval > 1:
             error = (
-                "the tangent frame overflowed between re-orthonormalisations; use a "
-                f"smaller qr_interval than {interval}"
+                f"the tangent frame underflowed below the smallest normal {settings.dtype_name} "
+                "number between re-orthonormalisations, so the most negative exponents would "
+                f"be biased; use a smaller qr_interval than {interval}"
+                + (", or float64" if dtype == torch.float32 else "")
             )
         elif underflow[m]:
             error = (
-                f"the tangent frame underflowed below the smallest normal "
-                f"{settings.dtype_name} number between re-orthonormalisations, so the most "
-                f"negative exponents would be biased; use a smaller qr_interval than {interval}"
-                + (", or float64" if dtype == torch.float32 else "")
+                f"the tangent frame underflowed below the smallest normal {settings.dtype_name} "
+                "number " + _within_one_step(settings, k, underflow=True)
             )
         if error is not None:
             if settings.on_error == "raise":
@@ -842,9 +877,41 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
                 dtype=settings.dtype_name,
                 device=str(device),
                 final_state=final_state[m],
+                fixed_point=settled[m],
             )
         )
     return results
+
+
+def _settled(system, inputs, state, M):
+    """Per model: whether constant inputs left every trajectory at a fixed point.
+
+    Inputs with no features drive nothing (an autonomous system by design) and
+    are not counted as constant. One more step from the final state, under
+    the same input, must move it by at most ``sqrt(eps)`` relative.
+    """
+    if inputs.shape[-1] == 0 or inputs.shape[1] < 2 or not bool((inputs == inputs[:, :1]).all()):
+        return [False] * M
+    with torch.no_grad():
+        moved = (system.step(state, inputs[:, -1]) - state).abs()
+    tol = math.sqrt(torch.finfo(state.dtype).eps) * (1 + state.abs())
+    return (moved <= tol).all(dim=1).view(M, -1).all(dim=1).tolist()
+
+
+def _within_one_step(settings, k, *, underflow):
+    """Why the frame over- or underflowed between two steps (qr_interval=1), and what to try."""
+    tries = []
+    if underflow and k > 1:
+        tries.append(f"fewer n_exponents than {k} (the leading exponents are unaffected)")
+    if settings.dtype == torch.float32:
+        tries.append("dtype=float64")
+    tries += ["fewer steps or smaller inputs", 'on_error="nan" to keep the other models\' spectra']
+    return (
+        f"within a single step (qr_interval=1): the Jacobian "
+        f"{'contracts' if underflow else 'expands'} some directions by more than "
+        f"{settings.dtype_name} can represent in one step, as when units are driven deep into "
+        f"saturation. Try {', '.join(tries[:-1])}, or {tries[-1]}"
+    )
 
 
 # Nats of spread between the leading and the weakest direction, per

@@ -705,3 +705,34 @@ def test_bad_input_after_fit(fitted, small):
             r"them first, kept = np.isfinite",
         ):
             method(nan_row)
+
+
+def test_a_constant_y_warns_and_is_predicted_exactly(small):
+    X, _ = small
+    y = np.full(len(X), 0.83)  # its mean, 0.8299999999999998, is not 0.83
+    est = AeLLERegressor(**{**FAST, "max_epochs": 5})
+    with pytest.warns(UserWarning, match="y is constant"):
+        est.fit(X, y)
+    # y_scale_ is the spread, 0, so the head's output (finite) drops out and
+    # predict returns y_mean_, the median of the equal values: exactly 0.83.
+    assert est.y_scale_ == 0.0
+    y_pred, y_std = est.predict(X, return_std=True)
+    assert_array_equal(y_pred, y)
+    assert_array_equal(y_std, 0.0)
+
+
+@pytest.mark.parametrize("Estimator", [AeLLERegressor, AeLLEClassifier])
+def test_models_instead_of_spectra_are_refused_before_any_work(Estimator, small):
+    models = [torch.nn.GRU(3, 8), torch.nn.GRU(3, 8), torch.nn.LSTM(3, 4)]
+    match = (
+        rf"{Estimator.__name__} takes spectra, an array of shape \(n_models, n_features\), "
+        r"but X holds torch modules \(GRU, LSTM\); compute their spectra first with "
+        "LyapunovSpectrumTransformer"
+    )
+    with pytest.raises(TypeError, match=match):
+        Estimator(**FAST).fit(models, [0, 1, 0])
+    X, y = small
+    fitted = Estimator(**{**FAST, "max_epochs": 2}).fit(X, (y > np.median(y)).astype(int))
+    for method in ("predict", "transform"):
+        with pytest.raises(TypeError, match=match):
+            getattr(fitted, method)(models)

@@ -121,3 +121,10 @@ def test_sklearn_compatible(estimator, check):
 @parametrize_with_checks([AeLLERegressor(random_state=0), AeLLEClassifier(random_state=0)])
 def test_sklearn_compatible_at_defaults(estimator, check):
     check(estimator)
+
+
+def test_models_instead_of_spectra_are_refused():
+    from torch import nn
+
+    with pytest.raises(TypeError, match=r"AeLLEClassifier takes spectra.*\(GRU\)"):
+        AeLLEClassifier(**FAST).fit([nn.GRU(3, 8), nn.GRU(3, 8)], [0, 1])

@@ -5,6 +5,7 @@ models, and survive being stopped.
 """
 
 import os
+import time
 import warnings
 
 import joblib
@@ -19,10 +20,13 @@ from sklyap import (
     AeLLERegressor,
     LyapunovSpectrumTransformer,
     SpectrumStatistics,
+    as_dynamics,
     from_step,
     lyapunov_spectrum,
 )
 from sklyap.dynamics import NonFiniteParameterError
+
+from helpers import AT_A_FIXED_POINT
 
 FAST = {"n_trajectories": 2, "n_steps": 40, "warmup": 10, "device": "cpu", "random_state": 0}
 
@@ -107,6 +111,7 @@ def test_on_error_nan_gives_nan_rows_warns_once_and_keeps_the_others():
     assert "error=" in repr(results[1])
 
 
+@AT_A_FIXED_POINT
 def test_overflowing_frames_become_nan_rows_too():
     # Exponents of ln 1e3 = 6.9 per step: with 200 steps between QRs the frame overflows.
     linear = nn.RNN(2, 3, bias=False, batch_first=True).double()
@@ -286,6 +291,7 @@ def test_workers_cap_their_threads(tmp_path, num_threads, workers):
     assert {int(count) for _, count in lines} == {cap}
 
 
+@AT_A_FIXED_POINT
 def test_small_work_runs_in_this_process_whatever_n_jobs(tmp_path):
     record = tmp_path / "threads.txt"
     systems = [from_step(_ThreadRecorder(str(record)), 3, input_size=1) for _ in range(4)]
@@ -484,3 +490,53 @@ def test_the_float32_warning_is_given_once_in_the_calling_process(params, worker
     found = [w for w in caught if "float32 resolves" in str(w.message)]
     assert len(found) == 1 and "3 model(s) (indices [0, 1, 2])" in str(found[0].message)
     assert found[0].filename == __file__  # it points at the caller's line
+
+
+def test_same_batches_give_the_same_bits_whatever_n_jobs(workers):
+    # memory_budget=1: one model per batch, the same plan for any n_jobs.
+    torch.manual_seed(7)
+    models = [nn.LSTM(2, 6) for _ in range(4)]
+    inputs = torch.randn(80, 3, 2, generator=torch.Generator().manual_seed(0))
+    params = {"warmup": 20, "device": "cpu", "memory_budget": 1}
+    serial = lyapunov_spectrum(models, inputs, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # loky's warnings about its workers
+        parallel = lyapunov_spectrum(models, inputs, n_jobs=2, **params)
+    for s, p in zip(serial, parallel):
+        np.testing.assert_array_equal(p.exponents, s.exponents)
+
+
+def _loky_workers():
+    """Command lines of this process's loky worker processes (not its resource trackers)."""
+    psutil = pytest.importorskip("psutil")
+    lines = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            line = " ".join(child.cmdline())
+        except psutil.Error:  # ended meanwhile
+            continue
+        if "loky" in line and "resource_tracker" not in line:
+            lines.append(line)
+    return lines
+
+
+def test_an_interrupted_run_ends_its_workers(workers):
+    # A KeyboardInterrupt inside the compute path whose traceback is kept (as an
+    # interactive session keeps the last one): the workers must not compute on,
+    # then idle for loky's timeout (300 s).
+    from sklyap.lyapunov import SpectrumSettings, run_spectra
+
+    torch.manual_seed(0)
+    systems = [as_dynamics(nn.GRU(2, 8)) for _ in range(6)]
+    inputs = torch.randn(4, 60, 2, dtype=torch.float64)
+    spectra = run_spectra(systems, inputs, SpectrumSettings(warmup=10, memory_budget=1), n_jobs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # joblib's "tasks cancelled"
+        next(spectra)
+        assert _loky_workers(), "the batches ran in loky's workers"
+        with pytest.raises(KeyboardInterrupt) as kept:
+            spectra.throw(KeyboardInterrupt)
+    deadline = time.monotonic() + 5.0
+    while _loky_workers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _loky_workers(), kept

@@ -325,3 +325,18 @@ def test_pickle_round_trip_with_padding(est):
     restored = pickle.loads(pickle.dumps(est))
     assert_array_equal(restored.transform(X), est.transform(X))
     assert restored.n_features_in_ == 4
+
+
+@pytest.mark.parametrize("Estimator", [SpectrumResampler, SpectrumStatistics])
+def test_models_instead_of_spectra_are_refused(Estimator):
+    from torch import nn
+
+    models = [nn.GRU(3, 8), nn.LSTM(3, 4)]
+    match = rf"{Estimator.__name__} takes spectra.*torch modules \(GRU, LSTM\).*LyapunovSpectrum"
+    with pytest.raises(TypeError, match=match):
+        Estimator().fit(models)
+    fitted = Estimator().fit(np.array([[0.0, -1.0], [0.5, -2.0]]))
+    with pytest.raises(TypeError, match=match):
+        fitted.transform(models)
+    with pytest.raises(TypeError, match=match):
+        fitted.transform(np.array(models, dtype=object))

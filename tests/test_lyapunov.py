@@ -1,6 +1,7 @@
 """The QR algorithm against known answers: linear maps, identities, direct estimates."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from sklyap import as_dynamics, from_step, lyapunov_spectrum
 from sklyap.lyapunov import initial_frame
 
 from helpers import (
+    AT_A_FIXED_POINT,
     F64,
     chaotic_rnn,
     linear_rnn,
@@ -20,6 +22,7 @@ from helpers import (
 )
 
 
+@AT_A_FIXED_POINT
 def test_scaled_orthogonal_map_has_all_exponents_ln_s():
     n, s = 12, 0.8
     rnn = linear_rnn(s * orthogonal(n, seed=0))
@@ -29,6 +32,7 @@ def test_scaled_orthogonal_map_has_all_exponents_ln_s():
     np.testing.assert_allclose(result.final_state, 0.0)
 
 
+@AT_A_FIXED_POINT
 def test_normal_map_has_exponents_ln_abs_eigenvalues():
     # A real normal matrix: orthogonal similarity of a block-diagonal matrix
     # holding real eigenvalues and one scaled rotation (a complex pair).
@@ -106,6 +110,7 @@ def test_initial_frame_is_orthonormal_and_nested():
     assert np.all(np.abs(full.numpy()) > 0), "every vector has a component on every axis"
 
 
+@AT_A_FIXED_POINT
 def test_partial_spectrum_is_not_trapped_in_an_invariant_subspace():
     # s -> diag(0.5, 2) s: the unit vector e_1 never leaves the contracting axis.
     diagonal = from_step(lambda s, x: s * torch.tensor([0.5, 2.0], dtype=s.dtype), 2)
@@ -168,6 +173,7 @@ def test_henon_map_through_from_step():
     assert abs(result.exponents[0] - 0.41922) < 0.01
 
 
+@AT_A_FIXED_POINT
 def test_dead_relu_network_contracts_to_the_floor():
     rnn = nn.RNN(1, 4, nonlinearity="relu", batch_first=True).double()
     with torch.no_grad():
@@ -277,6 +283,7 @@ def test_auto_threads_follow_the_batch_plan(n, n_models, budget, expected):
     assert set(seen) == {2 if expected == "all" else expected}
 
 
+@AT_A_FIXED_POINT
 @pytest.mark.parametrize("dtype,qr_interval", [("float32", 25), ("float64", 200)])
 def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
     # Every exponent is ln 0.01 = -4.6: over qr_interval steps the frame shrinks
@@ -297,6 +304,7 @@ def test_underflow_between_re_orthonormalisations_raises(dtype, qr_interval):
     np.testing.assert_allclose(fine.exponents, math.log(0.01), rtol=1e-5)
 
 
+@AT_A_FIXED_POINT
 def test_progress_bar_when_verbose(capsys):
     lyapunov_spectrum(
         make_network("rnn", 1, hidden=3), torch.zeros(1, 20, 3), warmup=4, device="cpu", verbose=1
@@ -421,3 +429,57 @@ def test_as_dynamics_state_size_matches_result():
     assert lyapunov_spectrum(module, torch.zeros(1, 5, 3), warmup=1, device="cpu").state_size == (
         as_dynamics(module).state_size
     )
+
+
+def test_a_frame_that_underflows_within_one_step_says_what_to_try():
+    # Weights x300 drive the units deep into saturation: a single step's Jacobian
+    # contracts some directions below the smallest normal float64.
+    torch.manual_seed(0)
+    rnn = nn.RNN(4, 32)
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.mul_(300)
+    inputs = torch.randn(200, 3, 4, generator=torch.Generator().manual_seed(0))
+    for dtype in ("float64", "float32"):
+        with pytest.raises(FloatingPointError, match="within a single step") as info:
+            lyapunov_spectrum(rnn, inputs, device="cpu", dtype=dtype)
+        message = str(info.value)
+        assert "smaller qr_interval" not in message
+        assert "fewer n_exponents than 32" in message
+        assert 'on_error="nan"' in message and "fewer steps or smaller inputs" in message
+        assert ("dtype=float64" in message) == (dtype == "float32")
+    # As the message says, the leading exponents are measured with fewer of them.
+    result = lyapunov_spectrum(rnn, inputs, device="cpu", n_exponents=4)
+    assert np.isfinite(result.exponents).all() and result.exponents[0] < 0
+
+
+def test_constant_inputs_that_leave_a_network_at_a_fixed_point_warn():
+    # Zero inputs and the zero initial state: an RNN without bias sits at its
+    # fixed point 0, whose Jacobian is W_hh, whatever the steps.
+    torch.manual_seed(0)
+    rnn = nn.RNN(2, 4, bias=False)
+    with pytest.warns(UserWarning, match=r"constant in time, and 1 of 1 model\(s\) .* fixed point"):
+        result = lyapunov_spectrum(rnn, torch.zeros(60, 3, 2), warmup=10, device="cpu")
+    assert result.fixed_point
+    W = rnn.weight_hh_l0.detach().double().numpy()
+    expected = np.log(np.abs(np.linalg.eigvals(W)))
+    # A QR iteration over 50 powers of W converges to the log moduli of its eigenvalues
+    # at a rate of their gaps over 50 steps: the leading one to about 1e-2.
+    assert abs(result.exponents[0] - np.sort(expected)[-1]) < 0.05
+    with pytest.warns(UserWarning, match="fixed point"):  # constant, not zero: it settles
+        assert lyapunov_spectrum(rnn, torch.ones(60, 3, 2), warmup=10, device="cpu").fixed_point
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        # Driven: no fixed point.
+        driven = lyapunov_spectrum(rnn, torch.randn(60, 3, 2), warmup=10, device="cpu")
+        assert not driven.fixed_point
+        # Constant inputs, but a chaotic network never settles: its attractor is measured.
+        chaotic = chaotic_rnn(n=16, gain=3.0)
+        x = torch.ones(2, 200, chaotic.input_size, dtype=F64)
+        assert not lyapunov_spectrum(
+            chaotic, x, warmup=50, batch_first=True, device="cpu"
+        ).fixed_point
+        # No input features at all: an autonomous system by design, not warned about.
+        dyn = from_step(lambda s, x: 0.5 * s, state_size=2, input_size=0)
+        zero = torch.zeros(2, 30, 0, dtype=F64)
+        assert not lyapunov_spectrum(dyn, zero, warmup=5, device="cpu").fixed_point

@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -328,3 +329,14 @@ def test_bad_encoders():
         LyapunovSpectrumTransformer(
             tokens, input_encoder=lambda m, x: x.double(), **FAST
         ).fit_transform([_TokenModel()])
+
+
+def test_constant_inputs_that_leave_networks_at_a_fixed_point_warn_once():
+    models = [nn.RNN(2, 4, bias=False, batch_first=True) for _ in range(3)]
+    lst = LyapunovSpectrumTransformer(np.zeros((2, 40, 2)), warmup=10, device="cpu")
+    with pytest.warns(UserWarning, match=r"3 of 3 model\(s\) \(indices \[0, 1, 2\]\)") as record:
+        lst.fit_transform(models)
+    assert sum("fixed point" in str(w.message) for w in record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LyapunovSpectrumTransformer(random_state=0, **FAST).fit_transform(models)

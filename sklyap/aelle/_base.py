@@ -22,6 +22,7 @@ from .._validation import (
     PositiveInts,
     RandomStates,
     check_device,
+    check_spectra_not_models,
     threads_for,
     torch_threads,
     validate_params,
@@ -148,13 +149,15 @@ def fill_doc(**parts):
     return decorate
 
 
+def constant_columns(A):
+    """Columns whose spread is 0 to rounding (at most 10 eps of their magnitude)."""
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(A.mean(axis=0)), 1.0)
+    return A.std(axis=0) <= tiny
+
+
 def standardise_stats(A):
     """Column means and standard deviations; a constant column gets scale 1."""
-    mean = A.mean(axis=0)
-    scale = A.std(axis=0)
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
-    scale = np.where(scale <= tiny, 1.0, scale)
-    return mean, scale
+    return A.mean(axis=0), np.where(constant_columns(A), 1.0, A.std(axis=0))
 
 
 def n_validation(n_samples, validation_fraction):
@@ -413,6 +416,7 @@ class BaseAeLLE(TransformerMixin, BaseEstimator):
     def _standardised(self, X):
         check_is_fitted(self)
         check_no_failed_rows(X)
+        check_spectra_not_models(X, self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return (X - self.x_mean_) / self.x_scale_
 

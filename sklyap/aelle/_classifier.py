@@ -7,6 +7,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from .._validation import check_spectra_not_models
 from ..features import check_no_failed_rows
 from ._base import SHARED_ATTRIBUTES, SHARED_PARAMETERS, BaseAeLLE, fill_doc
 
@@ -75,6 +76,7 @@ class AeLLEClassifier(ClassifierMixin, BaseAeLLE):
             The fitted estimator.
         """
         device = self._validate_params()
+        check_spectra_not_models(X, self)
         check_no_failed_rows(X)
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         check_classification_targets(y)

@@ -1,14 +1,18 @@
 """AeLLERegressor: the AeLLE embedding with a regression head (accuracy)."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import validate_data
 
+from .._validation import caller_stacklevel, check_spectra_not_models
 from ..features import check_no_failed_rows
 from ._base import (
     SHARED_ATTRIBUTES,
     SHARED_PARAMETERS,
     BaseAeLLE,
+    constant_columns,
     fill_doc,
     standardise_stats,
 )
@@ -47,7 +51,10 @@ class AeLLERegressor(RegressorMixin, BaseAeLLE):
     ----------
     {attributes}
     y_mean_, y_scale_ : float
-        Mean and standard deviation used to standardise ``y``.
+        Mean and standard deviation used to standardise ``y``. For a
+        constant ``y`` (a ``UserWarning`` says so), that constant and 0:
+        :meth:`predict` then returns the constant (``y`` was standardised
+        with scale 1).
 
     See Also
     --------
@@ -101,14 +108,27 @@ class AeLLERegressor(RegressorMixin, BaseAeLLE):
         self : AeLLERegressor
             The fitted estimator.
         """
+        check_spectra_not_models(X, self)
         device = self._validate_params()
         check_no_failed_rows(X)
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
         if y.dtype.kind not in "biuf":
             raise ValueError(f"y must hold numbers (one target per spectrum), got dtype {y.dtype}")
         y_mean, y_scale = standardise_stats(y[:, None])
-        self._fit_ensemble(X, (y - y_mean[0]) / y_scale[0], 1, device)
-        self.y_mean_, self.y_scale_ = float(y_mean[0]), float(y_scale[0])
+        y_mean, y_scale = float(y_mean[0]), float(y_scale[0])
+        constant = bool(constant_columns(y[:, None])[0])
+        if constant:
+            warnings.warn(
+                f"y is constant ({len(y)} samples, all {float(np.median(y))!r}): the prediction "
+                "head learns nothing, and predict returns that constant",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        self._fit_ensemble(X, (y - y_mean) / y_scale, 1, device)
+        # A constant y is predicted as itself: its median (exactly the value) and
+        # a scale of 0, the spread it has, so that the head's output drops out.
+        self.y_mean_ = float(np.median(y)) if constant else y_mean
+        self.y_scale_ = 0.0 if constant else y_scale
         return self
 
     def predict(self, X, return_std=False):
@@ -131,8 +151,8 @@ class AeLLERegressor(RegressorMixin, BaseAeLLE):
         y_std : ndarray of shape (n_samples,)
             Only with ``return_std=True``.
         """
-        members = self._head_outputs(X)[..., 0] * self.y_scale_ + self.y_mean_
-        y_pred = members.mean(axis=0)
+        heads = self._head_outputs(X)[..., 0]
+        y_pred = self.y_mean_ + self.y_scale_ * heads.mean(axis=0)
         if return_std:
-            return y_pred, members.std(axis=0)
+            return y_pred, self.y_scale_ * heads.std(axis=0)
         return y_pred
