@@ -215,25 +215,17 @@ def _fraction(text):
     return value
 
 
-def _resolve_limit(max_memory):
-    """Bytes of --max-memory ("auto": half the memory available now; None: unknown)."""
-    if max_memory != "auto":
-        return max_memory
-    from .checkpoints import available_memory
-
-    available = available_memory()
-    return None if available is None else available // 2
-
-
 def _random_spectra(args):
     """Spectra of freshly initialised RNN/GRU/LSTM networks at several weight scales."""
+    from .checkpoints import count_weights, memory_limit
     from .dynamics import as_dynamics
 
-    limit = _resolve_limit(args.max_memory)
+    limit = memory_limit(args.max_memory)
     H, d = args.hidden_size, args.input_size
-    # Weights of an RNN, a GRU and an LSTM (1 + 3 + 4 gate blocks) per gain, in
-    # float32 and as the engine's float64 copy: checked before any is built.
-    need = len(args.gains) * 8 * H * (d + H + 2) * (4 + 8)
+    # Weights of an RNN, a GRU and an LSTM per gain, in float32 and as the
+    # engine's float64 copy: checked before any is built.
+    weights = sum(count_weights(kind, d, H) for kind in ("RNN", "GRU", "LSTM"))
+    need = len(args.gains) * weights * (4 + 8)
     if limit is not None and need > limit:
         raise ValueError(
             f"--hidden-size {H} --input-size {d}: the {3 * len(args.gains)} networks' weights "
@@ -241,8 +233,9 @@ def _random_spectra(args):
             "(--max-memory)"
         )
     models, labels = _demo_models(H, d, args.gains, args.seed)
+    engine_limit = _engine_limit(args, limit)
     for model in models:
-        refusal = _engine_refusal(as_dynamics(model), None, args.n_trajectories, limit)
+        refusal = _engine_refusal(as_dynamics(model), None, args.n_trajectories, engine_limit)
         if refusal is not None:
             raise ValueError(f"--hidden-size {H}: {refusal}")
     lst = LyapunovSpectrumTransformer(
@@ -428,12 +421,12 @@ def _read_inputs(args):
         )
     steps = inputs.shape[1] if inputs.ndim == 3 and args.batch_first else inputs.shape[0]
     if args.warmup >= steps:
-        layout = "(B, T, input_size)" if args.batch_first else "(T, B, input_size)"
-        other = (
-            ""
-            if args.batch_first or inputs.ndim == 2
-            else "; pass --batch-first if it is (B, T, input_size)"
-        )
+        if inputs.ndim == 2:  # one trajectory, whatever --batch-first says
+            layout, other = "(T, input_size)", ""
+        elif args.batch_first:
+            layout, other = "(B, T, input_size)", ""
+        else:
+            layout, other = "(T, B, input_size)", "; pass --batch-first if it is (B, T, input_size)"
         raise ValueError(
             f"--warmup {args.warmup} leaves no measured step in the {steps} time steps of "
             f"--inputs {args.inputs} (shape {inputs.shape}, read as {layout}{other})"
@@ -480,6 +473,17 @@ def _engine_refusal(dyn, k, n_trajectories, limit):
     )
 
 
+def _engine_limit(args, limit):
+    """The memory the engine's working set may take: the host's (``limit``), or with
+    --max-memory auto on a CUDA device, half the device memory free now."""
+    from ._validation import check_device
+
+    device = check_device(args.device)
+    if args.max_memory == "auto" and device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 2
+    return limit
+
+
 # Models computed together in one call; the output file is rewritten after each.
 _CHUNK = 16
 
@@ -504,19 +508,20 @@ def spectra(args):
         )
     output = _check_writable("--output", args.output, (".csv", ".json", ".npz"))
     plot = _check_writable("--plot", args.plot, (".png", ".pdf", ".svg"))
-    from .checkpoints import load_checkpoint
+    from .checkpoints import load_checkpoint, memory_limit
     from .dynamics import SUPPORTED_MODULES, as_dynamics, recurrent_module
     from .lyapunov import lyapunov_spectrum
 
     inputs = _read_inputs(args)
     paths = _checkpoint_paths(args.checkpoints)
-    limit = _resolve_limit(args.max_memory)
+    limit = memory_limit(args.max_memory)
     if inputs is None:
         n_trajectories = args.n_trajectories
     elif inputs.ndim == 2:  # one trajectory
         n_trajectories = 1
     else:
         n_trajectories = inputs.shape[0] if args.batch_first else inputs.shape[1]
+    engine_limit = _engine_limit(args, limit)
     rows = [
         {
             "checkpoint": str(path),
@@ -532,43 +537,32 @@ def spectra(args):
     def fail(indices, exc_or_reason):
         reason = exc_or_reason if isinstance(exc_or_reason, str) else _failure(exc_or_reason)
         for i in indices:
-            rows[i]["error"] = reason
-        print(
-            f"sklyap spectra: {', '.join(str(paths[i]) for i in indices)}: {reason}",
-            file=sys.stderr,
-        )
+            # The row names its file; the message need not say it again.
+            rows[i]["error"] = reason.removeprefix(f"{paths[i]}: ")
+            print(f"sklyap spectra: {paths[i]}: {rows[i]['error']}", file=sys.stderr)
 
-    dynamics = {}
-    for index, path in enumerate(paths):
-        try:
-            model = load_checkpoint(
-                path,
-                rnn=args.rnn,
-                nonlinearity=args.nonlinearity,
-                batch_first=args.batch_first,
-                weights_only=not args.unsafe_load,
-                max_bytes=limit,
-            )
-            if not isinstance(model, SUPPORTED_MODULES):  # a whole pickled model
-                model = recurrent_module(model, rnn=args.rnn)[1]
-            # Read once, here; NaN weights are measured as a NaN row.
-            dyn = as_dynamics(model, check_finite=False)
-            rows[index]["model"] = _describe(dyn)
-            k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
-            refusal = _engine_refusal(dyn, k, n_trajectories, limit)
-            if refusal is not None:
-                fail([index], refusal)
-                continue
-            dynamics[index] = dyn
-        except Exception as exc:  # one bad file never costs the others
-            fail([index], exc)
-    groups = {}
-    for index, dyn in dynamics.items():
+    dynamics, results = {}, [None] * len(paths)
+
+    def load(index, path):
+        model = load_checkpoint(
+            path,
+            rnn=args.rnn,
+            nonlinearity=args.nonlinearity,
+            batch_first=args.batch_first,
+            weights_only=not args.unsafe_load,
+            max_bytes=limit,
+        )
+        if not isinstance(model, SUPPORTED_MODULES):  # a whole pickled model
+            model = recurrent_module(model, rnn=args.rnn)[1]
+        # Read once, here; NaN weights are measured as a NaN row.
+        dyn = as_dynamics(model, check_finite=False)
+        rows[index]["model"] = _describe(dyn)
         k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
-        groups.setdefault((dyn.input_size, k), []).append(index)
-    if output is not None:
-        _write_spectra(output, rows)  # the failed rows, and the file's place, at once
-    results = [None] * len(paths)
+        refusal = _engine_refusal(dyn, k, n_trajectories, engine_limit)
+        if refusal is not None:
+            fail([index], refusal)
+        else:
+            dynamics[index] = dyn
 
     def measure(indices, group_inputs, batch_first, k):
         measured = lyapunov_spectrum(
@@ -592,6 +586,17 @@ def spectra(args):
 
     start = time.perf_counter()
     try:
+        for index, path in enumerate(paths):
+            try:
+                load(index, path)
+            except Exception as exc:  # one bad file never costs the others
+                fail([index], exc)
+        if output is not None:
+            _write_spectra(output, rows)  # the failed rows, and the file's place, at once
+        groups = {}
+        for index, dyn in dynamics.items():
+            k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
+            groups.setdefault((dyn.input_size, k), []).append(index)
         for (input_size, k), indices in groups.items():
             # Inputs from a file are laid out as the command says: (T, B, d) unless --batch-first.
             group_inputs, batch_first = inputs, args.batch_first
@@ -614,7 +619,10 @@ def spectra(args):
                     _write_spectra(output, rows)
     except KeyboardInterrupt:
         done = sum(r is not None for r in results)
-        where = f"; {output} holds the {done} measured so far" if output is not None else ""
+        where = ""
+        if output is not None:
+            _write_spectra(output, rows)
+            where = f"; {output} holds the {done} measured so far"
         print(f"\nsklyap spectra: interrupted{where}", file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - start
@@ -785,8 +793,11 @@ def build_parser():
         help="spectra of trained networks saved as checkpoints (--random: fresh networks)",
         description="Lyapunov spectra of trained RNN/GRU/LSTM networks saved as checkpoints: "
         "state_dicts (torch.save(model.state_dict())), skorch save_params files, checkpoint "
-        "dicts holding a state_dict, TorchScript files. One row per checkpoint. Exit status "
-        "1 when a checkpoint could not be read or measured.",
+        "dicts holding a state_dict; with --unsafe-load also TorchScript files and whole "
+        "pickled models, which run code as they load. One row per checkpoint; a checkpoint "
+        "that cannot be read or measured is a failed row, and the others are measured. Exit "
+        "status 1 when a checkpoint failed, 130 when interrupted (the output keeps what was "
+        "measured).",
     )
     d.add_argument(
         "checkpoints",
@@ -843,7 +854,8 @@ def build_parser():
         default="auto",
         metavar="GIB",
         help="refuse a network whose weights or working memory need more (default auto: "
-        "half the memory available at the start)",
+        "half the memory available at the start, of the GPU for the working memory with "
+        "--device cuda)",
     )
     d.add_argument(
         "--random",

@@ -8,6 +8,7 @@ sklyap and torch. Entries are ``torch.save`` files read back with
 each one is checked against its key and its checksum before it is served.
 """
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -21,6 +22,8 @@ from types import ModuleType
 
 import numpy as np
 import torch
+
+from ._validation import caller_stacklevel
 
 __all__ = [
     "CacheInfo",
@@ -300,7 +303,7 @@ def _load(path, key):
         warnings.warn(
             f"sklyap cache entry {path} {problem}; it is not used, and is recomputed",
             UserWarning,
-            stacklevel=3,
+            stacklevel=caller_stacklevel(),
         )
     return None
 
@@ -340,7 +343,7 @@ class CacheInfo:
         stale entries are those not made by the current code and versions
         (or unreadable), which no key of this installation can reach.
     old_joblib : Path or None
-        The ``joblib`` folder left by earlier versions of sklyap, if any.
+        The ``joblib/sklyap`` folder left by earlier versions of sklyap, if any.
     old_joblib_bytes : int
     """
 
@@ -393,6 +396,12 @@ def _entries(location):
     return sorted(root.glob("*/*.pt")) if root.is_dir() else []
 
 
+def _old_joblib(location):
+    """Where joblib's Memory kept sklyap's functions before this cache: only sklyap's part
+    of a ``joblib`` folder that other code may share."""
+    return location / "joblib" / "sklyap"
+
+
 def _tree_bytes(path):
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -417,8 +426,8 @@ def cache_info(location=None):
         k["entries"] += 1
         k["bytes"] += path.stat().st_size
         k["stale"] += not _is_current(path, fingerprints)
-    if (location / "joblib").is_dir():
-        info.old_joblib = location / "joblib"
+    if _old_joblib(location).is_dir():
+        info.old_joblib = _old_joblib(location)
         info.old_joblib_bytes = _tree_bytes(info.old_joblib)
     return info
 
@@ -434,7 +443,8 @@ def clear_cache(location=None, stale_only=False):
         Remove only the entries not made by the current code and versions
         (see :class:`CacheInfo`); otherwise remove the whole cache folder
         ``sklyap-cache-v1`` (temporary files of interrupted writes included)
-        and the ``joblib`` folder of earlier versions.
+        and the ``joblib/sklyap`` folder of earlier versions (only sklyap's part of
+        a ``joblib`` folder other code may share).
 
     Returns
     -------
@@ -448,7 +458,9 @@ def clear_cache(location=None, stale_only=False):
         for path in removed:
             path.unlink(missing_ok=True)
         return removed
-    removed = [p for p in (location / _FOLDER, location / "joblib") if p.is_dir()]
+    removed = [p for p in (location / _FOLDER, _old_joblib(location)) if p.is_dir()]
     for path in removed:
         shutil.rmtree(path)
+    with contextlib.suppress(OSError):  # joblib's folder, if nothing else of anyone's is left
+        _old_joblib(location).parent.rmdir()
     return removed

@@ -28,7 +28,14 @@ from torch import nn
 from ._validation import Interval, Options, validate_params
 from .dynamics._torch_rnn import mark_layout_unknown
 
-__all__ = ["UnsafeLoadError", "available_memory", "load_checkpoint", "module_from_state_dict"]
+__all__ = [
+    "UnsafeLoadError",
+    "available_memory",
+    "count_weights",
+    "load_checkpoint",
+    "memory_limit",
+    "module_from_state_dict",
+]
 
 # "<prefix>weight_hh" (a cell) or "<prefix>weight_hh_l<k>" (a layer of a network).
 _WEIGHT_HH = re.compile(
@@ -83,11 +90,46 @@ def available_memory():
         return None
 
 
-def _memory_limit(max_bytes):
+def memory_limit(max_bytes="auto"):
+    """The bytes a ``max_bytes`` setting allows: ``"auto"`` is half of :func:`available_memory`.
+
+    An int is returned as it is; ``None`` (no limit, or ``"auto"`` where the
+    available memory cannot be read) means no limit.
+    """
     if max_bytes != "auto":
         return max_bytes
     available = available_memory()
     return None if available is None else available // 2
+
+
+def count_weights(kind, input_size, hidden_size, num_layers=1, *, bias=True):
+    """The number of weights of an ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (or cell) of these sizes.
+
+    Parameters
+    ----------
+    kind : {"RNN", "GRU", "LSTM"}
+    input_size, hidden_size : int
+    num_layers : int, default=1
+    bias : bool, default=True
+
+    Returns
+    -------
+    int
+        ``sum over layers of gates * N * (inputs + N + 2 * bias)``, with 1, 3
+        or 4 gate blocks and a layer's inputs the previous layer's ``N``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklyap.checkpoints import count_weights
+    >>> count_weights("GRU", 3, 4, 2), sum(p.numel() for p in nn.GRU(3, 4, 2).parameters())
+    (228, 228)
+    """
+    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
+    return sum(
+        gates * hidden_size * ((input_size if layer == 0 else hidden_size) + hidden_size + 2 * bias)
+        for layer in range(num_layers)
+    )
 
 
 def _gib(n_bytes):
@@ -301,15 +343,13 @@ def module_from_state_dict(
     # The module holds its weights densely (a file of expanded tensors can declare
     # sizes far beyond its own), and the engine a float64 copy of them: check the
     # memory the declared sizes need before anything is allocated.
-    numbers = sum(
-        gates * hidden * ((w_ih.shape[1] if layer == 0 else hidden) + hidden + 2 * bias)
-        for layer in range(len(layers))
-    )
+    numbers = count_weights(kind, w_ih.shape[1], hidden, len(layers), bias=bias)
     need = numbers * (torch.empty((), dtype=dtype).element_size() + 8)
-    limit = _memory_limit(max_bytes)
+    limit = memory_limit(max_bytes)
     if limit is not None and need > limit:
+        article = "a" if kind == "GRU" else "an"
         raise MemoryError(
-            f"{where}: an {kind}{'Cell' if is_cell else ''} of input size {w_ih.shape[1]}, "
+            f"{where}: {article} {kind}{'Cell' if is_cell else ''} of input size {w_ih.shape[1]}, "
             f"hidden size {hidden} and {len(layers)} layer(s) declares {numbers:,} weights, "
             f"which need {_gib(need)} (as stored and as the engine's float64 copy), more "
             f"than the limit of {_gib(limit)} (max_bytes="
@@ -389,6 +429,25 @@ def _is_torchscript_archive(path):
         return False
 
 
+def _check_archive_size(path, max_bytes):
+    """Refuse a zip archive whose members unpack to more than the memory limit.
+
+    ``torch.load`` allocates what the archive holds before any check of
+    ``module_from_state_dict`` runs; torch.save stores its members
+    uncompressed, but a compressed archive can unpack to far more than its size.
+    """
+    limit = memory_limit(max_bytes)
+    if limit is None or not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > limit:
+        raise MemoryError(
+            f"{path}: its archive unpacks to {_gib(unpacked)}, more than the limit of "
+            f"{_gib(limit)} (max_bytes)"
+        )
+
+
 def _is_legacy_torch_file(path):
     try:
         with open(path, "rb") as f:
@@ -456,7 +515,13 @@ def load_checkpoint(
     MemoryError
         When the declared sizes need more than ``max_bytes``.
     """
-    validate_params({"weights_only": weights_only}, {"weights_only": [Options(True, False)]})
+    validate_params(
+        {"weights_only": weights_only, "max_bytes": max_bytes},
+        {
+            "weights_only": [Options(True, False)],
+            "max_bytes": [Interval(int, 1, None), Options("auto", None)],
+        },
+    )
     weights_only = bool(weights_only)
     if isinstance(source, Mapping):
         return module_from_state_dict(
@@ -489,6 +554,7 @@ def load_checkpoint(
             f"{path}: not a PyTorch checkpoint (neither a zip archive written by torch.save "
             "nor a file of its legacy format)"
         )
+    _check_archive_size(path, max_bytes)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:

@@ -823,7 +823,7 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
             verbose=step_progress,
         )
     n_steps = T - settings.warmup
-    settled = _settled(system, inputs, state, M)
+    settled = _settled(system, inputs, state, M, shared)
     state_ok = torch.isfinite(state).all(dim=1).view(M, B).all(dim=1).tolist()
     sums_ok = torch.isfinite(log_sums).all(dim=1).view(M, B).all(dim=1).tolist()
     underflow = underflow.view(M, B).any(dim=1).tolist()
@@ -883,19 +883,26 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
     return results
 
 
-def _settled(system, inputs, state, M):
+def _settled(system, inputs, state, M, shared):
     """Per model: whether constant inputs left every trajectory at a fixed point.
 
-    Inputs with no features drive nothing (an autonomous system by design) and
-    are not counted as constant. One more step from the final state, under
-    the same input, must move it by at most ``sqrt(eps)`` relative.
+    ``inputs`` is ``(B, T, d)`` shared by the ``M`` models, or ``(M * B, T, d)``,
+    each model's own: a model counts only if its own inputs are constant in
+    time. Inputs with no features drive nothing (an autonomous system by
+    design) and are not counted as constant. One more step from the final
+    state, under the same input, must move it by at most ``sqrt(eps)`` relative.
     """
-    if inputs.shape[-1] == 0 or inputs.shape[1] < 2 or not bool((inputs == inputs[:, :1]).all()):
+    if inputs.shape[-1] == 0 or inputs.shape[1] < 2:
+        return [False] * M
+    steady = (inputs == inputs[:, :1]).flatten(1).all(dim=1)  # per trajectory
+    per_model = steady.all().expand(M) if shared else steady.view(M, -1).all(dim=1)
+    if not bool(per_model.any()):
         return [False] * M
     with torch.no_grad():
         moved = (system.step(state, inputs[:, -1]) - state).abs()
     tol = math.sqrt(torch.finfo(state.dtype).eps) * (1 + state.abs())
-    return (moved <= tol).all(dim=1).view(M, -1).all(dim=1).tolist()
+    at_rest = (moved <= tol).all(dim=1).view(M, -1).all(dim=1)
+    return (at_rest & per_model).tolist()
 
 
 def _within_one_step(settings, k, *, underflow):

@@ -144,6 +144,17 @@ def test_truncated_corrupted_and_junk_entries_are_recomputed(tmp_path, trainings
     same_population(served, train_rnn_population("digits", cache_dir=False, **TINY))
 
 
+def test_a_bad_entry_is_reported_to_the_caller_also_with_workers(tmp_path):
+    train_rnn_population("digits", cache_dir=tmp_path, **TINY)
+    bad = entries(tmp_path)[1]
+    bad.write_bytes(b"not a cache entry")
+    with pytest.warns(UserWarning, match=f"{bad} cannot be read safely") as record:
+        served = train_rnn_population("digits", cache_dir=tmp_path, n_jobs=2, **TINY)
+    assert record[0].filename == __file__  # it points at the caller's line
+    same_population(served, train_rnn_population("digits", cache_dir=False, **TINY))
+    assert torch.load(bad, weights_only=True)["payload"]  # rewritten by the worker
+
+
 class Planted:
     def __init__(self, marker):
         self.marker = marker
@@ -210,8 +221,11 @@ def test_cache_info_counts_stale_entries_and_clear_removes_only_them(tmp_path, m
     with monkeypatch.context() as m:
         m.setattr(cache, "_source", lambda name: source(name) + b"# older")
         store.put("b", {"i": 2}, [2.0], code=code)
-    (tmp_path / "joblib" / "x").mkdir(parents=True)
-    (tmp_path / "joblib" / "x" / "output.pkl").write_bytes(b"12345")
+    # Where joblib's Memory kept sklyap's training before, beside another user's cache.
+    old = tmp_path / "joblib" / "sklyap" / "datasets" / "_population" / "_train_network"
+    old.mkdir(parents=True)
+    (old / "output.pkl").write_bytes(b"12345")
+    (tmp_path / "joblib" / "theirs").mkdir()
 
     info = cache_info(tmp_path)
     assert info.kinds["a"]["entries"] == 2 and info.kinds["a"]["stale"] == 1
@@ -220,14 +234,18 @@ def test_cache_info_counts_stale_entries_and_clear_removes_only_them(tmp_path, m
         "bytes": entries(tmp_path, "b")[0].stat().st_size,
         "stale": 1,
     }
-    assert (info.n_entries, info.n_stale) == (3, 2) and info.old_joblib == tmp_path / "joblib"
+    assert (info.n_entries, info.n_stale) == (
+        3,
+        2,
+    ) and info.old_joblib == tmp_path / "joblib" / "sklyap"
     assert "a: 2 entries" in str(info) and "2 stale" in str(info) and "joblib" in str(info)
 
     removed = clear_cache(tmp_path, stale_only=True)
     assert len(removed) == 2 and store.get("a", {"i": 0}, code=code) == [1.0]
     assert cache_info(tmp_path).n_stale == 0 and (tmp_path / "joblib").exists()
     removed = clear_cache(tmp_path)
-    assert set(removed) == {tmp_path / "sklyap-cache-v1", tmp_path / "joblib"}
+    assert set(removed) == {tmp_path / "sklyap-cache-v1", tmp_path / "joblib" / "sklyap"}
+    assert (tmp_path / "joblib" / "theirs").is_dir()  # another user's cache is theirs
     assert cache_info(tmp_path).n_entries == 0 and "no entries" in str(cache_info(tmp_path))
 
 

@@ -717,3 +717,67 @@ def test_a_module_with_complex_weights_is_refused_not_read_as_its_real_part():
         rnn = nn.RNN(3, 4).to(torch.complex64)
     with pytest.raises(ValueError, match="parameter 'weight_ih_l0' holds torch.complex64 numbers"):
         lyapunov_spectrum(rnn, _inputs(), device="cpu")
+
+
+def test_a_compressed_archive_is_refused_before_torch_unpacks_it(tmp_path):
+    import zipfile
+
+    stored = tmp_path / "stored.pt"
+    torch.save(
+        {"weight_hh_l0": torch.zeros(4 * 512, 512), "weight_ih_l0": torch.zeros(2048, 3)}, stored
+    )
+    packed = tmp_path / "packed.pt"  # the same members, deflated: 8 MB of zeros in a few KB
+    with zipfile.ZipFile(stored) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    assert packed.stat().st_size < 100_000
+    with pytest.raises(MemoryError, match=r"packed.pt: its archive unpacks to 0.00\d+ GiB"):
+        load_checkpoint(packed, max_bytes=2**20)
+
+
+def test_a_failed_row_names_its_file_once(tmp_path, capsys):
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    out = tmp_path / "s.json"
+    assert main(["spectra", str(tmp_path), "--output", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("junk.pt") == 1 and "junk.pt: not a PyTorch checkpoint" in err
+    (row,) = json.loads(out.read_text())
+    assert row["error"].startswith("not a PyTorch checkpoint") and "junk.pt" not in row["error"]
+
+
+def test_an_interrupt_while_loading_keeps_the_rows_so_far(checkpoints, tmp_path, monkeypatch):
+    import sklyap.checkpoints
+
+    folder, _ = checkpoints
+    load = sklyap.checkpoints.load_checkpoint
+
+    def interrupted_at_the_second(path, **kwargs):
+        if path.name == "b_lstm.pt":
+            raise KeyboardInterrupt
+        return load(path, **kwargs)
+
+    monkeypatch.setattr(sklyap.checkpoints, "load_checkpoint", interrupted_at_the_second)
+    out = tmp_path / "s.csv"
+    assert main(["spectra", str(folder), "--output", str(out), "--quiet"]) == 130
+    rows = list(csv.DictReader(out.open()))
+    assert [r["model"] for r in rows] == ["GRU 1x4", "", ""]  # read before the interrupt
+
+
+def test_a_single_trajectory_is_described_as_one(checkpoints, tmp_path, capsys):
+    folder, _ = checkpoints
+    np.save(tmp_path / "x.npy", np.zeros((50, 3)))
+    for flag in ([], ["--batch-first"]):
+        with pytest.raises(SystemExit):
+            main(
+                [
+                    "spectra",
+                    str(folder),
+                    "--inputs",
+                    str(tmp_path / "x.npy"),
+                    "--warmup",
+                    "60",
+                    *flag,
+                ]
+            )
+        err = capsys.readouterr().err
+        assert "shape (50, 3), read as (T, input_size))" in err and "--batch-first if" not in err

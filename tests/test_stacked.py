@@ -6,6 +6,7 @@ determinant of ``test_lyapunov``.
 """
 
 import math
+import pathlib
 import warnings
 
 import numpy as np
@@ -446,3 +447,9 @@ def test_batch_sizes_change_spectra_by_rounding_only(kind):
     for a, s in zip(alone, stacked):
         scale = np.abs(s.exponents).max()
         np.testing.assert_allclose(a.exponents, s.exponents, rtol=0, atol=1e-11 * scale)
+    # Not bit for bit: the docs said so of any batch size, and must not again.
+    assert any(not np.array_equal(a.exponents, s.exponents) for a, s in zip(alone, stacked))
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for doc in ("docs/distributed.md", "README.md"):
+        text = " ".join((root / doc).read_text().split())
+        assert "bit for bit in a batch of any size" not in text, doc

@@ -340,3 +340,15 @@ def test_constant_inputs_that_leave_networks_at_a_fixed_point_warn_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         LyapunovSpectrumTransformer(random_state=0, **FAST).fit_transform(models)
+    # Each model's own inputs (an encoder), stacked in one batch: only the model
+    # whose own inputs are constant counts, whatever else shares its batch.
+    models[0].silent = True
+
+    def encode(model, ids):
+        if getattr(model, "silent", False):
+            return torch.zeros(*ids.shape, 2, dtype=torch.float64)
+        return torch.randn(*ids.shape, 2, generator=torch.Generator().manual_seed(0))
+
+    lst = LyapunovSpectrumTransformer(np.zeros((2, 40)), input_encoder=encode, warmup=10)
+    with pytest.warns(UserWarning, match=r"1 of 3 model\(s\) \(indices \[0\]\)"):
+        lst.fit_transform(models)

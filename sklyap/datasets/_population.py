@@ -194,17 +194,14 @@ def _data_digest(task):
     return digest({name: data[name] for name in (*arrays, "input_size", "n_classes")})
 
 
-def _train_cached(cache, fields, *args):
-    """:func:`_train_network`, through ``cache`` (a ContentCache, or None for no cache)."""
-    if cache is None:
-        return _train_network(*args)
-
-    def compute():
-        result = _train_network(*args)
+def _train_and_store(cache, fields, *args):
+    """:func:`_train_network`, its result written to ``cache`` (a ContentCache, or None)."""
+    result = _train_network(*args)
+    if cache is not None:
         snapshots = {int(e): dict(state) for e, state in result["snapshots"].items()}
-        return {**result, "snapshots": snapshots}
-
-    return cache.get_or_compute("network", fields, compute, code=_TRAINING_CODE)
+        result = {**result, "snapshots": snapshots}
+        cache.put("network", fields, result, code=_TRAINING_CODE)
+    return result
 
 
 @dataclass
@@ -406,23 +403,30 @@ def train_rnn_population(
         "max_train": max_train,
         "data": None if cache is None else _data_digest(task),
     }
+    fields = [{**settings, "hyperparameters": hp} for hp in hyperparameters]
+    # Entries are read here, so that a warning about a bad one reaches the caller;
+    # only the networks missing from the cache go to the workers, which store them.
+    results = [None] * n_models
+    if cache is not None:
+        results = [cache.get("network", f, code=_TRAINING_CODE) for f in fields]
+    todo = [i for i, result in enumerate(results) if result is None]
     tasks = (
-        delayed(_train_cached)(
-            cache,
-            {**settings, "hyperparameters": hp},
-            task,
-            hp,
-            n_epochs,
-            snaps,
-            batch_size,
-            max_train,
+        delayed(_train_and_store)(
+            cache, fields[i], task, hyperparameters[i], n_epochs, snaps, batch_size, max_train
         )
-        for hp in hyperparameters
+        for i in todo
     )
-    results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    trained = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
     if verbose:
-        results = tqdm(results, total=n_models, desc=f"training on {task}", unit="network")
-    results = list(results)
+        trained = tqdm(
+            trained,
+            total=n_models,
+            initial=n_models - len(todo),
+            desc=f"training on {task}",
+            unit="network",
+        )
+    for i, result in zip(todo, trained):
+        results[i] = result
     return RNNPopulation(
         task=task,
         hyperparameters=hyperparameters,
