@@ -10,7 +10,9 @@ spectrum, B = 8 trajectories, float64, qr_interval=1) this times:
   default memory budget;
 
 checks that both give the same exponents, and reports model-steps per
-second and the ratio. The target configuration is 64 LSTMs with N = 32 and
+second and the ratio; and the stacked path with ``orthonormalize="cholesky_qr2"``,
+its speed against Householder's and the largest difference of its exponents
+from CPU Householder in float64. The target configuration is 64 LSTMs with N = 32 and
 300 steps; larger N use fewer models and steps (per model-step times are
 compared, on the same models and inputs for both paths).
 
@@ -68,7 +70,8 @@ def stacked_vs_loop(sizes, device):
     print(f"\nStacked against a loop over models ({device}, B={B}, float64, full spectrum)")
     header = (
         f"{'model':5} {'N':>4} {'n':>4} {'M':>3} {'T':>4} {'loop ms/model-step':>19} "
-        f"{'stacked ms/model-step':>22} {'model-steps/s':>14} {'speed-up':>9} {'max |dl|':>9}"
+        f"{'stacked ms/model-step':>22} {'model-steps/s':>14} {'speed-up':>9} {'max |dl|':>9} "
+        f"{'CholQR2 m-s/s':>13} {'vs Hh':>8} {'CholQR2 |dl|':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -85,13 +88,21 @@ def stacked_vs_loop(sizes, device):
                     lyapunov_spectrum(m, x, warmup=warmup, device=device) for m in models
                 ]
 
-            def stacked(models=models, x=x, warmup=warmup, out=out):
-                out["stacked"] = lyapunov_spectrum(models, x, warmup=warmup, device=device)
+            def stacked(models=models, x=x, warmup=warmup, out=out, method="householder"):
+                out[method] = lyapunov_spectrum(
+                    models, x, warmup=warmup, device=device, orthonormalize=method
+                )
 
             t_loop = best_of(loop, 1)
             t_stacked = best_of(stacked, 1)
+            t_cholesky = best_of(lambda: stacked(method="cholesky_qr2"), 1)
+            out["stacked"] = out["householder"]
             n = out["loop"][0].state_size
             per = M * T
+            # The reference: CPU Householder in float64 (the stacked run itself on the CPU).
+            reference = out["stacked"]
+            if device != "cpu":
+                reference = lyapunov_spectrum(models, x, warmup=warmup, device="cpu")
             row = {
                 "model": kind,
                 "hidden_size": N,
@@ -105,12 +116,20 @@ def stacked_vs_loop(sizes, device):
                 "stacked_model_steps_per_s": per / t_stacked,
                 "speedup": t_loop / t_stacked,
                 "max_abs_difference": _max_difference(out["loop"], out["stacked"]),
+                "cholesky_qr2_model_steps_per_s": per / t_cholesky,
+                "cholesky_qr2_over_householder": t_stacked / t_cholesky,
+                "max_abs_difference_from_cpu_householder": {
+                    "householder": _max_difference(out["stacked"], reference),
+                    "cholesky_qr2": _max_difference(out["cholesky_qr2"], reference),
+                },
             }
             rows.append(row)
             print(
                 f"{kind:5} {N:>4} {n:>4} {M:>3} {T:>4} {1e3 * t_loop / per:>19.3f} "
                 f"{1e3 * t_stacked / per:>22.3f} {per / t_stacked:>14.0f} "
-                f"{t_loop / t_stacked:>9.2f} {row['max_abs_difference']:>9.1e}",
+                f"{t_loop / t_stacked:>9.2f} {row['max_abs_difference']:>9.1e} "
+                f"{per / t_cholesky:>13.0f} {t_stacked / t_cholesky:>8.2f} "
+                f"{row['max_abs_difference_from_cpu_householder']['cholesky_qr2']:>9.1e}",
                 flush=True,
             )
     return rows

@@ -22,6 +22,10 @@ timeout 170 python3 -m pytest -v -p no:cacheprovider -n 12 -m "not slow" -rfE te
     > "$out/gpu_tests_all.log"
 grep -E "FAILED|ERROR|passed|failed" "$out/gpu_tests_all.log" | tail -30
 
+echo "== bench_orthonormalize (Householder against CholeskyQR2, CPU and GPU)"
+timeout 90 python3 benchmarks/bench_orthonormalize.py \
+    --out "$out/bench_orthonormalize_gpu.json" 2>&1 | tee "$out/gpu_bench_orthonormalize.log"
+
 echo "== bench_population --gpu-only"
 timeout 150 python3 benchmarks/bench_population.py --gpu-only \
     --out "$out/bench_population_gpu.json" 2>&1 | tee "$out/gpu_bench_population.log"

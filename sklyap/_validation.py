@@ -5,6 +5,7 @@ import math
 import numbers
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -117,6 +118,50 @@ def batch_of_sequences(inputs, name="inputs"):
             f"(n_time_steps, input_size), got shape {tuple(inputs.shape)}"
         )
     return inputs
+
+
+def _running_elsewhere():
+    """Tasks of other processes running now (Linux), or None where it cannot be read.
+
+    ``/proc/loadavg``'s count of running tasks, less this process's running
+    threads (``/proc/self/task``): the cores other work holds at this moment.
+    """
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except OSError:  # a thread that ended meanwhile
+                continue
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, running - own)
+
+
+def free_cores(samples=5):
+    """The CPUs of this process that other processes do not hold now.
+
+    The CPUs this process may run on (``os.sched_getaffinity``) less the tasks
+    of other processes running at this moment, the median of ``samples``
+    readings a millisecond apart; at least 1. Where that cannot be read, all
+    of this process's CPUs.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    readings = []
+    for i in range(samples):
+        if i:
+            time.sleep(0.001)
+        busy = _running_elsewhere()
+        if busy is None:
+            return cores
+        readings.append(busy)
+    return max(1, cores - sorted(readings)[len(readings) // 2])
 
 
 def threads_for(num_threads, device, *, small):
@@ -303,6 +348,22 @@ class Options:
         return "one of " + ", ".join(repr(v) for v in self.values)
 
 
+class Callables:
+    """Any callable, described as ``what``."""
+
+    def __init__(self, what="a callable"):
+        self.what = what
+
+    def has_type(self, value):
+        return callable(value)
+
+    def holds(self, value):
+        return callable(value)
+
+    def __str__(self):
+        return self.what
+
+
 class PositiveInts:
     """A tuple (or other finite sequence) of ints >= 1, possibly empty."""
 
@@ -358,6 +419,10 @@ SPECTRUM_CONSTRAINTS = {
     "warmup": [Interval(int, 0, None)],
     "batch_first": [Options(True, False, None)],
     "qr_interval": [Interval(int, 1, None), Options("auto")],
+    "orthonormalize": [
+        Options("auto", "householder", "cholesky_qr2"),
+        Callables("a callable frames -> (rows, growth)"),
+    ],
     "memory_budget": [Interval(int, 1, None), Options("auto")],
     "on_error": [Options("raise", "nan")],
     "num_threads": [Interval(int, 1, None), Options("auto", None)],

@@ -28,16 +28,19 @@ from ._validation import (
     caller_stacklevel,
     check_device,
     check_dtype,
+    free_cores,
     threads_for,
     torch_threads,
     validate_params,
 )
 from .dynamics import NonFiniteParameterError, as_dynamics, signature_of
+from .orthonormalize import resolve
 
 __all__ = [
     "DEFAULT_WARMUP",
     "LyapunovResult",
     "SpectrumSettings",
+    "choose_device",
     "initial_frame",
     "lyapunov_spectrum",
     "plan_batches",
@@ -141,8 +144,10 @@ class SpectrumSettings:
     n_exponents: int = None
     warmup: int = DEFAULT_WARMUP
     qr_interval: object = 1
+    orthonormalize: object = "auto"
     dtype: torch.dtype = torch.float64
     device: torch.device = _CPU
+    device_auto: bool = False
     memory_budget: object = "auto"
     num_threads: object = "auto"
     on_error: str = "raise"
@@ -159,8 +164,21 @@ class SpectrumSettings:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {name: value for name, value in params.items() if name in names}
         values["dtype"] = check_dtype(params.get("dtype", cls.dtype))
-        values["device"] = check_device(params.get("device", "auto"))
+        device = params.get("device", "auto")
+        values["device"] = check_device(device)
+        # "auto" on a CUDA machine: the cost model chooses, once the work is known.
+        values["device_auto"] = values["device"].type == "cuda" and (
+            device is None or (isinstance(device, str) and device == "auto")
+        )
         return cls(**values)
+
+    def for_systems(self, systems):
+        """These settings with ``device="auto"`` resolved for ``systems`` by the cost
+        model (:func:`choose_device`), on a machine with CUDA; as they are otherwise."""
+        if not self.device_auto:
+            return self
+        device = choose_device(systems, self.device)
+        return dataclasses.replace(self, device=device, device_auto=False)
 
     @property
     def dtype_name(self):
@@ -295,6 +313,7 @@ def lyapunov_spectrum(
     warmup=DEFAULT_WARMUP,
     batch_first=None,
     qr_interval=1,
+    orthonormalize="auto",
     dtype=torch.float64,
     device="auto",
     initial_state=None,
@@ -348,15 +367,22 @@ def lyapunov_spectrum(
         direction at full precision; it is reported in
         ``LyapunovResult.qr_interval``. The user guide,
         ``docs/computation.md``, explains the rule.
+    orthonormalize : {"auto", "householder", "cholesky_qr2"} or callable, default="auto"
+        How frames are re-orthonormalised (:mod:`sklyap.orthonormalize`):
+        Householder QR, or CholeskyQR2 (batched products, with Householder
+        for the frames it cannot factor). ``"auto"`` takes the method
+        measured fastest on the device (:data:`sklyap.orthonormalize.AUTO`).
+        A callable ``frames -> (rows, growth)`` is checked against that
+        contract on its first call.
     dtype : torch.dtype or str, default=torch.float64
         Compute dtype, float64 or float32; log sums are accumulated in float64
         either way. A ``RuntimeWarning`` says when a float32 spectrum spans
         more than 8 nats per step, where its most negative exponents are
         unreliable (``docs/computation.md`` has the measured errors).
     device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when available and the CPU otherwise (for
-        populations of small networks the CPU can be faster; see
-        ``docs/computation.md``).
+        ``"auto"``: the CPU on a machine without CUDA; with CUDA, the device
+        the cost model predicts faster for these models
+        (:func:`choose_device`). ``"cpu"``, ``"cuda"`` or ``"cuda:<i>"`` as said.
     initial_state : Tensor or array-like of shape (n,) or (B, n), default=None
         Initial state in the layout of the model's dynamics
         (``Dynamics.state_layout``); zeros by default, as PyTorch uses. With
@@ -371,14 +397,17 @@ def lyapunov_spectrum(
     num_threads : "auto", int or None, default="auto"
         Torch CPU threads for each batch of models (restored afterwards).
         ``"auto"``: when the models fit one batch, the calling process's
-        thread count if its frames hold more than ``2**15`` numbers (``M * B
-        * n * k``) and one thread otherwise; when they need several batches,
-        one thread per batch (batches are parallelised with ``n_jobs``
-        instead). The count never depends on ``n_jobs``, so neither does a
-        batch's result, bit for bit (``n_jobs > 1`` may split batches, which
-        changes results by rounding only). An int sets the count; ``None`` keeps the setting
-        of the process that computes (in joblib's workers, the cores divided
-        by ``n_jobs``). Ignored on CUDA.
+        thread count less the cores other processes hold at the start
+        (at least one) if its frames hold more than ``2**15`` numbers (``M *
+        B * n * k``), and one thread otherwise; when they need several
+        batches, one thread per batch (batches are parallelised with
+        ``n_jobs`` instead). The count never depends on ``n_jobs``, so
+        neither does a batch's result, bit for bit (``n_jobs > 1`` may split
+        batches, which changes results by rounding only); for results that
+        do not depend on the machine's load either, pass an int. An int sets
+        the count; ``None`` keeps the setting of the process that computes
+        (in joblib's workers, the cores divided by ``n_jobs``). Ignored on
+        CUDA.
     on_error : {"raise", "nan"}, default="raise"
         What weights holding NaN or inf, a trajectory that diverges, or a
         frame that over- or underflows do: raise (``NonFiniteParameterError``
@@ -439,6 +468,7 @@ def lyapunov_spectrum(
         warmup=warmup,
         batch_first=batch_first,
         qr_interval=qr_interval,
+        orthonormalize=orthonormalize,
         dtype=dtype,
         device=device,
         memory_budget=memory_budget,
@@ -463,6 +493,7 @@ def lyapunov_spectrum(
     if n_exponents is not None and n_exponents > n_min:
         where = "the state size" if single else "the smallest state size among the models,"
         raise ValueError(f"n_exponents must be <= {where} {n_min}, got {n_exponents}")
+    settings = settings.for_systems(dynamics)
     layout, source = input_layout(dynamics, batch_first)
     shape = tuple(np.shape(inputs)) if inputs is not None else ()
     inputs = _check_inputs(inputs, dynamics, settings.dtype, settings.device, layout)
@@ -504,6 +535,45 @@ def _auto_budget(device):
         free, _ = torch.cuda.mem_get_info(device)
         return free // 2
     return 8 * 2**20
+
+
+# Milliseconds per model-step of the stacked path, full spectrum, B = 8, float64,
+# by state size n, measured by benchmarks/bench_population.py (benchmarks/README.md):
+# "cpu" on one thread of a 2-core Xeon (2026-11-22), "cuda" on one H200
+# (2026-11-30), each the mean over RNN, GRU and LSTM of that n. The GPU's cost is
+# nearly flat up to n = 64 (its batched QR goes matrix by matrix), the CPU's grows
+# as n^2 to n^3: below n of about 40 one CPU core is the faster.
+DEVICE_COSTS = {
+    "cpu": {16: 0.10, 32: 0.35, 64: 1.34, 128: 6.98, 256: 32.4},
+    "cuda": {16: 0.39, 32: 0.43, 64: 0.43, 128: 0.83, 256: 4.95},
+}
+
+
+def _model_step_ms(device_type, n, costs):
+    """Milliseconds per model-step at state size ``n``, log-log interpolated in ``costs``."""
+    sizes = sorted(costs[device_type])
+    logs = np.log([costs[device_type][m] for m in sizes])
+    x, xs = math.log(n), np.log(sizes)
+    if x > xs[-1]:  # past the table: the last decade's growth, continued
+        slope = (logs[-1] - logs[-2]) / (xs[-1] - xs[-2])
+        return math.exp(logs[-1] + slope * (x - xs[-1]))
+    return math.exp(np.interp(x, xs, logs))
+
+
+def choose_device(systems, cuda, costs=None):
+    """The faster device for these systems by the cost model: ``cuda`` or the CPU.
+
+    The predicted time of a step on a device is the sum over systems of its
+    cost per model-step at their state size (:data:`DEVICE_COSTS`, or
+    ``costs``); the device whose prediction is smaller is chosen. (Both costs
+    grow in proportion to the trajectories, which therefore do not count.)
+    """
+    costs = DEVICE_COSTS if costs is None else costs
+    predicted = {
+        device: sum(_model_step_ms(device, s.state_size, costs) for s in systems)
+        for device in ("cpu", "cuda")
+    }
+    return cuda if predicted["cuda"] < predicted["cpu"] else _CPU
 
 
 def plan_batches(
@@ -595,6 +665,10 @@ def _workers(n_jobs, numbers, n_time_steps):
         return 1
     if type(get_active_backend()[0]).__name__ != "LokyBackend":
         return n
+    if n_jobs is not None and n_jobs < 0:  # "all cores": those not held by other work now
+        n = min(n, free_cores())
+        if n <= 1:
+            return 1
     return n if estimated_seconds(numbers, n_time_steps) > WORKER_START_SECONDS * n / (n - 1) else 1
 
 
@@ -629,7 +703,9 @@ def _threads(settings, frame_numbers, alone):
     """
     threads = threads_for(settings.num_threads, settings.device, small=frame_numbers <= SMALL_FRAME)
     if threads is None and settings.num_threads == "auto" and settings.device.type == "cpu":
-        return torch.get_num_threads() if alone else 1
+        # Threads that another process's work would preempt make every small
+        # parallel region wait: only the cores free now.
+        return min(torch.get_num_threads(), free_cores()) if alone else 1
     return threads
 
 
@@ -686,6 +762,7 @@ def run_spectra(
         Warn, once, with the indices and reasons of the systems that failed.
     """
     B, T = inputs.shape[:2]
+    settings = settings.for_systems(systems)
     load = systems.__getitem__ if load is None else load
     failed = dict(refused or {})
     for index, dyn in enumerate(systems):
@@ -819,6 +896,7 @@ def _run_batch(members, inputs, settings, *, shared, threads, initial_state, nam
             k,
             settings.warmup,
             settings.qr_interval,
+            orthonormalize=resolve(settings.orthonormalize, device),
             n_models=M,
             verbose=step_progress,
         )

@@ -112,10 +112,14 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Steps between re-orthonormalisations; ``"auto"`` chooses, for each
         model, the longest interval that keeps its weakest exponent at full
         precision (see :func:`sklyap.lyapunov_spectrum`).
+    orthonormalize : {"auto", "householder", "cholesky_qr2"} or callable, default="auto"
+        How frames are re-orthonormalised (see :func:`sklyap.lyapunov_spectrum`).
     dtype : {"float64", "float32"}, default="float64"
         Compute dtype; log sums are accumulated in float64 either way.
     device : str, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU.
+        ``"auto"``: the CPU on a machine without CUDA; with CUDA, the device
+        the cost model predicts faster for the models
+        (:func:`sklyap.lyapunov.choose_device`).
     memory_budget : int or "auto", default="auto"
         Bytes of working memory per batch of models. Models of one
         signature (kind, layers, sizes, bias) are stacked and advanced
@@ -210,6 +214,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         warmup=DEFAULT_WARMUP,
         input_scale=1.0,
         qr_interval=1,
+        orthonormalize="auto",
         dtype="float64",
         device="auto",
         memory_budget="auto",
@@ -230,6 +235,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         self.warmup = warmup
         self.input_scale = input_scale
         self.qr_interval = qr_interval
+        self.orthonormalize = orthonormalize
         self.dtype = dtype
         self.device = device
         self.memory_budget = memory_budget

@@ -1,6 +1,7 @@
 """The QR algorithm against known answers: linear maps, identities, direct estimates."""
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -257,14 +258,18 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
 
 
 @pytest.mark.parametrize(
-    "n,n_models,budget,expected",
+    "n,n_models,budget,free,expected",
     [
-        (64, 1, "auto", "all"),  # one batch, 65 * 64 * 64 numbers: the process's threads
-        (3, 1, "auto", 1),  # one batch, a small frame: one thread
-        (64, 2, 1, 1),  # two large batches: one thread each, workers or not
+        (64, 1, "auto", 2, "all"),  # one batch, 65 * 64 * 64 numbers: the process's threads
+        (64, 1, "auto", 1, 1),  # the same, another process holding a core: the one left
+        (3, 1, "auto", 2, 1),  # one batch, a small frame: one thread
+        (64, 2, 1, 2, 1),  # two large batches: one thread each, workers or not
     ],
 )
-def test_auto_threads_follow_the_batch_plan(n, n_models, budget, expected):
+def test_auto_threads_follow_the_batch_plan(n, n_models, budget, free, expected, monkeypatch):
+    import sklyap.lyapunov
+
+    monkeypatch.setattr(sklyap.lyapunov, "free_cores", lambda: free)  # the machine's load
     seen = []
 
     def step(s, x):
@@ -483,3 +488,130 @@ def test_constant_inputs_that_leave_a_network_at_a_fixed_point_warn():
         dyn = from_step(lambda s, x: 0.5 * s, state_size=2, input_size=0)
         zero = torch.zeros(2, 30, 0, dtype=F64)
         assert not lyapunov_spectrum(dyn, zero, warmup=5, device="cpu").fixed_point
+
+
+# -- the orthonormalisation method --------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [nn.GRU, nn.LSTM])
+def test_every_orthonormalisation_method_gives_the_same_spectrum(kind):
+    from sklyap.orthonormalize import householder
+
+    torch.manual_seed(3)
+    models = [kind(3, 12) for _ in range(3)]
+    x = torch.randn(250, 4, 3, generator=torch.Generator().manual_seed(4), dtype=F64)
+    reference = lyapunov_spectrum(models, x, orthonormalize="householder", device="cpu")
+    calls = []
+
+    def mine(frames):  # a user's method: Householder, counted
+        calls.append(frames.shape)
+        return householder(frames)
+
+    for method in ("cholesky_qr2", "auto", mine):
+        got = lyapunov_spectrum(models, x, orthonormalize=method, device="cpu")
+        for r, g in zip(reference, got):
+            # Two backward-stable QRs differ by rounding, which the algorithm
+            # amplifies in an LSTM's weakest exponents to ~1e-12 of the largest
+            # (as between batch sizes, test_stacked); 1e-10 leaves room.
+            scale = np.abs(r.exponents).max()
+            np.testing.assert_allclose(g.exponents, r.exponents, rtol=0, atol=1e-10 * scale)
+    assert calls and all(shape[1:] == calls[0][1:] for shape in calls)  # it was used
+
+
+def test_orthonormalize_auto_takes_the_device_s_measured_choice(monkeypatch):
+    import sklyap.orthonormalize as module
+
+    used = []
+    cholesky = module.cholesky_qr2
+    monkeypatch.setitem(module.METHODS, "cholesky_qr2", lambda f: used.append(1) or cholesky(f))
+    monkeypatch.setitem(module.AUTO, "cpu", "cholesky_qr2")  # a fake table
+    lyapunov_spectrum(nn.GRU(2, 4), torch.randn(30, 2, 2), warmup=5, device="cpu")
+    assert len(used) == 30  # one re-orthonormalisation a step
+    monkeypatch.setitem(module.AUTO, "cpu", "householder")
+    lyapunov_spectrum(nn.GRU(2, 4), torch.randn(30, 2, 2), warmup=5, device="cpu")
+    assert len(used) == 30
+
+
+def test_bad_orthonormalisation_methods_are_named():
+    rnn, x = nn.RNN(2, 4), torch.randn(30, 2, 2)
+    with pytest.raises(
+        ValueError, match=r"orthonormalize must be one of 'auto', 'householder', 'cholesky_qr2'"
+    ):
+        lyapunov_spectrum(rnn, x, warmup=5, orthonormalize="gram_schmidt", device="cpu")
+    with pytest.raises(
+        ValueError,
+        match=r"must return \(rows, growth\) of shapes \(2, 4, 4\) and \(2, 4\) for "
+        r"frames of shape \(2, 4, 4\), got \(\(2, 4, 4\), \(2, 4, 4\)\)",
+    ):
+        lyapunov_spectrum(rnn, x, warmup=5, orthonormalize=lambda f: (f, f), device="cpu")
+
+
+def test_free_cores_are_the_cores_other_processes_do_not_hold(monkeypatch):
+    import os
+
+    import sklyap._validation as validation
+
+    cores = len(os.sched_getaffinity(0))
+    readings = iter([0, 5, 1, 1, 1])  # a passing spike is outvoted: the median
+    monkeypatch.setattr(validation, "_running_elsewhere", lambda: next(readings))
+    assert validation.free_cores() == max(1, cores - 1)
+    monkeypatch.setattr(validation, "_running_elsewhere", lambda: cores + 3)
+    assert validation.free_cores() == 1  # never less than one
+    monkeypatch.setattr(validation, "_running_elsewhere", lambda: None)  # cannot be read
+    assert validation.free_cores() == cores
+    monkeypatch.undo()
+    # Read for real: this process's own running thread is not counted as another's.
+    assert 1 <= validation.free_cores() <= cores
+    assert validation._running_elsewhere() is None or validation._running_elsewhere() >= 0
+
+
+def test_all_cores_means_the_free_ones_for_workers(monkeypatch, workers):
+    import sklyap.lyapunov
+
+    numbers = [10**9, 10**9]  # work that pays for workers
+    monkeypatch.setattr(sklyap.lyapunov, "free_cores", lambda: 1)
+    assert sklyap.lyapunov._workers(-1, numbers, 100) == 1  # another process holds a core
+    assert sklyap.lyapunov._workers(2, numbers, 100) == 2  # a count asked for is kept
+    monkeypatch.setattr(sklyap.lyapunov, "free_cores", lambda: 2)
+    assert sklyap.lyapunov._workers(-1, numbers, 100) == min(2, os.cpu_count())
+
+
+# -- device="auto": the cost model -------------------------------------------------------
+
+
+def test_the_cost_model_chooses_the_faster_device():
+    from sklyap.lyapunov import DEVICE_COSTS, choose_device
+
+    cuda = torch.device("cuda")
+    small = [as_dynamics(nn.RNN(3, 16)) for _ in range(64)]
+    large = [as_dynamics(nn.LSTM(3, 64)) for _ in range(8)]  # state size 128
+    assert choose_device(small, cuda) == torch.device("cpu")  # 0.10 against 0.39 ms
+    assert choose_device(large, cuda) == cuda  # 0.83 against 6.98 ms
+    # Interpolated between the table's sizes (log-log: cpu n^2 / 256, cuda 4), and
+    # continued past its end.
+    fake = {"cpu": {16: 1.0, 64: 16.0}, "cuda": {16: 4.0, 64: 4.0}}
+    assert choose_device([as_dynamics(nn.RNN(3, 31))], cuda, costs=fake) == torch.device("cpu")
+    assert choose_device([as_dynamics(nn.RNN(3, 33))], cuda, costs=fake) == cuda
+    assert choose_device([as_dynamics(nn.RNN(3, 1024))], cuda, costs=fake) == cuda
+    # A population is costed as a whole: many small networks and one large one.
+    mixed = [as_dynamics(nn.RNN(3, 16)) for _ in range(20)] + [as_dynamics(nn.RNN(3, 64))]
+    assert choose_device(mixed, cuda, costs=fake) == torch.device("cpu")  # 36 against 84
+    assert set(DEVICE_COSTS) == {"cpu", "cuda"}
+
+
+def test_device_auto_on_a_cuda_machine_follows_the_cost_model(monkeypatch):
+    import sklyap.lyapunov
+
+    # A machine that reports CUDA, and a table by which the CPU is always faster:
+    # the computation runs on the CPU, and nothing touches CUDA.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        sklyap.lyapunov,
+        "DEVICE_COSTS",
+        {"cpu": {16: 1.0, 256: 1.0}, "cuda": {16: 2.0, 256: 2.0}},
+    )
+    x = torch.randn(2, 40, 3, dtype=F64)
+    result = lyapunov_spectrum(nn.GRU(3, 8), x, warmup=5, batch_first=True)
+    assert result.device == "cpu"
+    with pytest.raises((AssertionError, RuntimeError)):  # said, it is not second-guessed
+        lyapunov_spectrum(nn.GRU(3, 8), x, warmup=5, batch_first=True, device="cuda")

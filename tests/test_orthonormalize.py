@@ -1,9 +1,10 @@
 """The re-orthonormalisation, by the identities that define a QR decomposition."""
 
+import numpy as np
 import pytest
 import torch
 
-from sklyap.orthonormalize import householder
+from sklyap.orthonormalize import cholesky_qr2, householder
 
 F64 = torch.float64
 
@@ -17,17 +18,26 @@ def _frames(M, k, n, spread, seed=0, dtype=F64):
     return (scale[:, None] * (mix @ rows)).to(dtype)
 
 
-def _check_qr(frames, rows, growth, atol):
-    """rows orthonormal; frames = L rows with L = frames rows^T lower triangular, |L_ii| = growth."""
+def _check_qr(frames, rows, growth, atol, relative=True):
+    """rows orthonormal; frames = L rows with L = frames rows^T lower triangular, |L_ii| = growth.
+
+    ``relative``: |L_ii| = growth to ``atol`` relative to each growth; else
+    relative to the largest of the frame (what a backward-stable QR promises
+    for a frame whose weak directions are ill-determined).
+    """
     k = frames.shape[-2]
     eye = torch.eye(k, dtype=rows.dtype)
     torch.testing.assert_close(rows @ rows.mT, eye.expand_as(rows @ rows.mT), rtol=0, atol=atol)
     lower = frames @ rows.mT
     scale = growth.amax(dim=-1, keepdim=True)[..., None]
     torch.testing.assert_close(lower.triu(1) / scale, torch.zeros_like(lower), rtol=0, atol=atol)
-    torch.testing.assert_close(
-        torch.diagonal(lower, dim1=-2, dim2=-1).abs(), growth, rtol=atol, atol=0
-    )
+    diagonal = torch.diagonal(lower, dim1=-2, dim2=-1).abs()
+    if relative:
+        torch.testing.assert_close(diagonal, growth, rtol=atol, atol=0)
+    else:
+        torch.testing.assert_close(
+            diagonal / scale[..., 0], growth / scale[..., 0], rtol=0, atol=atol
+        )
     torch.testing.assert_close(lower @ rows, frames, rtol=0, atol=atol * float(scale.max()))
 
 
@@ -58,3 +68,77 @@ def test_householder_gives_zero_growth_to_a_lost_direction():
     rows, growth = householder(frames)
     assert torch.isfinite(rows).all()
     assert growth[1, 2] < 1e-15 * growth[1, 0] and (growth[0] > 0.1).all()
+
+
+# -- CholeskyQR2, against NumPy's QR -----------------------------------------------------
+
+
+def _numpy_growth(frames):
+    """The oracle: |R_ii| of NumPy's QR of each column frame, in float64."""
+    return np.array([np.abs(np.diag(np.linalg.qr(f.T, mode="r"))) for f in frames.double()])
+
+
+@pytest.fixture
+def fallbacks(monkeypatch):
+    """The number of frames CholeskyQR2 handed to Householder, per call."""
+    import sklyap.orthonormalize as module
+
+    calls, method = [], module.householder
+
+    def counting(frames):
+        calls.append(frames.shape[0])
+        return method(frames)
+
+    monkeypatch.setattr(module, "householder", counting)
+    return calls
+
+
+@pytest.mark.parametrize("spread", [0.0, 5.0, 13.8, 23.0, 40.0])
+def test_cholesky_qr2_matches_numpy_on_graded_frames(spread, fallbacks):
+    # Rows shrinking by up to e^-spread: condition numbers 1 to 2e17 (13.8: 1e6,
+    # 23: 1e10). Scaling the rows first makes the Gram matrix as well conditioned
+    # as the mixing, so no frame needs Householder and every growth, the weakest
+    # included, matches the oracle to relative rounding.
+    frames = _frames(16, 8, 12, spread=spread)
+    rows, growth = cholesky_qr2(frames)
+    assert fallbacks == []
+    np.testing.assert_allclose(growth.numpy(), _numpy_growth(frames), rtol=1e-12, atol=0)
+    _check_qr(frames, rows, growth, atol=50 * torch.finfo(F64).eps)
+
+
+@pytest.mark.parametrize("closeness, redone", [(1e-6, 0), (1e-10, 3)])
+def test_cholesky_qr2_redoes_the_frames_it_cannot_factor(closeness, redone, fallbacks):
+    # Row 1 within `closeness` of row 0: condition numbers of about 1e6 and 1e10,
+    # below and above 1/sqrt(eps) = 7e7 for the row-scaled Gram matrix.
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randn(4, 6, 10, generator=gen, dtype=F64)
+    frames[:, 1] = frames[:, 0] + closeness * frames[:, 1]
+    rows, growth = cholesky_qr2(frames)
+    assert sum(fallbacks) == redone  # counted: this seed's frames, with its rounding
+    # A QR decomposition to working precision, whichever method made each frame
+    # (the weak growth is then known to eps ||V||, absolutely, as with NumPy's).
+    _check_qr(frames, rows, growth, atol=50 * torch.finfo(F64).eps, relative=False)
+    # Against the oracle: the growths after the ill-determined direction of row 1
+    # are themselves determined only to about eps * cond (relative to the largest);
+    # two backward-stable QRs (NumPy's and Householder's here) differ by that much.
+    scale = growth.amax(dim=-1, keepdim=True).numpy()
+    cond = np.linalg.cond(frames.numpy())[:, None]
+    difference = np.abs(growth.numpy() - _numpy_growth(frames)) / scale
+    assert (difference <= 10 * np.finfo(np.float64).eps * cond).all()
+
+
+def test_cholesky_qr2_gives_zero_growth_to_a_lost_direction(fallbacks):
+    frames = _frames(2, 4, 6, spread=1.0)
+    frames[1, 2] = frames[1, 0] + frames[1, 1]  # in the span of the rows before it
+    rows, growth = cholesky_qr2(frames)
+    assert fallbacks == [1]  # that frame alone
+    assert torch.isfinite(rows).all()
+    assert growth[1, 2] < 1e-15 * growth[1, 0] and (growth[0] > 0.1).all()
+    np.testing.assert_allclose(growth[0].numpy(), _numpy_growth(frames[:1])[0], rtol=1e-12)
+
+
+def test_cholesky_qr2_in_float32():
+    frames = _frames(5, 3, 9, spread=6.0, dtype=torch.float32)
+    rows, growth = cholesky_qr2(frames)
+    assert rows.dtype == growth.dtype == torch.float32
+    _check_qr(frames, rows, growth, atol=50 * torch.finfo(torch.float32).eps)
