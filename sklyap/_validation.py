@@ -120,39 +120,65 @@ def batch_of_sequences(inputs, name="inputs"):
     return inputs
 
 
+def _own_running():
+    """This process's threads that are running now (Linux ``/proc/self/task``)."""
+    own = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                own += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return own
+
+
 def _running_elsewhere():
     """Tasks of other processes running now (Linux), or None where it cannot be read.
 
     ``/proc/loadavg``'s count of running tasks, less this process's running
-    threads (``/proc/self/task``): the cores other work holds at this moment.
+    threads, counted just before and just after (its threads may stop
+    spinning in between): the cores other work holds at this moment.
     """
     try:
+        before = _own_running()
         with open("/proc/loadavg") as f:
             running = int(f.read().split()[3].split("/")[0])
-        own = 0
-        for task in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task}/stat") as f:
-                    own += f.read().rsplit(")", 1)[1].split()[0] == "R"
-            except OSError:  # a thread that ended meanwhile
-                continue
+        own = max(before, _own_running())
     except (OSError, ValueError, IndexError):
         return None
     return max(0, running - own)
 
 
+def _cpu_quota():
+    """The CPUs a cgroup v2 quota (``cpu.max``) allows this process, or None."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else max(1, int(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
+
+
 def free_cores(samples=5):
     """The CPUs of this process that other processes do not hold now.
 
-    The CPUs this process may run on (``os.sched_getaffinity``) less the tasks
-    of other processes running at this moment, the median of ``samples``
-    readings a millisecond apart; at least 1. Where that cannot be read, all
-    of this process's CPUs.
+    The CPUs this process may run on (``os.sched_getaffinity``, capped by a
+    cgroup's ``cpu.max`` quota) less the tasks of other processes running at
+    this moment, the median of ``samples`` readings a millisecond apart; at
+    least 1. The count of running tasks is the whole machine's, so it is read
+    only where this process may run on every CPU of the machine: confined to a
+    subset (a container's or a cluster job's cpuset), or where the count
+    cannot be read, all of this process's CPUs are taken as free.
     """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+        return os.cpu_count() or 1
+    quota = _cpu_quota()
+    if quota is not None:
+        cores = min(cores, quota)
+    if cores < (os.cpu_count() or cores):
+        return cores
     readings = []
     for i in range(samples):
         if i:

@@ -537,40 +537,69 @@ def _auto_budget(device):
     return 8 * 2**20
 
 
-# Milliseconds per model-step of the stacked path, full spectrum, B = 8, float64,
-# by state size n, measured by benchmarks/bench_population.py (benchmarks/README.md):
-# "cpu" on one thread of a 2-core Xeon (2026-11-22), "cuda" on one H200
-# (2026-11-30), each the mean over RNN, GRU and LSTM of that n. The GPU's cost is
-# nearly flat up to n = 64 (its batched QR goes matrix by matrix), the CPU's grows
-# as n^2 to n^3: below n of about 40 one CPU core is the faster.
+# The time of one step of a batch of M models of state size n is a + b M
+# milliseconds (full spectrum, B = 8, float64): ``DEVICE_COSTS[device][n] = (a, b)``,
+# fitted to the one-model (M = 1) and stacked (M = 16 to 64) columns of
+# benchmarks/bench_population.py (benchmarks/README.md), each the mean over RNN,
+# GRU and LSTM of that n: "cpu" on one thread of a 2-core Xeon (2026-11-22),
+# "cuda" on one H200 (2026-11-30; n = 512 from its GPU-against-CPU table). A GPU
+# step has a fixed cost that the CPU's lacks (a = 0.7-8.7 ms), and a cost per
+# model nearly flat up to n = 128 (its batched QR goes matrix by matrix): one
+# network goes to the CPU up to n = 128, a population of them from n of about 40.
 DEVICE_COSTS = {
-    "cpu": {16: 0.10, 32: 0.35, 64: 1.34, 128: 6.98, 256: 32.4},
-    "cuda": {16: 0.39, 32: 0.43, 64: 0.43, 128: 0.83, 256: 4.95},
+    "cpu": {
+        16: (0.42, 0.094),
+        32: (0.40, 0.34),
+        64: (0.25, 1.33),
+        128: (0.11, 6.97),
+        256: (0.0, 32.4),
+    },
+    "cuda": {
+        16: (0.68, 0.38),
+        32: (0.71, 0.42),
+        64: (1.62, 0.38),
+        128: (8.67, 0.29),
+        256: (1.79, 4.84),
+        512: (1.79, 15.4),
+    },
 }
 
 
-def _model_step_ms(device_type, n, costs):
-    """Milliseconds per model-step at state size ``n``, log-log interpolated in ``costs``."""
-    sizes = sorted(costs[device_type])
-    logs = np.log([costs[device_type][m] for m in sizes])
-    x, xs = math.log(n), np.log(sizes)
-    if x > xs[-1]:  # past the table: the last decade's growth, continued
-        slope = (logs[-1] - logs[-2]) / (xs[-1] - xs[-2])
-        return math.exp(logs[-1] + slope * (x - xs[-1]))
-    return math.exp(np.interp(x, xs, logs))
+def _batch_step_ms(device_type, n, count, costs):
+    """Milliseconds a step of ``count`` models of state size ``n`` takes, by ``costs``.
+
+    ``a`` is interpolated linearly and ``b`` log-log in ``n``; past the table's
+    largest ``n``, ``a`` stays and ``b`` grows as over its last interval.
+    """
+    table = costs[device_type]
+    sizes = sorted(table)
+    xs, x = np.log(sizes), math.log(n)
+    a = float(np.interp(x, xs, [table[m][0] for m in sizes]))
+    logb = np.log([table[m][1] for m in sizes])
+    if x > xs[-1]:
+        slope = (logb[-1] - logb[-2]) / (xs[-1] - xs[-2])
+        b = math.exp(logb[-1] + slope * (x - xs[-1]))
+    else:
+        b = math.exp(np.interp(x, xs, logb))
+    return a + b * count
 
 
 def choose_device(systems, cuda, costs=None):
     """The faster device for these systems by the cost model: ``cuda`` or the CPU.
 
-    The predicted time of a step on a device is the sum over systems of its
-    cost per model-step at their state size (:data:`DEVICE_COSTS`, or
-    ``costs``); the device whose prediction is smaller is chosen. (Both costs
-    grow in proportion to the trajectories, which therefore do not count.)
+    Systems of one state size are costed as one stacked batch, ``a + b M``
+    (:data:`DEVICE_COSTS`, or ``costs``); the predicted step of a device is the
+    sum over state sizes, and the device whose prediction is smaller (the
+    CPU on a tie) is chosen. The figures are for 8 trajectories and full
+    spectra; the model does not see other trajectory counts, ``n_exponents``
+    or dtypes.
     """
     costs = DEVICE_COSTS if costs is None else costs
+    counts = {}
+    for system in systems:
+        counts[system.state_size] = counts.get(system.state_size, 0) + 1
     predicted = {
-        device: sum(_model_step_ms(device, s.state_size, costs) for s in systems)
+        device: sum(_batch_step_ms(device, n, count, costs) for n, count in counts.items())
         for device in ("cpu", "cuda")
     }
     return cuda if predicted["cuda"] < predicted["cpu"] else _CPU

@@ -75,10 +75,11 @@ def cholesky_qr2(frames):
     below about ``1/sqrt(eps)``. The frames where it does not are redone with
     :func:`householder`: never a silently wrong frame. A frame is redone when
     a factorisation failed, when its rows are not orthonormal to ``32 k eps``,
-    or when a row leaves the span of the input rows before it (an entry of
-    the strict upper triangle of ``V Q^T`` above ``32 k eps`` times its row's
-    norm): what the decomposition promises, checked, at the cost of two
-    more batched products.
+    or when a row leaves the span of the input rows before it or its growth
+    is not its own component (an entry of the strict upper triangle of
+    ``V Q^T``, or a difference of its diagonal from the growths, above
+    ``32 k eps`` times its row's norm): what the decomposition promises,
+    checked, at the cost of two more batched products.
 
     Parameters
     ----------
@@ -97,10 +98,14 @@ def cholesky_qr2(frames):
     tol = 32 * k * torch.finfo(frames.dtype).eps
     eye = torch.eye(k, dtype=frames.dtype, device=frames.device)
     orthonormal = (rows @ rows.mT - eye).abs().amax(dim=(-2, -1)) <= tol
-    # Row i of V Q^T holds row i's components along the new rows: none past i.
-    reach = (frames @ rows.mT).triu(1).abs().amax(dim=-1)
-    nested = (reach <= tol * torch.linalg.vector_norm(frames, dim=-1)).all(dim=-1)
-    good = ok1 & ok2 & orthonormal & nested
+    # Row i of V Q^T holds row i's components along the new rows: none past i,
+    # and its own, R_ii, is the growth.
+    lower = frames @ rows.mT
+    norms = torch.linalg.vector_norm(frames, dim=-1)
+    nested = (lower.triu(1).abs().amax(dim=-1) <= tol * norms).all(dim=-1)
+    diagonal = torch.diagonal(lower, dim1=-2, dim2=-1).abs()
+    agrees = ((diagonal - growth).abs() <= tol * norms).all(dim=-1)
+    good = ok1 & ok2 & orthonormal & nested & agrees
     if bool(good.all()):
         return rows, growth
     bad = ~good
@@ -132,28 +137,39 @@ class _Checked:
     def __call__(self, frames):
         out = self.method(frames)
         if not self.checked:
-            shapes = (tuple(frames.shape), tuple(frames.shape[:-1]))
-            ok = (
-                isinstance(out, tuple)
-                and len(out) == 2
-                and all(isinstance(t, torch.Tensor) for t in out)
-                and (tuple(out[0].shape), tuple(out[1].shape)) == shapes
-            )
-            if not ok:
-                got = (
-                    tuple(
-                        tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-                        for t in out
-                    )
-                    if isinstance(out, tuple)
-                    else type(out).__name__
-                )
-                raise ValueError(
-                    f"orthonormalize={self.method!r} must return (rows, growth) of shapes "
-                    f"{shapes[0]} and {shapes[1]} for frames of shape {shapes[0]}, got {got}"
-                )
+            self._check(frames, out)
             self.checked = True
         return out
+
+    def _check(self, frames, out):
+        shapes = (tuple(frames.shape), tuple(frames.shape[:-1]))
+
+        def fail(what):
+            raise ValueError(
+                f"orthonormalize={self.method!r} must return (rows, growth): rows of shape "
+                f"{shapes[0]} with orthonormal rows and growth of shape {shapes[1]}, >= 0, "
+                f"in the frames' dtype and device; {what}"
+            )
+
+        if not (isinstance(out, tuple) and len(out) == 2):
+            fail(f"got a {type(out).__name__}")
+        if not all(isinstance(t, torch.Tensor) for t in out):
+            fail(f"got ({', '.join(type(t).__name__ for t in out)})")
+        rows, growth = out
+        if (tuple(rows.shape), tuple(growth.shape)) != shapes:
+            fail(f"got shapes {tuple(rows.shape)} and {tuple(growth.shape)}")
+        if {rows.dtype, growth.dtype} != {frames.dtype} or {rows.device, growth.device} != {
+            frames.device
+        }:
+            fail(f"got {rows.dtype} on {rows.device} and {growth.dtype} on {growth.device}")
+        if not (torch.isfinite(rows).all() and torch.isfinite(growth).all()):
+            fail("got NaN or infinite values")
+        if bool((growth < 0).any()):
+            fail("got negative growths")
+        eye = torch.eye(shapes[0][-2], dtype=rows.dtype, device=rows.device)
+        error = float((rows @ rows.mT - eye).abs().max()) if rows.numel() else 0.0
+        if error > torch.finfo(rows.dtype).eps ** 0.5:
+            fail(f"got rows whose R R^T differs from the identity by {error:.2g}")
 
 
 def resolve(method, device):
@@ -175,4 +191,9 @@ def resolve(method, device):
         return _Checked(method)
     if method == "auto":
         method = AUTO.get(torch.device(device).type, "householder")
+    if method not in METHODS:
+        raise ValueError(
+            f"orthonormalize must be 'auto', one of {sorted(METHODS)} or a callable "
+            f"frames -> (rows, growth), got {method!r}"
+        )
     return METHODS[method]

@@ -507,8 +507,15 @@ def test_every_orthonormalisation_method_gives_the_same_spectrum(kind):
         calls.append(frames.shape)
         return householder(frames)
 
+    import sklyap.orthonormalize as module
+
+    redone = []
     for method in ("cholesky_qr2", "auto", mine):
-        got = lyapunov_spectrum(models, x, orthonormalize=method, device="cpu")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(module, "householder", lambda f: redone.append(f) or householder(f))
+            got = lyapunov_spectrum(models, x, orthonormalize=method, device="cpu")
+        if method == "cholesky_qr2":  # CholeskyQR2 itself, not its fallback, made the frames
+            assert redone == []
         for r, g in zip(reference, got):
             # Two backward-stable QRs differ by rounding, which the algorithm
             # amplifies in an LSTM's weakest exponents to ~1e-12 of the largest
@@ -538,31 +545,46 @@ def test_bad_orthonormalisation_methods_are_named():
         ValueError, match=r"orthonormalize must be one of 'auto', 'householder', 'cholesky_qr2'"
     ):
         lyapunov_spectrum(rnn, x, warmup=5, orthonormalize="gram_schmidt", device="cpu")
-    with pytest.raises(
-        ValueError,
-        match=r"must return \(rows, growth\) of shapes \(2, 4, 4\) and \(2, 4\) for "
-        r"frames of shape \(2, 4, 4\), got \(\(2, 4, 4\), \(2, 4, 4\)\)",
-    ):
+    shapes = r"rows of shape \(2, 4, 4\) with orthonormal rows and growth of shape \(2, 4\)"
+    with pytest.raises(ValueError, match=shapes + r".*got shapes \(2, 4, 4\) and \(2, 4, 4\)"):
         lyapunov_spectrum(rnn, x, warmup=5, orthonormalize=lambda f: (f, f), device="cpu")
+    # Right shapes, wrong contents: rows that are not orthonormal, negative growths.
+    with pytest.raises(ValueError, match=r"R R\^T differs from the identity by"):
+        lyapunov_spectrum(
+            rnn, x, warmup=5, orthonormalize=lambda f: (f, f[..., 0].abs()), device="cpu"
+        )
+
+    def negative(frames):
+        rows = torch.linalg.qr(frames.mT)[0].mT
+        return rows, -frames[..., 0].abs() - 1
+
+    with pytest.raises(ValueError, match="got negative growths"):
+        lyapunov_spectrum(rnn, x, warmup=5, orthonormalize=negative, device="cpu")
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux's CPU affinity")
 def test_free_cores_are_the_cores_other_processes_do_not_hold(monkeypatch):
-    import os
-
     import sklyap._validation as validation
 
-    cores = len(os.sched_getaffinity(0))
-    readings = iter([0, 5, 1, 1, 1])  # a passing spike is outvoted: the median
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(validation, "_cpu_quota", lambda: None)
+    readings = iter([0, 5, 3, 3, 3])  # a passing spike is outvoted: the median
     monkeypatch.setattr(validation, "_running_elsewhere", lambda: next(readings))
-    assert validation.free_cores() == max(1, cores - 1)
-    monkeypatch.setattr(validation, "_running_elsewhere", lambda: cores + 3)
+    assert validation.free_cores() == 5
+    monkeypatch.setattr(validation, "_running_elsewhere", lambda: 11)
     assert validation.free_cores() == 1  # never less than one
     monkeypatch.setattr(validation, "_running_elsewhere", lambda: None)  # cannot be read
-    assert validation.free_cores() == cores
-    monkeypatch.undo()
-    # Read for real: this process's own running thread is not counted as another's.
-    assert 1 <= validation.free_cores() <= cores
-    assert validation._running_elsewhere() is None or validation._running_elsewhere() >= 0
+    assert validation.free_cores() == 8
+    # A quota of 2 CPUs (a container's --cpus=2): no more threads than that.
+    monkeypatch.setattr(validation, "_cpu_quota", lambda: 2)
+    assert validation.free_cores() == 2
+    # Confined to 4 of the machine's 8 CPUs (a cpuset): the machine-wide count of
+    # running tasks says nothing of those 4, and is not read.
+    monkeypatch.setattr(validation, "_cpu_quota", lambda: None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(validation, "_running_elsewhere", lambda: 60)
+    assert validation.free_cores() == 4
 
 
 def test_all_cores_means_the_free_ones_for_workers(monkeypatch, workers):
@@ -582,20 +604,22 @@ def test_all_cores_means_the_free_ones_for_workers(monkeypatch, workers):
 def test_the_cost_model_chooses_the_faster_device():
     from sklyap.lyapunov import DEVICE_COSTS, choose_device
 
-    cuda = torch.device("cuda")
-    small = [as_dynamics(nn.RNN(3, 16)) for _ in range(64)]
-    large = [as_dynamics(nn.LSTM(3, 64)) for _ in range(8)]  # state size 128
-    assert choose_device(small, cuda) == torch.device("cpu")  # 0.10 against 0.39 ms
-    assert choose_device(large, cuda) == cuda  # 0.83 against 6.98 ms
-    # Interpolated between the table's sizes (log-log: cpu n^2 / 256, cuda 4), and
-    # continued past its end.
-    fake = {"cpu": {16: 1.0, 64: 16.0}, "cuda": {16: 4.0, 64: 4.0}}
-    assert choose_device([as_dynamics(nn.RNN(3, 31))], cuda, costs=fake) == torch.device("cpu")
-    assert choose_device([as_dynamics(nn.RNN(3, 33))], cuda, costs=fake) == cuda
-    assert choose_device([as_dynamics(nn.RNN(3, 1024))], cuda, costs=fake) == cuda
-    # A population is costed as a whole: many small networks and one large one.
-    mixed = [as_dynamics(nn.RNN(3, 16)) for _ in range(20)] + [as_dynamics(nn.RNN(3, 64))]
-    assert choose_device(mixed, cuda, costs=fake) == torch.device("cpu")  # 36 against 84
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    one_lstm = [as_dynamics(nn.LSTM(3, 64))]  # n = 128: cpu 0.11 + 6.97, cuda 8.67 + 0.29
+    assert choose_device(one_lstm, cuda) == cpu
+    sixteen = one_lstm * 16  # cpu 0.11 + 16 * 6.97 = 111.6, cuda 8.67 + 16 * 0.29 = 13.3
+    assert choose_device(sixteen, cuda) == cuda
+    small = [as_dynamics(nn.RNN(3, 16))] * 64  # cpu 0.42 + 64 * 0.094, cuda 0.68 + 64 * 0.38
+    assert choose_device(small, cuda) == cpu
+    assert choose_device([as_dynamics(nn.RNN(3, 512))], cuda) == cuda  # past the CPU's table
+    # a interpolated linearly, b log-log (here b = n^2 / 256 on the CPU).
+    fake = {"cpu": {16: (0.0, 1.0), 64: (0.0, 16.0)}, "cuda": {16: (2.0, 0.5), 64: (2.0, 0.5)}}
+    assert choose_device([as_dynamics(nn.RNN(3, 16))], cuda, costs=fake) == cpu  # 1 < 2.5
+    assert choose_device([as_dynamics(nn.RNN(3, 32))], cuda, costs=fake) == cuda  # 4 > 2.5
+    # Systems of one state size are one batch: the fixed cost counts once per size.
+    assert choose_device([as_dynamics(nn.RNN(3, 16))] * 8, cuda, costs=fake) == cuda  # 8 > 6
+    mixed = [as_dynamics(nn.RNN(3, 16)), as_dynamics(nn.RNN(3, 17))]  # 2.07 < 2 * 2.5
+    assert choose_device(mixed, cuda, costs=fake) == cpu
     assert set(DEVICE_COSTS) == {"cpu", "cuda"}
 
 
@@ -608,10 +632,15 @@ def test_device_auto_on_a_cuda_machine_follows_the_cost_model(monkeypatch):
     monkeypatch.setattr(
         sklyap.lyapunov,
         "DEVICE_COSTS",
-        {"cpu": {16: 1.0, 256: 1.0}, "cuda": {16: 2.0, 256: 2.0}},
+        {"cpu": {16: (0.0, 1.0), 256: (0.0, 1.0)}, "cuda": {16: (1.0, 2.0), 256: (1.0, 2.0)}},
     )
     x = torch.randn(2, 40, 3, dtype=F64)
     result = lyapunov_spectrum(nn.GRU(3, 8), x, warmup=5, batch_first=True)
     assert result.device == "cpu"
-    with pytest.raises((AssertionError, RuntimeError)):  # said, it is not second-guessed
-        lyapunov_spectrum(nn.GRU(3, 8), x, warmup=5, batch_first=True, device="cuda")
+
+    def consulted(*args, **kwargs):
+        raise AssertionError("a device said is not second-guessed")
+
+    monkeypatch.setattr(sklyap.lyapunov, "choose_device", consulted)
+    said = lyapunov_spectrum(nn.GRU(3, 8), x, warmup=5, batch_first=True, device="cpu")
+    assert said.device == "cpu"

@@ -1,5 +1,7 @@
 """The re-orthonormalisation, by the identities that define a QR decomposition."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -106,21 +108,45 @@ def test_cholesky_qr2_matches_numpy_on_graded_frames(spread, fallbacks):
     _check_qr(frames, rows, growth, atol=50 * torch.finfo(F64).eps)
 
 
-@pytest.mark.parametrize("closeness, redone", [(1e-6, 0), (1e-10, 3)])
-def test_cholesky_qr2_redoes_the_frames_it_cannot_factor(closeness, redone, fallbacks):
-    # Row 1 within `closeness` of row 0: condition numbers of about 1e6 and 1e10,
-    # below and above 1/sqrt(eps) = 7e7 for the row-scaled Gram matrix.
+def _conditioned(M, k, n, cond, seed=0):
+    """Frames with singular values set directly, from 1 down to 1/cond, in mixed rows."""
+    gen = torch.Generator().manual_seed(seed)
+    left = torch.linalg.qr(torch.randn(M, k, k, generator=gen, dtype=F64))[0]
+    right = torch.linalg.qr(torch.randn(M, n, k, generator=gen, dtype=F64))[0]
+    values = torch.logspace(0, -math.log10(cond), k, dtype=F64)
+    return left @ (values[:, None] * right.mT)
+
+
+@pytest.mark.parametrize("cond", [1e6, 1e10])
+def test_cholesky_qr2_on_ill_conditioned_frames(cond, fallbacks):
+    # Condition numbers below and above 1/sqrt(eps) = 7e7, not by grading (which
+    # the row scaling divides out) but in the rows' directions: every row leans
+    # on the others. Above it, the Gram matrix cannot be factored accurately,
+    # and Householder must take over.
+    frames = _conditioned(6, 5, 9, cond)
+    rows, growth = cholesky_qr2(frames)
+    if cond > 1e8:
+        assert sum(fallbacks) >= 1
+    # A QR decomposition to working precision, whichever method made each frame.
+    _check_qr(frames, rows, growth, atol=50 * torch.finfo(F64).eps, relative=False)
+    # Against the oracle: the weak growths of such frames are determined only to
+    # about eps * cond relative to the largest; two backward-stable QRs (NumPy's
+    # and Householder's) differ by that much.
+    scale = growth.amax(dim=-1, keepdim=True).numpy()
+    difference = np.abs(growth.numpy() - _numpy_growth(frames)) / scale
+    assert (difference <= 10 * np.finfo(np.float64).eps * cond).all()
+
+
+@pytest.mark.parametrize("closeness", [1e-6, 1e-10])
+def test_cholesky_qr2_on_nearly_dependent_rows(closeness, fallbacks):
+    # Row 1 within `closeness` of row 0: condition numbers of about 1e6 and 1e10.
     gen = torch.Generator().manual_seed(0)
     frames = torch.randn(4, 6, 10, generator=gen, dtype=F64)
     frames[:, 1] = frames[:, 0] + closeness * frames[:, 1]
     rows, growth = cholesky_qr2(frames)
-    assert sum(fallbacks) == redone  # counted: this seed's frames, with its rounding
-    # A QR decomposition to working precision, whichever method made each frame
-    # (the weak growth is then known to eps ||V||, absolutely, as with NumPy's).
+    if closeness < 1e-8:
+        assert sum(fallbacks) >= 1
     _check_qr(frames, rows, growth, atol=50 * torch.finfo(F64).eps, relative=False)
-    # Against the oracle: the growths after the ill-determined direction of row 1
-    # are themselves determined only to about eps * cond (relative to the largest);
-    # two backward-stable QRs (NumPy's and Householder's here) differ by that much.
     scale = growth.amax(dim=-1, keepdim=True).numpy()
     cond = np.linalg.cond(frames.numpy())[:, None]
     difference = np.abs(growth.numpy() - _numpy_growth(frames)) / scale
@@ -131,7 +157,7 @@ def test_cholesky_qr2_gives_zero_growth_to_a_lost_direction(fallbacks):
     frames = _frames(2, 4, 6, spread=1.0)
     frames[1, 2] = frames[1, 0] + frames[1, 1]  # in the span of the rows before it
     rows, growth = cholesky_qr2(frames)
-    assert fallbacks == [1]  # that frame alone
+    assert sum(fallbacks) <= 1  # that frame at most (rounding may let it pass the checks)
     assert torch.isfinite(rows).all()
     assert growth[1, 2] < 1e-15 * growth[1, 0] and (growth[0] > 0.1).all()
     np.testing.assert_allclose(growth[0].numpy(), _numpy_growth(frames[:1])[0], rtol=1e-12)
