@@ -4,6 +4,7 @@ import csv
 import json
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -781,3 +782,19 @@ def test_a_single_trajectory_is_described_as_one(checkpoints, tmp_path, capsys):
             )
         err = capsys.readouterr().err
         assert "shape (50, 3), read as (T, input_size))" in err and "--batch-first if" not in err
+
+
+def test_the_safety_section_says_what_must_be_trusted():
+    # The user guide's promise, held to what the code does: what runs code unless
+    # asked is refused, and what must be trusted (any pickle, the cache's numbers)
+    # is said to be.
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "docs" / "models.md").read_text().split())
+    safety = text[text.index("## Safety") :]
+    for named in ("TorchScript", "torch.save(model)", "joblib.dump", "the cache folder"):
+        assert named in safety, named
+    assert "--unsafe-load" in safety and "weights_only=False" in safety
+    assert (
+        "trust"
+        in " ".join((root / "docs" / "computation.md").read_text().split()).split("## The cache")[1]
+    )
