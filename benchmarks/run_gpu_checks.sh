@@ -18,7 +18,10 @@ echo "== cuda-marked tests"
 timeout 60 python3 -m pytest -m cuda -v -p no:cacheprovider tests 2>&1 | tee "$out/gpu_tests_cuda.log"
 
 echo "== whole test suite, default device"
-timeout 170 python3 -m pytest -v -p no:cacheprovider -n 12 -m "not slow" -rfE tests 2>&1 \
+# In parallel where pytest-xdist is installed (the lent machine reaches no registry).
+parallel=""
+python3 -c "import xdist" 2>/dev/null && parallel="-n 12"
+timeout 240 python3 -m pytest -v -p no:cacheprovider $parallel -m "not slow" -rfE tests 2>&1 \
     > "$out/gpu_tests_all.log"
 grep -E "FAILED|ERROR|passed|failed" "$out/gpu_tests_all.log" | tail -30
 
