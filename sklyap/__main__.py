@@ -534,14 +534,14 @@ def spectra(args):
         for path in paths
     ]
 
-    def fail(indices, exc_or_reason):
+    def fail(index, exc_or_reason):
         reason = exc_or_reason if isinstance(exc_or_reason, str) else _failure(exc_or_reason)
-        for i in indices:
-            # The row names its file; the message need not say it again.
-            rows[i]["error"] = reason.removeprefix(f"{paths[i]}: ")
-            print(f"sklyap spectra: {paths[i]}: {rows[i]['error']}", file=sys.stderr)
+        # The row names its file; the message need not say it again.
+        rows[index]["error"] = reason.removeprefix(f"{paths[index]}: ")
+        print(f"sklyap spectra: {paths[index]}: {rows[index]['error']}", file=sys.stderr)
 
-    dynamics, results = {}, [None] * len(paths)
+    # dynamics[index]: the system of each checkpoint that loaded; frames[index]: its k.
+    dynamics, frames, results = {}, {}, [None] * len(paths)
 
     def load(index, path):
         model = load_checkpoint(
@@ -560,9 +560,9 @@ def spectra(args):
         k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
         refusal = _engine_refusal(dyn, k, n_trajectories, engine_limit)
         if refusal is not None:
-            fail([index], refusal)
+            fail(index, refusal)
         else:
-            dynamics[index] = dyn
+            dynamics[index], frames[index] = dyn, k
 
     def measure(indices, group_inputs, batch_first, k):
         measured = lyapunov_spectrum(
@@ -590,13 +590,12 @@ def spectra(args):
             try:
                 load(index, path)
             except Exception as exc:  # one bad file never costs the others
-                fail([index], exc)
+                fail(index, exc)
         if output is not None:
             _write_spectra(output, rows)  # the failed rows, and the file's place, at once
         groups = {}
         for index, dyn in dynamics.items():
-            k = None if args.n_exponents is None else min(args.n_exponents, dyn.state_size)
-            groups.setdefault((dyn.input_size, k), []).append(index)
+            groups.setdefault((dyn.input_size, frames[index]), []).append(index)
         for (input_size, k), indices in groups.items():
             # Inputs from a file are laid out as the command says: (T, B, d) unless --batch-first.
             group_inputs, batch_first = inputs, args.batch_first
@@ -614,7 +613,7 @@ def spectra(args):
                         try:
                             measure([i], group_inputs, batch_first, k)
                         except Exception as exc:
-                            fail([i], exc)
+                            fail(i, exc)
                 if output is not None:
                     _write_spectra(output, rows)
     except KeyboardInterrupt:

@@ -132,6 +132,10 @@ def count_weights(kind, input_size, hidden_size, num_layers=1, *, bias=True):
     )
 
 
+# What max_bytes may be, in load_checkpoint and module_from_state_dict alike.
+_MAX_BYTES = [Interval(int, 1, None), Options("auto", None)]
+
+
 def _gib(n_bytes):
     return f"{n_bytes / 2**30:.3g} GiB"
 
@@ -252,7 +256,7 @@ def module_from_state_dict(
         {
             "nonlinearity": [Options("tanh", "relu")],
             "batch_first": [Options(True, False)],
-            "max_bytes": [Interval(int, 1, None), Options("auto", None)],
+            "max_bytes": _MAX_BYTES,
         },
     )
     nonlinearity, batch_first = str(nonlinearity), bool(batch_first)  # numpy's, as Python's
@@ -519,7 +523,7 @@ def load_checkpoint(
         {"weights_only": weights_only, "max_bytes": max_bytes},
         {
             "weights_only": [Options(True, False)],
-            "max_bytes": [Interval(int, 1, None), Options("auto", None)],
+            "max_bytes": _MAX_BYTES,
         },
     )
     weights_only = bool(weights_only)
