@@ -8,6 +8,7 @@ sklyap and torch. Entries are ``torch.save`` files read back with
 each one is checked against its key and its checksum before it is served.
 """
 
+import ast
 import contextlib
 import hashlib
 import importlib.util
@@ -33,6 +34,7 @@ __all__ = [
     "code_fingerprint",
     "default_cache_dir",
     "digest",
+    "import_closure",
 ]
 
 _FOLDER = "sklyap-cache-v1"
@@ -115,6 +117,67 @@ def _source(name):
     if spec is None or not spec.origin or not os.path.isfile(spec.origin):
         raise ValueError(f"no source file found for module {name!r}")
     return Path(spec.origin).read_bytes()
+
+
+def _is_package(name):
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.submodule_search_locations is not None
+
+
+def _imported(name):
+    """The modules of ``name``'s own package that its source imports, anywhere in it."""
+    package = name.split(".")[0]
+    here = name if _is_package(name) else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(_source(name))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == package)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.rsplit(".", node.level - 1)[0] if node.level > 1 else here
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != package:
+                continue
+            found.add(module)
+            # "from . import x" and "from .pkg import sub" may name modules.
+            for alias in node.names:
+                candidate = f"{module}.{alias.name}"
+                if importlib.util.find_spec(module) and _is_package(module):
+                    with contextlib.suppress(ModuleNotFoundError):
+                        if importlib.util.find_spec(candidate) is not None:
+                            found.add(candidate)
+    return found
+
+
+def import_closure(modules):
+    """``modules`` and every module of their package that running them can import.
+
+    Read from the sources, without importing: the imports anywhere in a
+    module (inside functions too), followed through, with the packages
+    that hold each module (whose ``__init__`` runs first).
+
+    Parameters
+    ----------
+    modules : iterable of str
+        Dotted names.
+
+    Returns
+    -------
+    list of str
+        Sorted.
+    """
+    todo, seen = list(modules), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        todo.extend(_imported(name))
+    return sorted(seen)
 
 
 def code_fingerprint(modules):

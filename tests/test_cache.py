@@ -265,3 +265,45 @@ def test_the_cache_command_says_where_and_what_and_clears(tmp_path, monkeypatch,
     assert store.get("network", {"i": 0}, code=["sklyap.weights"]) == [1.0]
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert cache_info(tmp_path).n_entries == 0
+
+
+def test_import_closure_follows_every_import_of_the_package(tmp_path, monkeypatch):
+    # A package of four modules: a imports b at module level, b imports c inside a
+    # function, d is imported by nobody; the package's __init__ imports nothing.
+    package = tmp_path / "closurepkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("import os\nfrom . import b\n")
+    (package / "b.py").write_text("def f():\n    from .sub.c import g\n    return g\n")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "sub" / "c.py").write_text("from ..b import f\nimport closurepkg.a\n")
+    (package / "d.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cache.import_closure(["closurepkg.a"]) == [
+        "closurepkg",
+        "closurepkg.a",
+        "closurepkg.b",
+        "closurepkg.sub",
+        "closurepkg.sub.c",
+    ]
+    assert cache.import_closure(["closurepkg.d"]) == ["closurepkg", "closurepkg.d"]
+
+
+def test_the_spectra_key_covers_what_computes_them_and_not_the_pruner():
+    code = _run._spectrum_code()
+    for name in (
+        "sklyap.lyapunov",
+        "sklyap._benettin",
+        "sklyap.orthonormalize",
+        "sklyap.dynamics._lstm",
+        "sklyap.dynamics._torch_rnn",
+        # Imported inside a function of sklyap.dynamics.
+        "sklyap.checkpoints",
+        "sklyap.transformer",
+        "sklyap.weights",
+        "sklyap.study._tasks",
+        "sklyap.study._run",
+    ):
+        assert name in code, name
+    for name in ("sklyap._pruning", "sklyap.selection", "sklyap.callbacks", "sklyap.study._sweep"):
+        assert name not in code, name

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .._validation import check_device, check_int
 from ..aelle import AeLLEClassifier, AeLLERegressor
-from ..cache import ContentCache, digest
+from ..cache import ContentCache, digest, import_closure
 from ..datasets import train_rnn_population
 from ..features import SpectrumStatistics
 from ..transformer import LyapunovSpectrumTransformer
@@ -170,15 +170,10 @@ def _spectra(task, final, early, inputs, n_features, device, n_jobs, verbose):
 
 
 def _spectrum_code():
-    """The modules the spectra depend on: the library but its study, and the study's inputs."""
-    root = Path(__file__).resolve().parent.parent
-    names = ["sklyap.study._tasks", "sklyap.study._run"]
-    for path in sorted(root.rglob("*.py")):
-        parts = path.relative_to(root).with_suffix("").parts
-        if parts[0] in ("study", "__main__"):
-            continue
-        names.append(".".join(("sklyap", *parts)).removesuffix(".__init__"))
-    return names
+    """The modules the spectra depend on: what computing them can import, the study's
+    inputs and this module (see :func:`~sklyap.cache.import_closure`)."""
+    roots = ("sklyap.transformer", "sklyap.weights", "sklyap.datasets")
+    return [*import_closure(roots), "sklyap.study._tasks", "sklyap.study._run"]
 
 
 def task_spec(task):
