@@ -10,7 +10,7 @@ from skorch.callbacks import Callback
 from ._validation import Interval, check_int, validate_params
 from .transformer import LyapunovSpectrumTransformer
 
-__all__ = ["LyapunovCallback", "SpectrumTracker"]
+__all__ = ["LyapunovCallback", "LyapunovPruning", "SpectrumTracker"]
 
 
 def _default_transformer():
@@ -199,3 +199,57 @@ class LyapunovCallback(Callback):
         net.history.record(self.key, result.exponents.tolist())
         net.history.record(f"{self.key}_max", float(result.exponents[0]))
         net.history.record(f"{self.key}_seconds", self.tracker_.seconds[-1])
+
+
+class LyapunovPruning(Callback):
+    """Report a skorch net's progress to an Optuna trial, with its early spectrum, and stop it when pruned.
+
+    After every epoch the net's ``monitor`` score goes to ``trial.report``;
+    after epoch ``epoch`` the net's spectrum goes with it
+    (:func:`sklyap.selection.report_spectrum`), so that a
+    :class:`sklyap.selection.LyapunovPruner` can judge it. When the study's
+    pruner says so, the callback raises ``optuna.TrialPruned``, which ends
+    ``net.fit`` and tells Optuna the trial was pruned.
+
+    Parameters
+    ----------
+    trial : optuna.trial.Trial
+    transformer : LyapunovSpectrumTransformer, default=None
+        How the spectrum is computed; the same for every trial of a study.
+        ``None`` uses :func:`sklyap.selection.default_transformer`.
+    epoch : int, default=1
+        The epoch after which the spectrum is taken.
+    monitor : str, default="valid_acc"
+        The history key reported after each epoch (higher is better for a
+        study that maximises).
+    """
+
+    def __init__(self, trial, transformer=None, *, epoch=1, monitor="valid_acc"):
+        self.trial = trial
+        self.transformer = transformer
+        self.epoch = epoch
+        self.monitor = monitor
+
+    def initialize(self):
+        from .selection import report_spectrum
+
+        self.epoch = check_int(self.epoch, "epoch", minimum=1)
+        if not isinstance(self.monitor, str):
+            raise TypeError(f"monitor must be a history key (str), got {self.monitor!r}")
+        self._report_spectrum = report_spectrum
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        import optuna
+
+        epoch = len(net.history)
+        if self.monitor not in net.history[-1]:
+            raise KeyError(
+                f"LyapunovPruning monitors {self.monitor!r}, which the net's history does not "
+                f"hold after epoch {epoch} (it holds {sorted(net.history[-1])})"
+            )
+        if epoch == self.epoch:
+            self._report_spectrum(self.trial, net.module_, epoch, transformer=self.transformer)
+        self.trial.report(float(net.history[-1, self.monitor]), epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch}")

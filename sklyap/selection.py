@@ -1,4 +1,11 @@
-"""Early selection: score networks by the final accuracy their early spectra predict.
+"""Early selection: stop or keep networks by the final accuracy their early spectra predict.
+
+In a sweep run by Optuna, :class:`LyapunovPruner` learns from the sweep's
+own finished trials and prunes those whose early spectrum (reported with
+:func:`report_spectrum`, or by the skorch callback
+:class:`~sklyap.callbacks.LyapunovPruning`) predicts a final score
+confidently below the finished trials' median. They need the extra
+``sklyap[optuna]``.
 
 A :class:`FinalAccuracyPredictor` is fitted on a pilot population (networks
 saved after an early epoch, with the accuracy each reached at the end of
@@ -26,10 +33,31 @@ from .aelle import AeLLERegressor
 from .dynamics import as_dynamics, signature_of
 from .transformer import LyapunovSpectrumTransformer
 
-__all__ = ["FinalAccuracyPredictor", "PredictedAccuracyScorer"]
+__all__ = [
+    "FinalAccuracyPredictor",
+    "LyapunovPruner",  # noqa: F822 (imported when first used, below)
+    "PredictedAccuracyScorer",
+    "default_transformer",  # noqa: F822
+    "report_spectrum",  # noqa: F822
+]
+
+# What needs Optuna (the extra sklyap[optuna]) is imported when first used.
+_OPTUNA_NAMES = ("LyapunovPruner", "default_transformer", "report_spectrum")
 
 
-def _architecture(dynamics):
+def __getattr__(name):
+    if name in _OPTUNA_NAMES:
+        from ._pruning import LyapunovPruner, default_transformer, report_spectrum
+
+        return {
+            "LyapunovPruner": LyapunovPruner,
+            "default_transformer": default_transformer,
+            "report_spectrum": report_spectrum,
+        }[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def architecture_of(dynamics):
     """What a network must share with the pilot, and its size along the one free axis.
 
     For PyTorch's recurrent modules: (cell kind, layers, input size, bias)
@@ -209,7 +237,7 @@ class FinalAccuracyPredictor(BaseEstimator):
         transformer = self.transformer or LyapunovSpectrumTransformer()
         architectures, sizes = {}, []
         for model in models:
-            key, size = _architecture(as_dynamics(model, rnn=transformer.rnn))
+            key, size = architecture_of(as_dynamics(model, rnn=transformer.rnn))
             architectures[key] = None
             sizes.append(size)
         self.transformer_ = clone(transformer).fit(models)
@@ -230,7 +258,7 @@ class FinalAccuracyPredictor(BaseEstimator):
         largest.
         """
         check_is_fitted(self, "regressor_")
-        key, size = _architecture(as_dynamics(model, rnn=self.transformer_.rnn))
+        key, size = architecture_of(as_dynamics(model, rnn=self.transformer_.rnn))
         low, high = self.hidden_sizes_
         if key not in self.architectures_:
             pilot = "; ".join(_describe(k) for k in self.architectures_)

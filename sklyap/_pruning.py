@@ -1,0 +1,380 @@
+"""Optuna pruning by the final score that a trial's early spectrum predicts.
+
+The predictor learns from the study itself: the finished trials, each with
+the spectrum reported at its early step and its final value. Everything it
+reads travels through the study's storage (a trial's user attributes and
+intermediate values), so worker processes sharing one storage prune alike.
+"""
+
+import math
+import numbers
+import threading
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.ensemble import RandomForestRegressor
+
+from ._validation import Interval, Options, validate_params
+
+try:
+    import optuna
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "LyapunovPruner and report_spectrum need Optuna: pip install 'sklyap[optuna]'"
+    ) from error
+
+__all__ = ["SPECTRUM_ATTR", "LyapunovPruner", "record_spectrum", "report_spectrum"]
+
+#: The user attribute of a trial that holds its early spectrum.
+SPECTRUM_ATTR = "sklyap_spectrum"
+
+
+def record_spectrum(spectrum, step, architecture=None, size=None):
+    """The JSON record :func:`report_spectrum` stores: spectrum, step and network.
+
+    Parameters
+    ----------
+    spectrum : array-like of shape (n_features,)
+        NaN where it could not be computed.
+    step : int
+        The step (epoch) it was taken after.
+    architecture : tuple, default=None
+        What networks must share to be compared: (cell kind, layers, input
+        size, bias) for PyTorch's recurrent modules.
+    size : int, default=None
+        The network's hidden (state) size.
+    """
+    spectrum = np.asarray(spectrum, dtype=float)
+    if spectrum.ndim != 1 or spectrum.size == 0:
+        raise ValueError(f"a spectrum must be a non-empty 1-d array, got shape {spectrum.shape}")
+    if not isinstance(step, numbers.Integral) or isinstance(step, bool) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    return {
+        "step": int(step),
+        "spectrum": [float(v) if math.isfinite(v) else None for v in spectrum],
+        "architecture": None if architecture is None else [_plain(v) for v in architecture],
+        "size": None if size is None else int(size),
+    }
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def report_spectrum(trial, model, step, *, transformer=None):
+    """Compute ``model``'s spectrum and store it with ``trial`` for :class:`LyapunovPruner`.
+
+    Call it after training epoch ``step``, and before ``trial.report(value,
+    step)`` and ``trial.should_prune()``: the pruner decides at the step of
+    the spectrum. A spectrum that cannot be computed is stored as NaN, and
+    such a trial is never pruned by the spectrum.
+
+    Parameters
+    ----------
+    trial : optuna.trial.Trial
+    model : model
+        Anything :class:`~sklyap.LyapunovSpectrumTransformer` reads: a
+        PyTorch recurrent module, a model holding one, a fitted skorch net.
+    step : int
+        The epoch the network has trained for.
+    transformer : LyapunovSpectrumTransformer, default=None
+        How the spectrum is computed (give it the task's driving inputs);
+        cloned. Every trial of a study must use the same settings. ``None``
+        uses :func:`default_transformer`.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+        The spectrum stored.
+    """
+    from .dynamics import as_dynamics
+    from .selection import architecture_of
+
+    transformer = clone(default_transformer() if transformer is None else transformer)
+    key, size = architecture_of(as_dynamics(model, rnn=transformer.rnn))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            (spectrum,) = transformer.fit([model]).transform([model])
+    except (ValueError, RuntimeError, FloatingPointError) as error:
+        warnings.warn(
+            f"trial {trial.number}: no spectrum ({error}); it is not pruned by the spectrum",
+            UserWarning,
+            stacklevel=2,
+        )
+        spectrum = np.full(transformer.n_features or 1, np.nan)
+    trial.set_user_attr(SPECTRUM_ATTR, record_spectrum(spectrum, step, key, size))
+    return spectrum
+
+
+def default_transformer():
+    """The spectra :func:`report_spectrum` computes by default: 32 values, Gaussian inputs."""
+    from .transformer import LyapunovSpectrumTransformer
+
+    return LyapunovSpectrumTransformer(
+        n_features=32, n_trajectories=4, n_steps=100, warmup=50, random_state=0
+    )
+
+
+def default_regressor():
+    """The pruner's default regressor: a random forest, whose trees' spread is its uncertainty."""
+    return RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=0, n_jobs=1)
+
+
+def predict_with_spread(model, X):
+    """Mean prediction and its spread: ``predict(return_std=True)`` where the
+    regressor has it (AeLLE, Gaussian processes), else the standard deviation
+    of an ensemble's members (forests), else 0."""
+    if hasattr(model, "estimators_") and hasattr(model, "n_estimators"):
+        members = np.stack([tree.predict(X) for tree in model.estimators_])
+        return members.mean(axis=0), members.std(axis=0)
+    try:
+        mean, std = model.predict(X, return_std=True)
+    except TypeError:
+        mean = model.predict(X)
+        std = np.zeros_like(mean, dtype=float)
+    return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+
+
+def _kind_of(record):
+    """What two trials must share to be compared: the step and the spectrum's length."""
+    return record["step"], len(record["spectrum"])
+
+
+def _kind(trial):
+    return _kind_of(trial.user_attrs[SPECTRUM_ATTR])
+
+
+def _describe(architecture):
+    return "unknown" if architecture is None else ", ".join(map(str, architecture))
+
+
+class LyapunovPruner(optuna.pruners.BasePruner):
+    """Prune a trial whose early spectrum predicts a final value confidently below the bar.
+
+    At the step of the spectrum :func:`report_spectrum` stored, the pruner
+    fits ``regressor`` on the study's finished trials (their spectra at that
+    step, with ``early_score=True`` their value reported then, against their
+    final values) and prunes the trial when the predicted final value plus
+    ``confidence`` times the prediction's spread is below the ``quantile`` of
+    the finished trials' final values (above, for a study that minimises).
+    Until ``n_startup_trials`` trials have finished it prunes nothing. At
+    other steps, and at that step when it does not prune, ``wrapped_pruner``
+    (if any) decides, so that the learning curve keeps pruning later on.
+
+    Everything it reads is in the study's storage, so several worker
+    processes sharing one storage prune alike.
+
+    Parameters
+    ----------
+    regressor : regressor, default=None
+        Features to final value; cloned. ``None`` uses
+        :func:`default_regressor`. Its spread is read as in
+        :func:`predict_with_spread`.
+    early_score : bool, default=True
+        Whether the features include the value the trial reported at the
+        spectrum's step.
+    n_startup_trials : int, default=20
+        Finished trials (with a spectrum of the same kind of network) needed
+        before the pruner prunes.
+    quantile : float, default=0.5
+        The bar: this quantile of the finished trials' final values, in
+        (0, 1) (for a study that minimises, the quantile ``1 - quantile``).
+    confidence : float, default=1.0
+        How many spreads the prediction must stay below the bar, >= 0.
+    refit_growth : float, default=0.1
+        The regressor is refitted when the finished trials have grown by
+        this fraction (at least one trial) since the last fit, >= 0.
+    wrapped_pruner : optuna.pruners.BasePruner, default=None
+
+    Attributes
+    ----------
+    decisions_ : list of dict
+        This process's decisions at the spectrum's step: ``trial`` (number),
+        ``fitted_on`` (numbers of the trials the regressor was fitted on),
+        ``predicted``, ``spread``, ``bar``, ``pruned`` and ``reason`` (why
+        the spectrum could not decide, else None).
+    """
+
+    _parameter_constraints = {  # noqa: RUF012
+        "early_score": [Options(True, False)],
+        "n_startup_trials": [Interval(int, 2, None)],
+        "quantile": [Interval(float, 0, 1, closed="neither")],
+        "confidence": [Interval(float, 0, None)],
+        "refit_growth": [Interval(float, 0, None)],
+    }
+
+    def __init__(
+        self,
+        regressor=None,
+        *,
+        early_score=True,
+        n_startup_trials=20,
+        quantile=0.5,
+        confidence=1.0,
+        refit_growth=0.1,
+        wrapped_pruner=None,
+    ):
+        validate_params(
+            {
+                "early_score": early_score,
+                "n_startup_trials": n_startup_trials,
+                "quantile": quantile,
+                "confidence": confidence,
+                "refit_growth": refit_growth,
+            },
+            self._parameter_constraints,
+        )
+        if regressor is not None and not (
+            hasattr(regressor, "fit") and hasattr(regressor, "predict")
+        ):
+            raise TypeError(f"regressor must be a scikit-learn regressor, got {regressor!r}")
+        if wrapped_pruner is not None and not isinstance(wrapped_pruner, optuna.pruners.BasePruner):
+            raise TypeError(
+                f"wrapped_pruner must be an Optuna pruner or None, got {wrapped_pruner!r}"
+            )
+        self.regressor = regressor
+        self.early_score = early_score
+        self.n_startup_trials = n_startup_trials
+        self.quantile = float(quantile)
+        self.confidence = float(confidence)
+        self.refit_growth = float(refit_growth)
+        self.wrapped_pruner = wrapped_pruner
+        self.decisions_ = []
+        self._fits = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def prune(self, study, trial):
+        """Whether ``trial`` should stop (Optuna calls it from ``trial.should_prune()``)."""
+        record = trial.user_attrs.get(SPECTRUM_ATTR)
+        at_spectrum = record is not None and trial.last_step == record["step"]
+        if at_spectrum and self._prune_by_spectrum(study, trial, record):
+            return True
+        if self.wrapped_pruner is None:
+            return False
+        return self.wrapped_pruner.prune(study, trial)
+
+    def _sign(self, study):
+        if len(study.directions) != 1:
+            raise ValueError("LyapunovPruner prunes single-objective studies only")
+        return 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+
+    def _features(self, record, trial):
+        values = [np.nan if v is None else v for v in record["spectrum"]]
+        if self.early_score:
+            values.append(trial.intermediate_values.get(record["step"], np.nan))
+        return np.asarray(values, dtype=float)
+
+    def _prune_by_spectrum(self, study, trial, record):
+        sign = self._sign(study)
+        decision = {"trial": trial.number, "fitted_on": [], "predicted": None, "spread": None}
+        decision.update(bar=None, pruned=False, reason=None)
+        x = self._features(record, trial)
+        training = self._training(study, record)
+        if not np.isfinite(x).all():
+            decision["reason"] = "its spectrum (or early score) is not finite"
+        elif len(training) < self.n_startup_trials:
+            decision["reason"] = (
+                f"{len(training)} finished trials with a spectrum of its length at its step, "
+                f"fewer than n_startup_trials={self.n_startup_trials}"
+            )
+        else:
+            decision["reason"] = self._foreign(record, training)
+            if decision["reason"] is not None:
+                warnings.warn(
+                    f"LyapunovPruner does not prune trial {trial.number}: {decision['reason']}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        if decision["reason"] is None:
+            model, fitted_on = self._fit(training)
+            mean, spread = predict_with_spread(model, x[None])
+            values = np.array([sign * t.value for t in training])
+            bar = float(np.quantile(values, self.quantile))
+            decision.update(
+                fitted_on=fitted_on,
+                predicted=float(mean[0]),
+                spread=float(spread[0]),
+                bar=float(sign * bar),
+                pruned=bool(sign * mean[0] + self.confidence * spread[0] < bar),
+            )
+        with self._lock:
+            self.decisions_.append(decision)
+        return decision["pruned"]
+
+    def _training(self, study, record):
+        """The finished trials with a usable spectrum of ``record``'s length at its step."""
+        states = (optuna.trial.TrialState.COMPLETE,)
+        out = []
+        for t in study.get_trials(deepcopy=False, states=states):
+            other = t.user_attrs.get(SPECTRUM_ATTR)
+            if (
+                other is not None
+                and _kind_of(other) == _kind_of(record)
+                and t.value is not None
+                and math.isfinite(t.value)
+                and np.isfinite(self._features(other, t)).all()
+            ):
+                out.append(t)
+        return out
+
+    @staticmethod
+    def _foreign(record, training):
+        """Why the trial's network is unlike those of ``training``, or None."""
+        records = [t.user_attrs[SPECTRUM_ATTR] for t in training]
+        known = {repr(r["architecture"]): r["architecture"] for r in records}
+        if repr(record["architecture"]) not in known:
+            return (
+                f"its network ({_describe(record['architecture'])}) is of none of the finished "
+                f"trials' kinds ({'; '.join(_describe(a) for a in known.values())})"
+            )
+        sizes = [r["size"] for r in records if r["size"] is not None]
+        size = record["size"]
+        if size is None or not sizes:
+            return None
+        low, high = min(sizes), max(sizes)
+        if not low <= size <= high:
+            return (
+                f"its hidden size {size} is outside the finished trials' {low} to {high}; "
+                "the prediction would extrapolate"
+            )
+        return None
+
+    def _fit(self, training):
+        """The regressor fitted on ``training``, or on an earlier subset of it
+        fewer than ``refit_growth`` of it ago."""
+        numbers_ = tuple(sorted(t.number for t in training))
+        key = repr(_kind(training[0]))
+        with self._lock:
+            last = self._fits.get(key)
+        if last is not None:
+            model, fitted_on = last
+            grown = len(numbers_) - len(fitted_on)
+            if set(fitted_on) <= set(numbers_) and grown < max(
+                1, math.ceil(self.refit_growth * len(fitted_on))
+            ):
+                return model, list(fitted_on)
+        X = np.stack([self._features(t.user_attrs[SPECTRUM_ATTR], t) for t in training])
+        y = np.array([t.value for t in training], dtype=float)
+        regressor = default_regressor() if self.regressor is None else self.regressor
+        model = clone(regressor).fit(X, y)
+        with self._lock:
+            self._fits[key] = (model, numbers_)
+        return model, list(numbers_)
+
+    def __repr__(self):
+        return (
+            f"LyapunovPruner(regressor={self.regressor!r}, early_score={self.early_score}, "
+            f"n_startup_trials={self.n_startup_trials}, quantile={self.quantile}, "
+            f"confidence={self.confidence}, wrapped_pruner={self.wrapped_pruner!r})"
+        )
