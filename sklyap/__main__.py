@@ -98,58 +98,81 @@ def study(args):
 
 
 def sweep(args):
-    """Early selection in a sweep, on each task; see :func:`sklyap.study.run_sweep`."""
-    from .study import TASKS, run_sweep
+    """Replayed Optuna studies on each task and population; see :func:`sklyap.study.run_sweep`."""
+    from .study import TASKS, run_sweep, transfer_study
 
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        print("sklyap sweep runs Optuna studies: pip install 'sklyap[optuna]'", file=sys.stderr)
+        return 2
     names = list(dict.fromkeys(args.task))
-    results = []
+    seeds = list(dict.fromkeys(args.seed))
+    results, populations = [], {}
     for name in names:
         task = _task(TASKS[name], args)
-        print(
-            f"Early selection on {task.title}: {args.n_draws} draws of a pilot of "
-            f"{args.n_pilot} networks trained to the end and a sweep of {args.n_candidates} "
-            f"candidates judged after epoch {task.early_epoch}.",
-            flush=True,
-        )
-        result = run_sweep(
-            task,
-            n_pilot=args.n_pilot,
-            n_candidates=args.n_candidates,
-            keep=args.keep,
-            factor=args.factor,
-            n_draws=args.n_draws,
-            n_models=args.n_models,
-            device=args.device,
-            random_state=args.seed,
-            n_jobs=args.n_jobs,
-            cache_dir=False if args.no_cache else args.cache_dir,
-            verbose=int(not args.quiet),
-        )
-        print()
-        print(result.table(), end="\n\n")
-        results.append(result)
+        for seed in seeds:
+            print(
+                f"Sweeps of {task.title}, population random_state {seed}: {args.n_orders} "
+                f"orders, {' and '.join(map(str, args.workers))} workers.",
+                flush=True,
+            )
+            result = run_sweep(
+                task,
+                n_orders=args.n_orders,
+                workers=args.workers,
+                n_pilot=args.n_pilot,
+                keep=args.keep,
+                factor=args.factor,
+                n_models=args.n_models,
+                device=args.device,
+                random_state=seed,
+                n_jobs=args.n_jobs,
+                cache_dir=False if args.no_cache else args.cache_dir,
+                verbose=int(not args.quiet),
+            )
+            print()
+            print(result.table(), end="\n\n")
+            results.append(result)
+            populations[(name, seed)] = result
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     payload = "[" + ",\n".join(r.to_json() for r in results) + "]\n"
     (out / "results.json").write_text(payload)
-    (out / "results.md").write_text("\n\n".join(r.markdown() for r in results) + "\n")
+    text = "\n\n".join(r.markdown() for r in results)
     written = [out / "results.json", out / "results.md"]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(
-            1, len(results), figsize=(6 * len(results), 4.2), layout="constrained", squeeze=False
+    if len(names) > 1:
+        transfer = transfer_study(
+            names,
+            seeds,
+            n_models=args.n_models,
+            device=args.device,
+            n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else args.cache_dir,
         )
-        for ax, result in zip(axes[0], results):
-            result.plot(ax=ax)
-        fig.savefig(out / "regret.png", dpi=120)
-        plt.close(fig)
-        written.append(out / "regret.png")
+        print(transfer.table(), end="\n\n")
+        text += "\n\n" + transfer.markdown()
+        (out / "transfer.json").write_text(transfer.to_json() + "\n")
+        written.append(out / "transfer.json")
+    (out / "results.md").write_text(text + "\n")
+    try:
+        import matplotlib.pyplot as plt
     except ImportError:
         print("(matplotlib is not installed: no figure; pip install 'sklyap[plot]')")
+    else:
+        fig, axes = plt.subplots(
+            len(args.workers),
+            len(results),
+            figsize=(5 * len(results), 3.8 * len(args.workers)),
+            layout="constrained",
+            squeeze=False,
+        )
+        for i, workers in enumerate(args.workers):
+            for ax, result in zip(axes[i], results):
+                result.plot(ax=ax, workers=workers)
+        fig.savefig(out / "anytime.png", dpi=110)
+        plt.close(fig)
+        written.append(out / "anytime.png")
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -741,48 +764,61 @@ def build_parser():
 
     d = commands.add_parser(
         "sweep",
-        help="early selection in a hyperparameter sweep: which candidates to train on, "
-        "decided after one epoch",
-        description="A trained population is split, again and again, into a pilot trained "
-        "to the end and a sweep of candidates judged after the early epoch; each policy "
-        "(early validation accuracy, AeLLE on early spectra, with and without that "
-        "accuracy, random, HalvingGridSearchCV) keeps some candidates and trains them to "
-        "the end. Reports the best final accuracy missed (regret), the recall of the true "
-        "top 10%% and the epochs spent.",
+        help="early selection in a hyperparameter sweep: Optuna's pruners and LyapunovPruner "
+        "compared on recorded populations, every epoch counted",
+        description="Each population is swept in random orders by real Optuna studies whose "
+        "trials replay its recorded learning curves and early spectra: no pruning, "
+        "MedianPruner, SuccessiveHalvingPruner, HyperbandPruner and LyapunovPruner (on "
+        "spectra, with the early score, around MedianPruner), with one and several workers; "
+        "beside them the pilot-based selection (its pilot counted) and HalvingGridSearchCV. "
+        "Reports the regret at fixed budgets of epochs, the recall of the true top 10%%, the "
+        "epochs spent and the epochs until a near-best network finished, paired against the "
+        "best of Optuna's pruners. Needs sklyap[optuna].",
     )
     d.add_argument(
         "--task",
         nargs="+",
-        default=["digits", "digits_pixel"],
+        default=["digits", "digits_pixel", "char_text"],
         choices=["digits", "digits_pixel", "char_text"],
-        help="tasks (default digits digits_pixel)",
+        help="tasks (default: all three)",
     )
     d.add_argument(
-        "--n-pilot", type=_int_at_least(4), default=100, help="pilot networks (default 100)"
+        "--seed",
+        type=_int_at_least(0),
+        nargs="+",
+        default=[0, 2],
+        help="random states of the populations (default 0 2: two independent ones)",
     )
     d.add_argument(
-        "--n-candidates",
+        "--n-orders", type=_int_at_least(2), default=10, help="random orders per population (10)"
+    )
+    d.add_argument(
+        "--workers",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 4],
+        help="trials in flight (default 1 4)",
+    )
+    d.add_argument(
+        "--n-pilot",
         type=_int_at_least(4),
-        default=100,
-        help="candidates of the sweep (default 100)",
+        default=50,
+        help="pilot of the pilot-based selection (default 50)",
     )
     d.add_argument(
-        "--keep", type=_fraction, default=0.1, help="fraction of the candidates kept (default 0.1)"
+        "--keep",
+        type=_fraction,
+        default=0.1,
+        help="fraction of the candidates the pilot-based selection keeps (default 0.1)",
     )
     d.add_argument(
         "--factor", type=_int_at_least(2), default=3, help="HalvingGridSearchCV's factor (3)"
     )
     d.add_argument(
-        "--n-draws", type=_int_at_least(2), default=10, help="pilot/sweep draws (default 10)"
-    )
-    d.add_argument(
         "--n-models",
         type=_int_at_least(8),
         default=None,
-        help="population the draws come from (default: the task's, 200)",
-    )
-    d.add_argument(
-        "--seed", type=_int_at_least(0), default=0, help="seed of the population and draws (0)"
+        help="networks per population (default: the task's, 200)",
     )
     _add_population_options(d, "sklyap_sweep")
     d.set_defaults(func=sweep, command_parser=d)

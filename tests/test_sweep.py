@@ -1,14 +1,18 @@
-"""Early selection in a sweep: successive halving, the policies' outcomes, the command."""
+"""Early selection in a sweep: replayed Optuna studies, every epoch counted, the command."""
 
 import json
 
 import numpy as np
 import pytest
-from sklearn.linear_model import Ridge
+
+optuna = pytest.importorskip("optuna")
 
 from sklyap.__main__ import main
+from sklyap._pruning import default_regressor
+from sklyap.datasets._population import _train_network
 from sklyap.study import population_features, run_sweep
-from sklyap.study._sweep import _outcome, successive_halving
+from sklyap.study._replay import replay_study
+from sklyap.study._sweep import POLICIES, successive_halving
 
 from helpers import tiny_task
 
@@ -42,146 +46,156 @@ def test_successive_halving_keeps_the_best_of_each_rung_and_counts_its_epochs():
     assert kept.tolist() == [2] and epochs == 9 * 1 + 3 * 2 + 1 * 6
 
 
-def test_outcome_of_a_policy_known_answers():
-    final = np.array([0.5, 0.9, 0.2, 0.8, 0.1, 0.3, 0.4, 0.6, 0.7, 0.05, 0.15, 0.25])
-    # Top 10% of 12 candidates: the 2 best (ceil(1.2)), candidates 1 and 3.
-    outcome = _outcome(final, np.array([3, 0, 2]), epochs=30, n_epochs=5)
-    assert outcome == {
-        "regret": pytest.approx(0.1),
-        "top10_recall": 0.5,
-        "epochs_fraction": 0.5,
-        "kept_fraction": 0.25,
-    }
-    assert _outcome(final, np.array([1]), epochs=60, n_epochs=5)["regret"] == 0.0
-    # A kept candidate tied with the last of the top 10% counts as one of them.
-    tied = np.array([0.9, 0.8, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.05, 0.15])
-    assert _outcome(tied, np.array([2, 0]), epochs=12, n_epochs=1)["top10_recall"] == 1.0
-    assert _outcome(tied, np.array([2, 1, 5]), epochs=12, n_epochs=1)["top10_recall"] == 1.0
-    assert _outcome(tied, np.array([3, 2]), epochs=12, n_epochs=1)["top10_recall"] == 0.5
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    settings = {"n_pilot": 12, "n_candidates": 10, "n_models": 24, "cache_dir": cache}
-    result = run_sweep(
-        tiny_task(n_epochs=4), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings
-    )
+    settings = {"n_models": 24, "n_pilot": 8, "cache_dir": cache, "n_orders": 2}
+    result = run_sweep(tiny_task(n_epochs=4), keep=0.25, verbose=0, **settings)
     return result, settings
 
 
-def test_sweep_policies_cost_what_they_train_and_find_what_they_keep(sweep):
+def _by_hand(pruner, order, curves):
+    """An Optuna study run the plain way: enqueued trials, study.optimize, one worker."""
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    for network in order:
+        study.enqueue_trial({"network": int(network)})
+
+    def objective(trial):
+        network = trial.suggest_int("network", 0, len(curves) - 1)
+        for epoch in range(1, curves.shape[1] + 1):
+            trial.report(float(curves[network, epoch - 1]), epoch)
+            if epoch < curves.shape[1] and trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(curves[network, -1])
+
+    study.optimize(objective, n_trials=len(order))
+    return study
+
+
+def test_sweep_counts_every_epoch_and_agrees_with_plain_optuna(sweep):
     result, settings = sweep
-    rows = {r["policy"]: r for r in result.rows}
-    assert list(rows) == [
-        "epoch-1 validation accuracy",
-        "Ridge on epoch-1 spectra",
-        "Ridge on epoch-1 spectra + accuracy",
-        "random",
-        "successive halving (HalvingGridSearchCV)",
-        "successive halving, first rung by Ridge on spectra + accuracy",
+    assert [(r["key"], r["workers"]) for r in result.rows] == [
+        (key, w) for w in (1, 4) for key in POLICIES
     ]
-    # Every candidate trains 1 of 4 epochs, the 3 kept (30% of 10) the other 3.
-    for name in list(rows)[:4]:
-        assert rows[name]["epochs_fraction_per_repeat"] == pytest.approx([(10 + 3 * 3) / 40] * 3)
-        assert rows[name]["kept_fraction"] == pytest.approx(0.3)
-        assert all(r >= 0 for r in rows[name]["regret_per_repeat"])
-    # Every policy recomputed from the population on each draw: the predictor
-    # learns from the pilot alone, the search runs on the candidates' curves.
     _, features, population = population_features(
         tiny_task(n_epochs=4), n_models=24, cache_dir=settings["cache_dir"], verbose=0
     )
-    rng = np.random.RandomState(0)
-    final = population.test_accuracy[:, -1]
-    expected = {name: [] for name in rows}
-    for _ in range(3):
-        order = rng.permutation(24)
-        pilot, candidates = order[:12], order[12:22]
-        scores = {
-            "epoch-1 validation accuracy": features["accuracy"][candidates, 0],
-            "random": rng.permutation(10),
-        }
-        for name, key in [("spectra", "early"), ("spectra + accuracy", "early+accuracy")]:
-            model = Ridge().fit(features[key][pilot], final[pilot])
-            scores[f"Ridge on epoch-1 {name}"] = model.predict(features[key][candidates])
-        for name, score in scores.items():
-            kept = candidates[np.argsort(-score, kind="stable")[:3]]
-            expected[name].append(final[candidates].max() - final[kept].max())
-        for name, first in [
-            ("successive halving (HalvingGridSearchCV)", None),
-            (
-                "successive halving, first rung by Ridge on spectra + accuracy",
-                scores["Ridge on epoch-1 spectra + accuracy"],
-            ),
-        ]:
-            kept, _ = successive_halving(
-                population.val_accuracy[candidates],
-                range(10),
-                min_epochs=1,
-                factor=3,
-                first_scores=first,
-            )
-            expected[name].append(final[candidates].max() - final[candidates[kept]].max())
-    for name in rows:
-        assert rows[name]["regret_per_repeat"] == pytest.approx(expected[name]), name
-    # The paired comparisons against the early accuracy, from the same draws.
-    names = list(rows)
-    pairs = [(names[1], names[0]), (names[2], names[0]), (names[5], names[4])]
-    assert len(result.comparisons()) == 3
-    for comparison, (name, against) in zip(result.comparisons(), pairs):
-        assert (comparison["policy"], comparison["against"]) == (name, against)
-        d = np.array(expected[name]) - np.array(expected[against])
-        assert comparison["regret_difference"] == pytest.approx(d.mean())
-        assert comparison["regret_better"] == int((d < -1e-12).sum())
-        assert comparison["regret_equal"] == int((abs(d) <= 1e-12).sum())
-    # Keeping everything finds the best and costs all the epochs.
-    full = run_sweep(
-        tiny_task(n_epochs=4), keep=1.0, n_draws=2, predictor=Ridge(), verbose=0, **settings
+    curves = population.val_accuracy
+    final = curves[:, -1]
+    orders = [np.random.default_rng([0, k]).permutation(24) for k in range(2)]
+    # No pruning trains everything: all the epochs, nothing missed.
+    for w in (1, 4):
+        row = result.row("none", w)
+        assert row["epochs_fraction_per_repeat"] == [1.0, 1.0]
+        assert row["regret_per_repeat"] == [0.0, 0.0] and row["top10_recall"] == 1.0
+    # Optuna's own pruners, replayed, decide as the same study run with study.optimize.
+    for key, make in [
+        ("median", optuna.pruners.MedianPruner),
+        ("halving", optuna.pruners.SuccessiveHalvingPruner),
+    ]:
+        regrets, epochs = [], []
+        for order in orders:
+            study = _by_hand(make(), order, curves)
+            done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            epochs.append(sum(len(t.intermediate_values) for t in study.trials) / curves.size)
+            regrets.append(final.max() - max(t.value for t in done))
+        row = result.row(key, 1)
+        assert row["epochs_fraction_per_repeat"] == pytest.approx(epochs), key
+        assert row["regret_per_repeat"] == pytest.approx(regrets), key
+    # The pilot: its 8 networks to the end, 16 candidates for 1 epoch, 4 (25%) kept
+    # to the end; what it finds is the best of the pilot and the kept.
+    row = result.row("pilot", 1)
+    assert row["epochs_fraction_per_repeat"] == pytest.approx([(8 * 4 + 16 + 4 * 3) / 96] * 2)
+    X = np.column_stack([features["early"], curves[:, 0]])
+    for order, regret in zip(orders, row["regret_per_repeat"]):
+        model = default_regressor().fit(X[order[:8]], final[order[:8]])
+        rest = order[8:]
+        kept = rest[np.argsort(-model.predict(X[rest]), kind="stable")[:4]]
+        assert regret == pytest.approx(final.max() - final[np.r_[order[:8], kept]].max())
+    assert result.row("pilot", 4)["regret_per_repeat"] == row["regret_per_repeat"]
+    # HalvingGridSearchCV over all 24, from epoch 1 at factor 3.
+    kept, spent = successive_halving(curves, range(24), min_epochs=1, factor=3)
+    row = result.row("halving-search", 1)
+    assert row["epochs_fraction_per_repeat"] == pytest.approx([spent / 96] * 2)
+    assert row["regret_per_repeat"] == pytest.approx([final.max() - final[kept].max()] * 2)
+    # Paired against the best of Optuna's pruners by mean regret over the budgets.
+    for c in result.comparisons():
+        best = result.best_optuna(c["workers"])
+        assert c["against"] == best
+        d = np.subtract(
+            result.row(c["policy"], c["workers"])["regret_at_35_per_repeat"],
+            result.row(best, c["workers"])["regret_at_35_per_repeat"],
+        )
+        assert c["regret_at_35_difference"] == pytest.approx(d.mean())
+        assert c["regret_at_35_better"] == int((d < -1e-12).sum())
+
+
+def test_a_replayed_study_is_the_study_that_trains(tmp_path):
+    """Training network i for e epochs gives the population's curve at e, and its
+    spectrum after epoch 1 the recorded one: a study that trains reports what the
+    replay reports, and its pruner decides alike."""
+    task = tiny_task(n_epochs=3)
+    _, features, population = population_features(task, n_models=4, cache_dir=tmp_path, verbose=0)
+    order = [2, 0, 3, 1]
+    replayed = replay_study(
+        optuna.pruners.MedianPruner(n_startup_trials=1),
+        order,
+        population.val_accuracy,
+        spectra=features["early"],
+    )["study"]
+    config = task.population
+    trained = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1)
     )
-    for row in full.rows[:4]:
-        assert row["regret"] == 0.0 and row["top10_recall"] == 1.0
-        assert row["epochs_fraction"] == pytest.approx(1.0)
+    for network in order:
+        trained.enqueue_trial({"network": network})
+
+    def objective(trial):
+        hp = population.hyperparameters[trial.suggest_int("network", 0, 3)]
+        for epoch in range(1, 4):
+            run = _train_network(config["task"], hp, epoch, (1,), 64, config["max_train"])
+            if epoch == 1:
+                trial.set_user_attr("accuracy_1", run["val_accuracy"][-1])
+            trial.report(run["val_accuracy"][-1], epoch)
+            if epoch < 3 and trial.should_prune():
+                raise optuna.TrialPruned()
+        return run["val_accuracy"][-1]
+
+    trained.optimize(objective, n_trials=4)
+    for a, b in zip(replayed.trials, trained.trials):
+        assert a.params == b.params and a.state == b.state
+        assert a.intermediate_values == b.intermediate_values
+        assert a.value == b.value
+    np.testing.assert_array_equal(
+        [t.user_attrs["sklyap_spectrum"]["spectrum"] for t in replayed.trials],
+        features["early"][order],
+    )
 
 
 def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     result, settings = sweep
-    again = run_sweep(
-        tiny_task(n_epochs=4), keep=0.3, n_draws=3, predictor=Ridge(), verbose=0, **settings
-    )
+    again = run_sweep(tiny_task(n_epochs=4), keep=0.25, verbose=0, **settings)
     assert again.rows == result.rows and again.curves == result.curves
     payload = json.loads(result.to_json())
-    assert payload["settings"]["n_candidates"] == 10 and payload["settings"]["keep"] == 0.3
-    # 4 policies x 5 fractions (0.3 among them), and 2 searches x 3 factors.
-    assert len(payload["curves"]) == 4 * 5 + 2 * 3
-    assert "| successive halving (HalvingGridSearchCV) |" in result.markdown()
-    assert "regret" in result.table() and "mean ± std over draws" in result.table()
-    assert (
-        "Ridge on epoch-1 spectra - epoch-1 validation accuracy: top-10% recall" in result.table()
-    )
+    assert payload["settings"]["n_pilot"] == 8 and payload["settings"]["workers"] == [1, 4]
+    assert len(payload["curves"]) == 2 * len(POLICIES)
     assert payload["comparisons"] == json.loads(json.dumps(result.comparisons()))
-
-
-def test_sweep_takes_numpy_fractions_and_warns_when_halving_cannot_halve(sweep):
-    _, settings = sweep
-    result = run_sweep(
-        tiny_task(n_epochs=4),
-        keep=np.float32(0.3),
-        n_draws=2,
-        predictor=Ridge(),
-        verbose=0,
-        **settings,
-    )
-    assert result.rows[0]["kept_fraction"] == pytest.approx(0.3)
-    with pytest.warns(UserWarning, match="at factor 5 has one iteration and keeps every candidate"):
-        run_sweep(
-            tiny_task(n_epochs=4), factor=5, n_draws=2, predictor=Ridge(), verbose=0, **settings
-        )
+    assert "| Optuna MedianPruner | 1 |" in result.markdown()
+    table = result.table()
+    assert "every epoch counted (the pilot's 8 networks included)" in table
+    assert "LyapunovPruner on spectra - Optuna" in table
+    # The anytime curves start at the worst network's regret and end at the row's.
+    for curve in result.curves:
+        row = result.row(curve["key"], curve["workers"])
+        assert curve["regret"][-1] == pytest.approx(row["regret"])
 
 
 def test_sweep_command_refuses_bad_options(capsys):
     for option, value, expected in [
         ("--keep", "2", "expected a fraction in (0, 1], got 2"),
         ("--keep", "some", "expected a fraction in (0, 1], got 'some'"),
+        ("--n-orders", "1", "expected an integer >= 2, got 1"),
+        ("--workers", "0", "expected an integer >= 1, got 0"),
         ("--factor", "1", "expected an integer >= 2, got 1"),
         ("--task", "mnist", "invalid choice: 'mnist'"),
     ]:
@@ -200,14 +214,18 @@ def test_sweep_refuses_bad_settings_before_training():
     ]:
         with pytest.raises(error, match=f"keep must be a float in \\(0, 1\\], got {bad!r}"):
             run_sweep("digits", keep=bad)
-    with pytest.raises(ValueError, match="n_pilot \\+ n_candidates = 30 networks, more than"):
-        run_sweep("digits", n_pilot=20, n_candidates=10, n_models=25)
-    with pytest.raises(ValueError, match="n_models=200; pass a larger n_models to train more"):
-        run_sweep("digits", n_pilot=150, n_candidates=100)
-    with pytest.raises(TypeError, match="predictor must be a scikit-learn regressor"):
-        run_sweep("digits", predictor="ridge")
+    with pytest.raises(
+        ValueError, match="n_pilot=30 leaves no candidates in a population of n_models=30"
+    ):
+        run_sweep("digits", n_pilot=30, n_models=30)
+    with pytest.raises(ValueError, match="workers must be distinct ints >= 1, got \\(1, 1\\)"):
+        run_sweep("digits", workers=(1, 1))
+    with pytest.raises(ValueError, match="workers must be an int >= 1, got 0"):
+        run_sweep("digits", workers=(0,))
     with pytest.raises(ValueError, match="factor must be an int >= 2, got 1"):
         run_sweep("digits", factor=1)
+    with pytest.raises(ValueError, match="n_orders must be an int >= 2, got 1"):
+        run_sweep("digits", n_orders=1)
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
         run_sweep("mnist")
 
@@ -215,13 +233,14 @@ def test_sweep_refuses_bad_settings_before_training():
 @pytest.mark.slow
 def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["sweep", "--task", "digits", "--n-models", "16", "--n-pilot", "8"]
-    args += ["--n-candidates", "8", "--n-draws", "2", "--epochs", "3", "--max-train", "200"]
+    args = ["sweep", "--task", "digits", "--n-models", "16", "--n-pilot", "6"]
+    args += ["--n-orders", "2", "--epochs", "3", "--max-train", "200", "--seed", "0"]
     args += ["--output", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "successive halving (HalvingGridSearchCV)" in printed
+    assert "HalvingGridSearchCV" in printed and "LyapunovPruner on spectra" in printed
     (payload,) = json.loads((out / "results.json").read_text())
-    assert payload["settings"]["task"] == "digits" and len(payload["rows"]) == 6
-    assert (out / "regret.png").stat().st_size > 10_000
-    assert "| policy | keeps | regret |" in (out / "results.md").read_text()
+    assert payload["settings"]["task"] == "digits"
+    assert len(payload["rows"]) == 2 * len(POLICIES)
+    assert (out / "anytime.png").stat().st_size > 10_000
+    assert "| policy | workers | regret at 20% |" in (out / "results.md").read_text()

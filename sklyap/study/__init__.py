@@ -6,8 +6,10 @@ predictors of each network's final accuracy with repeated, grouped
 cross-validation on identical splits; :meth:`StudyResult.pool` joins the
 studies of independent populations (other seeds) into one paired comparison.
 ``python -m sklyap demo`` and ``python -m sklyap study --task ... --seed ...``
-run it. :func:`run_sweep` (``python -m sklyap sweep``) measures what early
-selection in a hyperparameter sweep gains from the spectra.
+run it. :func:`run_sweep` (``python -m sklyap sweep``) replays Optuna
+studies over the recorded populations to measure what pruning by the spectra
+saves, every epoch counted; :func:`transfer_study` what can be said with no
+finished trial.
 """
 
 from ._evaluation import Predictor, top_quartile_precision
@@ -15,6 +17,7 @@ from ._result import StudyResult
 from ._run import make_predictors, population_features, run_study
 from ._sweep import SweepResult, run_sweep
 from ._tasks import TASKS, StudyTask
+from ._transfer import TransferResult, transfer_study
 
 __all__ = [
     "TASKS",
@@ -22,9 +25,11 @@ __all__ = [
     "StudyResult",
     "StudyTask",
     "SweepResult",
+    "TransferResult",
     "make_predictors",
     "population_features",
     "run_study",
     "run_sweep",
     "top_quartile_precision",
+    "transfer_study",
 ]

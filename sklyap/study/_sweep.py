@@ -1,48 +1,51 @@
-"""Early selection in a hyperparameter sweep: which candidates to train to the end.
+"""Early selection in a hyperparameter sweep, every epoch counted.
 
-A population of trained networks (:func:`population_features`) is split,
-again and again at random, into a pilot (trained to the end: its epoch-1
-spectra and final accuracies fit the predictors) and a sweep of candidates
-(trained one epoch, then judged). Each policy keeps some candidates and
-trains them to the end; it is scored by the best final accuracy it finds.
-Training is deterministic for a network's seed, so a candidate trained to
-epoch ``e`` is the population's network after epoch ``e``: the recorded
-learning curves give every policy's outcome without training again.
+A trained population (:func:`population_features`) is swept again and again,
+one trial per network in a random order, by real Optuna studies with their
+own pruners and with :class:`~sklyap.selection.LyapunovPruner`, which learns
+from the study's finished trials; by today's pilot-based selection (its pilot
+counted); and by scikit-learn's ``HalvingGridSearchCV``. Training is
+deterministic for a network's seed, so a trial trained to epoch ``e`` is the
+population's network after epoch ``e``: the recorded learning curves and
+spectra replay every study without training again (:mod:`._replay`).
 """
 
 import json
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingGridSearchCV
-from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from .._validation import Interval, check_int, validate_params
-from ..aelle import AeLLERegressor
+from ._replay import BUDGETS, REPLAY_METRICS, import_optuna, outcome, pilot_policy, replay_study
 from ._result import json_ready, summarise
 from ._run import library_versions, population_features, task_spec
 
-__all__ = ["SweepResult", "run_sweep"]
+__all__ = ["POLICIES", "SweepResult", "run_sweep"]
 
-SWEEP_METRICS = ("regret", "top10_recall", "epochs_fraction", "kept_fraction")
-
-_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.5)
-_FACTORS = (2, 3, 4)
-
-# The policies that are successive-halving searches (set by a factor, not a
-# fraction kept), and the paired comparisons: (policy, against).
-_SEARCHES = ("halving", "halving+spectra")
-_PAIRS = (
-    ("spectra", "accuracy"),
-    ("spectra+accuracy", "accuracy"),
-    ("halving+spectra", "halving"),
-)
+#: The policies compared, by key: what each is, in a few words.
+POLICIES = {
+    "none": "no pruning",
+    "median": "Optuna MedianPruner",
+    "halving": "Optuna SuccessiveHalvingPruner",
+    "hyperband": "Optuna HyperbandPruner",
+    "lyapunov": "LyapunovPruner on spectra",
+    "lyapunov+score": "LyapunovPruner on spectra + early score",
+    "lyapunov+median": "LyapunovPruner (spectra + score) around MedianPruner",
+    "pilot": "pilot-based selection (pilot counted)",
+    "halving-search": "HalvingGridSearchCV",
+}
+#: Optuna's own pruners, against the best of which each LyapunovPruner row is paired.
+OPTUNA_PRUNERS = ("median", "halving", "hyperband")
+LYAPUNOV_PRUNERS = ("lyapunov", "lyapunov+score", "lyapunov+median")
+# Policies whose decisions do not depend on the number of workers.
+_UNTIMED = ("pilot", "halving-search")
 
 
 class RecordedTraining(BaseEstimator):
@@ -129,47 +132,70 @@ def successive_halving(curves, candidates, *, min_epochs, factor, first_scores=N
     return kept, int(epochs + len(kept) * (n_epochs - rungs[-1]))
 
 
-def _top(scores, k):
-    """Indices of the ``k`` highest scores (ties by position)."""
-    return np.argsort(-np.asarray(scores), kind="stable")[:k]
+def _pruner(key):
+    optuna = import_optuna()
 
+    from ..selection import LyapunovPruner
 
-def _outcome(final, kept, epochs, n_epochs):
-    """Regret, recall of the true top 10%, the fraction of epochs and of candidates kept.
-
-    The top 10% are the ``ceil(n / 10)`` best final accuracies; a kept
-    candidate tied with the last of them counts as one of them.
-    """
-    n = len(final)
-    k = max(1, math.ceil(0.1 * n))
-    threshold = np.sort(final)[::-1][k - 1]
-    hits = int((final[np.asarray(kept)] >= threshold).sum())
     return {
-        "regret": float(final.max() - final[kept].max()),
-        "top10_recall": min(hits, k) / k,
-        "epochs_fraction": epochs / (n * n_epochs),
-        "kept_fraction": len(kept) / n,
-    }
+        "none": optuna.pruners.NopPruner,
+        "median": optuna.pruners.MedianPruner,
+        "halving": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "lyapunov": lambda: LyapunovPruner(early_score=False),
+        "lyapunov+score": LyapunovPruner,
+        "lyapunov+median": lambda: LyapunovPruner(wrapped_pruner=optuna.pruners.MedianPruner()),
+    }[key]()
+
+
+def _run_policy(key, order, seed, data, n_workers, n_pilot, keep, factor):
+    """One policy over the networks in ``order``: its run, as :func:`replay_study` gives it."""
+    curves, spectra, early = data["curves"], data["spectra"], data["early_epoch"]
+    if key == "pilot":
+        return pilot_policy(order, curves, spectra, n_pilot=n_pilot, keep=keep, early_epoch=early)
+    if key == "halving-search":
+        kept, epochs = successive_halving(curves, order, min_epochs=early, factor=factor)
+        return {"completed": [(epochs, int(n)) for n in kept], "pruned": [], "epochs": epochs}
+    run = replay_study(
+        _pruner(key),
+        order,
+        curves,
+        spectra=spectra,
+        early_epoch=early,
+        architectures=data["architectures"],
+        sizes=data["sizes"],
+        n_workers=n_workers,
+        seed=seed,
+    )
+    del run["study"]
+    return run
+
+
+def _anytime_regret(anytime, final, grid):
+    """Regret on ``grid`` (fractions of the epochs) of a run's best-so-far steps."""
+    best = np.full(len(grid), final.min())
+    for fraction, value in anytime:
+        best[grid >= fraction - 1e-12] = value
+    return final.max() - best
 
 
 @dataclass
 class SweepResult:
-    """What :func:`run_sweep` measured on one task.
+    """What :func:`run_sweep` measured on one population.
 
     Attributes
     ----------
     settings : dict
     rows : list of dict
-        One per policy at the chosen fraction (successive halving at its
-        factor): ``key`` (the policy's short name: ``accuracy``, ``spectra``,
-        ``spectra+accuracy``, ``random``, ``halving``, ``halving+spectra``),
-        ``policy``, ``setting`` (the fraction kept, or the factor),
-        ``keeps`` (as text) and for each of ``regret``, ``top10_recall``,
-        ``epochs_fraction`` and ``kept_fraction`` the mean, ``_std`` and
-        ``_per_repeat`` (per draw).
+        One per policy and number of workers: ``key`` (of :data:`POLICIES`),
+        ``policy``, ``workers``, and for each metric of
+        :data:`~sklyap.study._replay.REPLAY_METRICS` its mean, ``_std`` and
+        ``_per_repeat`` (per order). The pilot and ``HalvingGridSearchCV``
+        do not depend on the workers: their rows repeat for each.
     curves : list of dict
-        The same for every fraction in (0.05, 0.1, 0.2, 0.3, 0.5) and every
-        factor in (2, 3, 4): the figure's points.
+        ``key``, ``workers``, ``grid`` (fractions of the epochs of training
+        every network to the end) and ``regret`` (mean over orders of the
+        regret of what had finished by then): the anytime figure's lines.
     timings : dict
     """
 
@@ -178,8 +204,52 @@ class SweepResult:
     curves: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 
+    def row(self, key, workers):
+        """The row of policy ``key`` with ``workers`` workers."""
+        for r in self.rows:
+            if r["key"] == key and r["workers"] == workers:
+                return r
+        raise KeyError(f"no row for policy {key!r} with {workers} workers")
+
+    def best_optuna(self, workers):
+        """The key of Optuna's pruner of lowest mean regret over the budgets."""
+
+        def cost(key):
+            row = self.row(key, workers)
+            return (np.mean([row[f"regret_at_{int(100 * b)}"] for b in BUDGETS]), key)
+
+        return min(OPTUNA_PRUNERS, key=cost)
+
+    def comparisons(self):
+        """Each LyapunovPruner row against the best of Optuna's pruners, paired over orders.
+
+        Returns
+        -------
+        list of dict
+            ``policy``, ``against``, ``workers``, ``n_orders``, and for each
+            regret budget and ``top10_recall``: ``<metric>_difference`` (mean
+            of the per-order differences), ``<metric>_better`` (orders in
+            which the policy is better: lower regret, higher recall) and
+            ``<metric>_equal``.
+        """
+        out = []
+        metrics = [(f"regret_at_{int(100 * b)}", -1) for b in BUDGETS] + [("top10_recall", 1)]
+        for workers in self.settings["workers"]:
+            best = self.best_optuna(workers)
+            for key in LYAPUNOV_PRUNERS:
+                row, baseline = self.row(key, workers), self.row(best, workers)
+                item = {"policy": key, "against": best, "workers": workers}
+                for metric, sign in metrics:
+                    d = np.subtract(row[f"{metric}_per_repeat"], baseline[f"{metric}_per_repeat"])
+                    item[f"{metric}_difference"] = float(d.mean())
+                    item[f"{metric}_better"] = int((sign * d > 1e-12).sum())
+                    item[f"{metric}_equal"] = int((np.abs(d) <= 1e-12).sum())
+                item["n_orders"] = len(d)
+                out.append(item)
+        return out
+
     def to_json(self):
-        """Settings, rows, curves and timings as JSON text."""
+        """Settings, rows, curves, comparisons and timings as JSON text."""
         payload = {
             "settings": self.settings,
             "rows": self.rows,
@@ -189,71 +259,78 @@ class SweepResult:
         }
         return json.dumps(json_ready(payload), indent=2, allow_nan=False)
 
-    def comparisons(self):
-        """Each spectrum policy against the early accuracy alone, and successive halving
-        steered by the spectra against plain successive halving, paired over draws.
-
-        Returns
-        -------
-        list of dict
-            ``policy``, ``against``, and for ``top10_recall`` and ``regret``:
-            ``<metric>_difference`` (mean of the per-draw differences),
-            ``<metric>_better`` (draws in which ``policy`` is better: higher
-            recall, lower regret), ``<metric>_equal``; and ``n_draws``.
-        """
-        rows = {r["key"]: r for r in self.rows}
-        out = []
-        for policy, against in _PAIRS:
-            row, baseline = rows[policy], rows[against]
-            item = {"policy": row["policy"], "against": baseline["policy"]}
-            for metric, sign in (("top10_recall", 1), ("regret", -1)):
-                d = np.subtract(row[f"{metric}_per_repeat"], baseline[f"{metric}_per_repeat"])
-                item[f"{metric}_difference"] = float(d.mean())
-                item[f"{metric}_better"] = int((sign * d > 1e-12).sum())
-                item[f"{metric}_equal"] = int((np.abs(d) <= 1e-12).sum())
-                item["n_draws"] = len(d)
-            out.append(item)
-        return out
-
-    def _comparison_lines(self):
-        return [
-            f"{c['policy']} - {c['against']}: top-10% recall "
-            f"{c['top10_recall_difference']:+.2f} (higher in {c['top10_recall_better']}, "
-            f"equal in {c['top10_recall_equal']} of {c['n_draws']} draws), regret "
-            f"{c['regret_difference']:+.3f} (lower in {c['regret_better']}, equal in "
-            f"{c['regret_equal']})"
-            for c in self.comparisons()
-        ]
-
     def _header(self):
         s = self.settings
         return (
-            f"{s['title']}: {s['n_draws']} draws of a pilot of {s['n_pilot']} and a sweep of "
-            f"{s['n_candidates']} candidates from {s['n_models']} trained networks "
-            f"(random_state {s['random_state']}); trained {s['n_epochs']} epochs to the end, "
-            f"judged after epoch {s['early_epoch']}; mean ± std over draws"
+            f"{s['title']}, population random_state {s['random_state']}: {s['n_models']} "
+            f"networks swept in {s['n_orders']} random orders, {s['n_epochs']} epochs each to "
+            f"the end, spectra after epoch {s['early_epoch']}; every epoch counted (the "
+            f"pilot's {s['n_pilot']} networks included); mean ± std over orders"
         )
 
+    _COLUMNS = (
+        *(f"regret at {int(100 * b)}%" for b in BUDGETS),
+        "top-10% recall",
+        "epochs",
+        "to near-best",
+    )
+
     def _cells(self, row):
-        return (
-            f"{row['regret']:.3f} ± {row['regret_std']:.3f}",
-            f"{row['top10_recall']:.2f} ± {row['top10_recall_std']:.2f}",
-            f"{100 * row['epochs_fraction']:.0f} ± {100 * row['epochs_fraction_std']:.0f}%",
+        regrets = [
+            f"{row[f'regret_at_{int(100 * b)}']:.3f} ± {row[f'regret_at_{int(100 * b)}_std']:.3f}"
+            for b in BUDGETS
+        ]
+        near = np.asarray(row["epochs_to_near_best_per_repeat"], dtype=float)
+        found = np.isfinite(near)
+        near_text = (
+            f"{100 * near[found].mean():.0f}% ({found.sum()}/{len(near)})"
+            if found.any()
+            else f"never (0/{len(near)})"
         )
+        return (
+            *regrets,
+            f"{row['top10_recall']:.2f} ± {row['top10_recall_std']:.2f}",
+            f"{100 * row['epochs_fraction']:.0f}%",
+            near_text,
+        )
+
+    def _comparison_lines(self):
+        lines = []
+        for c in self.comparisons():
+            parts = [
+                f"regret at {int(100 * b)}% {c[f'regret_at_{int(100 * b)}_difference']:+.3f} "
+                f"(lower in {c[f'regret_at_{int(100 * b)}_better']}, equal in "
+                f"{c[f'regret_at_{int(100 * b)}_equal']})"
+                for b in BUDGETS
+            ]
+            parts.append(
+                f"top-10% recall {c['top10_recall_difference']:+.2f} (higher in "
+                f"{c['top10_recall_better']}, equal in {c['top10_recall_equal']})"
+            )
+            lines.append(
+                f"{POLICIES[c['policy']]} - {POLICIES[c['against']]}, {c['workers']} "
+                f"worker{'s' if c['workers'] > 1 else ''}, {c['n_orders']} orders: "
+                + "; ".join(parts)
+            )
+        return lines
 
     def table(self):
         """The rows as aligned text."""
         width = max(len(r["policy"]) for r in self.rows)
-        cols = f"{'policy':{width}}  {'keeps':>15}  {'regret':>13}  {'top-10% recall':>14}  {'epochs':>9}"
+        heads = ("workers", *self._COLUMNS)
+        widths = [7, 13, 13, 13, 14, 6, 13]
+        cols = f"{'policy':{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths))
         lines = [self._header(), "", cols, "-" * len(cols)]
         for r in self.rows:
-            regret, recall, epochs = self._cells(r)
+            cells = (str(r["workers"]), *self._cells(r))
             lines.append(
-                f"{r['policy']:{width}}  {r['keeps']:>15}  {regret:>13}  {recall:>14}  {epochs:>9}"
+                f"{r['policy']:{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths))
             )
         lines.append(
-            "\nregret: best final accuracy of all candidates minus the best of those kept; "
-            "epochs: of training every candidate to the end\n\nPaired over the same draws:"
+            "\nregret at b%: best final accuracy of all networks minus the best of those "
+            "finished within b% of the epochs of training all to the end; to near-best: "
+            "epochs until one within 0.005 of the best finished (orders in which one did)"
+            "\n\nPaired over the same orders, against the best of Optuna's pruners:"
         )
         lines += [f"  {line}" for line in self._comparison_lines()]
         return "\n".join(lines)
@@ -263,17 +340,19 @@ class SweepResult:
         lines = [
             self._header() + ".",
             "",
-            "| policy | keeps | regret | top-10% recall | epochs |",
-            "|---|---|---|---|---|",
+            "| policy | workers | " + " | ".join(self._COLUMNS) + " |",
+            "|---" * (2 + len(self._COLUMNS)) + "|",
         ]
         for r in self.rows:
-            lines.append("| " + " | ".join([r["policy"], r["keeps"], *self._cells(r)]) + " |")
-        lines += ["", "Paired over the same draws:", ""]
+            lines.append(
+                "| " + " | ".join([r["policy"], str(r["workers"]), *self._cells(r)]) + " |"
+            )
+        lines += ["", "Paired over the same orders, against the best of Optuna's pruners:", ""]
         lines += [f"* {line}" for line in self._comparison_lines()]
         return "\n".join(lines)
 
-    def plot(self, ax=None):
-        """Mean regret against the mean fraction of epochs, per policy, with the spread.
+    def plot(self, ax=None, *, workers=1):
+        """The anytime figure: mean regret of what had finished against the epochs spent.
 
         Returns
         -------
@@ -283,109 +362,96 @@ class SweepResult:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        for policy in dict.fromkeys(c["policy"] for c in self.curves):
-            points = [c for c in self.curves if c["policy"] == policy]
-            ax.errorbar(
-                [100 * c["epochs_fraction"] for c in points],
-                [c["regret"] for c in points],
-                yerr=[c["regret_std"] for c in points],
-                marker="o",
-                capsize=2,
-                label=policy,
+        for curve in self.curves:
+            if curve["workers"] != workers:
+                continue
+            style = "-" if curve["key"].startswith("lyapunov") else "--"
+            ax.plot(
+                100 * np.asarray(curve["grid"]),
+                curve["regret"],
+                style,
+                label=POLICIES[curve["key"]],
             )
-        ax.set_xlabel("epochs spent (% of training every candidate to the end)")
+        for budget in BUDGETS:
+            ax.axvline(100 * budget, color="0.85", lw=0.8, zorder=0)
+        ax.set_xlabel("epochs spent (% of training every network to the end)")
         ax.set_ylabel("regret (best final accuracy missed)")
-        ax.set_title(self.settings["title"], fontsize=10)
-        ax.legend(fontsize=7)
+        ax.set_xlim(0, 100)
+        ax.set_ylim(bottom=0)
+        ax.set_title(
+            f"{self.settings['title']} (random_state {self.settings['random_state']}, "
+            f"{workers} worker{'s' if workers > 1 else ''})",
+            fontsize=9,
+        )
+        ax.legend(fontsize=6)
         return ax
-
-
-def _policy_names(early_epoch, predictor):
-    acc = f"epoch-{early_epoch} validation accuracy"
-    name = "AeLLE" if isinstance(predictor, AeLLERegressor) else type(predictor).__name__
-    return {
-        "accuracy": acc,
-        "spectra": f"{name} on epoch-{early_epoch} spectra",
-        "spectra+accuracy": f"{name} on epoch-{early_epoch} spectra + accuracy",
-        "random": "random",
-        "halving": "successive halving (HalvingGridSearchCV)",
-        "halving+spectra": f"successive halving, first rung by {name} on spectra + accuracy",
-    }
 
 
 def run_sweep(
     task="digits",
     *,
-    n_pilot=100,
-    n_candidates=100,
+    n_orders=10,
+    workers=(1, 4),
+    n_pilot=50,
     keep=0.1,
     factor=3,
-    n_draws=10,
     n_models=None,
-    predictor=None,
     device="auto",
     random_state=0,
     n_jobs=None,
     cache_dir=None,
     verbose=1,
 ):
-    """Compare policies that decide after an early epoch which candidates to train on.
+    """Compare pruning policies over a trained population, every epoch counted.
 
-    For each of ``n_draws`` random splits of a trained population into a
-    pilot of ``n_pilot`` networks and a sweep of ``n_candidates``, every
-    candidate is trained to the early epoch, and each policy keeps the
-    fraction ``keep`` of them that it ranks highest and trains those to the
-    end: (a) by their validation accuracy then (what successive halving and
-    median pruning use), (b) by the final accuracy ``predictor`` predicts
-    from their early spectra, after fitting on the pilot, (c) the same from
-    the spectra and the early accuracy, (d) at random. (e) scikit-learn's
-    ``HalvingGridSearchCV`` runs on the candidates with the epochs as its
-    resource, its ``factor`` and its own scoring (the validation accuracy),
-    and keeps the candidates of its last iteration; (f) the same search
-    ranks its first iteration by the prediction of (c) instead. Epochs are counted as
-    if training resumed from the last checkpoint, for every policy (the
-    search itself retrains each iteration from scratch).
+    Each of ``n_orders`` random orders of the population's networks is swept
+    by every policy of :data:`POLICIES`: real Optuna studies (one trial per
+    network, enqueued in that order) with no pruning, Optuna's
+    ``MedianPruner``, ``SuccessiveHalvingPruner`` and ``HyperbandPruner`` (their
+    defaults), and :class:`~sklyap.selection.LyapunovPruner` (its defaults) on
+    the spectra, on the spectra and the early score, and around
+    ``MedianPruner``; with each number of ``workers`` in flight (trials
+    finish out of order). Beside them: today's pilot-based selection (the
+    first ``n_pilot`` networks of the order trained to the end, a random
+    forest fitted on them keeps the ``keep`` fraction of the rest it ranks
+    highest after the early epoch) and ``HalvingGridSearchCV`` with the
+    epochs as its resource and ``factor``.
 
     Parameters
     ----------
     task : str or StudyTask, default="digits"
-    n_pilot, n_candidates : int, default=100
+    n_orders : int, default=10
+    workers : sequence of int, default=(1, 4)
+    n_pilot : int, default=50
     keep : float, default=0.1
-        Fraction of the candidates that policies (a) to (d) keep, in (0, 1]:
-        ``max(1, floor(keep * n_candidates + 0.5))`` of them.
+        In (0, 1].
     factor : int, default=3
-        ``HalvingGridSearchCV``'s factor (>= 2).
-    n_draws : int, default=10
     n_models : int, default=None
-        Size of the population the draws come from, at least
-        ``n_pilot + n_candidates``; None uses the task's.
-    predictor : regressor, default=None
-        Early features to final accuracy; cloned. None uses
-        ``AeLLERegressor(random_state=0)``.
+        Population size; None uses the task's.
     device, random_state, n_jobs, cache_dir, verbose
         As for :func:`population_features`; ``random_state`` seeds the
-        population and the draws.
+        population and the orders. ``n_jobs`` also runs the orders in parallel.
 
     Returns
     -------
     SweepResult
     """
+    import_optuna()  # the extra sklyap[optuna]: fail before any work
+
     spec = task_spec(task)
+    n_orders = check_int(n_orders, "n_orders", minimum=2)
     n_pilot = check_int(n_pilot, "n_pilot", minimum=4)
-    n_candidates = check_int(n_candidates, "n_candidates", minimum=4)
-    n_draws = check_int(n_draws, "n_draws", minimum=2)
     factor = check_int(factor, "factor", minimum=2)
     validate_params({"keep": keep}, {"keep": [Interval(float, 0, 1, closed="right")]})
     keep = float(keep)
+    workers = tuple(check_int(w, "workers", minimum=1) for w in np.atleast_1d(workers).tolist())
+    if not workers or len(set(workers)) != len(workers):
+        raise ValueError(f"workers must be distinct ints >= 1, got {workers}")
     n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=1)
-    if n_pilot + n_candidates > n_models:
+    if n_pilot >= n_models:
         raise ValueError(
-            f"n_pilot + n_candidates = {n_pilot + n_candidates} networks, more than the "
-            f"population's n_models={n_models}; pass a larger n_models to train more"
+            f"n_pilot={n_pilot} leaves no candidates in a population of n_models={n_models}"
         )
-    predictor = AeLLERegressor(random_state=0) if predictor is None else predictor
-    if not hasattr(predictor, "fit") or not hasattr(predictor, "predict"):
-        raise TypeError(f"predictor must be a scikit-learn regressor, got {predictor!r}")
 
     start = time.perf_counter()
     spec, features, population = population_features(
@@ -398,14 +464,14 @@ def run_sweep(
         verbose=verbose,
     )
     timings = {"population_and_spectra_s": time.perf_counter() - start}
-    final = population.test_accuracy[:, -1]
     curves = population.val_accuracy
+    final = curves[:, -1]
     n_epochs, early = population.n_epochs, spec.early_epoch
-    names = _policy_names(early, predictor)
-    rng = check_random_state(random_state)
-    fractions = sorted({*_FRACTIONS, keep})
-    factors = sorted({*_FACTORS, factor})
-    # Successive halving of a single iteration keeps every candidate.
+    if n_epochs <= early:
+        raise ValueError(
+            f"the population trains {n_epochs} epochs, no more than the early epoch {early}: "
+            "there is nothing to prune"
+        )
     if n_epochs < early * factor:
         warnings.warn(
             f"with {n_epochs} epochs, judged after epoch {early}, successive halving at factor "
@@ -413,69 +479,58 @@ def run_sweep(
             UserWarning,
             stacklevel=2,
         )
-    outcomes = {}  # (policy, setting) -> list of per-draw outcomes
-
-    start = time.perf_counter()
-    draws = range(n_draws)
-    if verbose:
-        draws = tqdm(draws, desc=f"sweep draws on {spec.name}", unit="draw")
-    for _ in draws:
-        order = rng.permutation(n_models)
-        pilot, candidates = order[:n_pilot], order[n_pilot : n_pilot + n_candidates]
-        scores = {
-            "accuracy": features["accuracy"][candidates, 0],
-            "random": rng.permutation(n_candidates),
-        }
-        for key, columns in (("spectra", "early"), ("spectra+accuracy", "early+accuracy")):
-            X = features[columns]
-            model = clone(predictor).fit(X[pilot], final[pilot])
-            scores[key] = model.predict(X[candidates])
-        y = final[candidates]
-        for fraction in fractions:
-            k = max(1, math.floor(fraction * n_candidates + 0.5))
-            epochs = n_candidates * early + k * (n_epochs - early)
-            for key, score in scores.items():
-                outcome = _outcome(y, _top(score, k), epochs, n_epochs)
-                outcomes.setdefault((key, fraction), []).append(outcome)
-        for f in factors:
-            for key, first in (("halving", None), ("halving+spectra", scores["spectra+accuracy"])):
-                kept, epochs = successive_halving(
-                    curves[candidates],
-                    range(n_candidates),
-                    min_epochs=early,
-                    factor=f,
-                    first_scores=first,
-                )
-                outcomes.setdefault((key, f), []).append(_outcome(y, kept, epochs, n_epochs))
-    timings["draws_s"] = time.perf_counter() - start
-
-    def summary(key, setting):
-        runs = outcomes[(key, setting)]
-        row = {"key": key, "policy": names[key], "setting": setting}
-        for metric in SWEEP_METRICS:
-            row.update(summarise(metric, [r[metric] for r in runs]))
-        row["keeps"] = f"{row['kept_fraction']:.0%}" + (
-            f" (factor {setting})" if key in _SEARCHES else ""
-        )
-        return row
-
-    rows = [summary(key, factor if key in _SEARCHES else keep) for key in names]
-    points = [
-        summary(key, s) for key in names for s in (factors if key in _SEARCHES else fractions)
+    data = {
+        "curves": curves,
+        "spectra": features["early"],
+        "early_epoch": early,
+        "architectures": [(hp["cell"],) for hp in population.hyperparameters],
+        "sizes": [int(hp["hidden_size"]) for hp in population.hyperparameters],
+    }
+    orders = [
+        np.random.default_rng([random_state, k]).permutation(n_models) for k in range(n_orders)
     ]
+    jobs = [(key, k, w) for key in POLICIES for k in range(n_orders) for w in workers]
+    jobs = [(key, k, w) for key, k, w in jobs if key not in _UNTIMED or w == workers[0]]
+    start = time.perf_counter()
+    tasks = (
+        delayed(_run_policy)(key, orders[k], k, data, w, n_pilot, keep, factor)
+        for key, k, w in jobs
+    )
+    runs = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    if verbose:
+        runs = tqdm(runs, total=len(jobs), desc=f"replayed studies on {spec.name}", unit="study")
+    outcomes = {}
+    for (key, _, w), run in zip(jobs, runs):
+        for w_ in workers if key in _UNTIMED else (w,):
+            outcomes.setdefault((key, w_), []).append(outcome(run, final, n_epochs))
+    timings["studies_s"] = time.perf_counter() - start
+
+    grid = np.linspace(0, 1, 101)
+    rows, lines = [], []
+    for w in workers:
+        for key in POLICIES:
+            runs_ = outcomes[(key, w)]
+            row = {"key": key, "policy": POLICIES[key], "workers": w}
+            for metric in REPLAY_METRICS:
+                row.update(summarise(metric, [r[metric] for r in runs_]))
+            rows.append(row)
+            regret = np.mean([_anytime_regret(r["anytime"], final, grid) for r in runs_], axis=0)
+            lines.append(
+                {"key": key, "workers": w, "grid": grid.tolist(), "regret": regret.tolist()}
+            )
     settings = {
         "task": spec.name,
         "title": spec.title,
         "n_models": n_models,
+        "n_orders": n_orders,
+        "workers": list(workers),
         "n_pilot": n_pilot,
-        "n_candidates": n_candidates,
-        "n_draws": n_draws,
         "keep": keep,
         "factor": factor,
         "early_epoch": early,
         "n_epochs": n_epochs,
         "random_state": random_state,
-        "predictor": repr(predictor),
+        "budgets": list(BUDGETS),
         "versions": library_versions(),
     }
-    return SweepResult(settings=settings, rows=rows, curves=points, timings=timings)
+    return SweepResult(settings=settings, rows=rows, curves=lines, timings=timings)
