@@ -57,6 +57,31 @@ def _features(population, with_accuracy):
     return _rank_columns(X)
 
 
+def transfer_rows(populations):
+    """Each population ranked by each rule of :data:`TRANSFER_RULES`, its task left out.
+
+    Parameters
+    ----------
+    populations : dict
+        ``(task, random_state)`` to a dict of ``spectra`` (n_networks,
+        n_features), ``early_accuracy`` and ``final`` (n_networks,).
+
+    Returns
+    -------
+    list of dict
+        The rows of :class:`TransferResult`.
+    """
+    rows = []
+    for name, seed in populations:
+        train = [p for (task, _), p in populations.items() if task != name]
+        test = populations[(name, seed)]
+        scores = _rankings(train, test)
+        row = {"task": name, "random_state": seed}
+        row.update({key: spearman(scores[key], test["final"]) for key in TRANSFER_RULES})
+        rows.append(row)
+    return rows
+
+
 @dataclass
 class TransferResult:
     """What :func:`transfer_study` measured.
@@ -174,15 +199,7 @@ def transfer_study(
                 "final": population.val_accuracy[:, -1],
             }
         names.append(spec.name)
-    rows = []
-    for name in names:
-        train = [p for (task, _), p in populations.items() if task != name]
-        for seed in random_states:
-            test = populations[(name, seed)]
-            scores = _rankings(train, test)
-            row = {"task": name, "random_state": seed}
-            row.update({key: spearman(scores[key], test["final"]) for key in TRANSFER_RULES})
-            rows.append(row)
+    rows = transfer_rows(populations)
     settings = {
         "tasks": names,
         "random_states": list(random_states),
