@@ -24,6 +24,18 @@ SMALL = {
         "--n-images",
         "12",
     ],
+    "plot_optuna_pruning.py": [
+        "--n-trials",
+        "8",
+        "--n-startup",
+        "3",
+        "--epochs",
+        "2",
+        "--max-train",
+        "200",
+        "--n-images",
+        "12",
+    ],
     "plot_aelle_population.py": [
         "--n-models",
         "6",
