@@ -9,7 +9,7 @@ skorch net trained for up to ``--epochs`` epochs. After epoch 1 the
 spectrum with the trial, and :class:`sklyap.selection.LyapunovPruner`,
 fitted on the trials that have finished so far, stops the trials whose
 spectrum and epoch-1 accuracy predict a final accuracy confidently below
-the finished trials' median. Its first ``--n-startup`` trials run to the
+the finished trials' top quarter. Its first ``--n-startup`` trials run to the
 end: there is nothing to learn from before them. No pilot is trained.
 
 The figure shows every trial's learning curve (pruned ones stop at epoch 1)
@@ -43,7 +43,7 @@ from sklyap.selection import LyapunovPruner
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--n-trials", type=int, default=40)
-    parser.add_argument("--n-startup", type=int, default=15, help="trials run to the end first")
+    parser.add_argument("--n-startup", type=int, default=10, help="trials run to the end first")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-train", type=int, default=None)
     parser.add_argument("--n-images", type=int, default=20, help="digits per driving stream")

@@ -158,7 +158,9 @@ class LyapunovPruner(optuna.pruners.BasePruner):
     step, with ``early_score=True`` their value reported then, against their
     final values) and prunes the trial when the predicted final value plus
     ``confidence`` times the prediction's spread is below the ``quantile`` of
-    the finished trials' final values (above, for a study that minimises).
+    the finished trials' final values (above, for a study that minimises):
+    by default, when even its optimistic prediction misses the finished
+    trials' top quarter.
     Until ``n_startup_trials`` trials have finished it prunes nothing. At
     other steps, and at that step when it does not prune, ``wrapped_pruner``
     (if any) decides, so that the learning curve keeps pruning later on.
@@ -175,14 +177,17 @@ class LyapunovPruner(optuna.pruners.BasePruner):
     early_score : bool, default=True
         Whether the features include the value the trial reported at the
         spectrum's step.
-    n_startup_trials : int, default=20
-        Finished trials (with a spectrum of the same kind of network) needed
-        before the pruner prunes.
-    quantile : float, default=0.5
+    n_startup_trials : int, default=10
+        Finished trials (with a spectrum of the same length at the same
+        step) needed before the pruner prunes.
+    quantile : float, default=0.75
         The bar: this quantile of the finished trials' final values, in
         (0, 1) (for a study that minimises, the quantile ``1 - quantile``).
     confidence : float, default=1.0
         How many spreads the prediction must stay below the bar, >= 0.
+
+    The defaults were chosen by the replay benchmark (``python -m sklyap
+    sweep``; see the user guide's page on early selection).
     refit_growth : float, default=0.1
         The regressor is refitted when the finished trials have grown by
         this fraction (at least one trial) since the last fit, >= 0.
@@ -210,8 +215,8 @@ class LyapunovPruner(optuna.pruners.BasePruner):
         regressor=None,
         *,
         early_score=True,
-        n_startup_trials=20,
-        quantile=0.5,
+        n_startup_trials=10,
+        quantile=0.75,
         confidence=1.0,
         refit_growth=0.1,
         wrapped_pruner=None,

@@ -4,7 +4,7 @@ In a sweep run by Optuna, :class:`LyapunovPruner` learns from the sweep's
 own finished trials and prunes those whose early spectrum (reported with
 :func:`report_spectrum`, or by the skorch callback
 :class:`~sklyap.callbacks.LyapunovPruning`) predicts a final score
-confidently below the finished trials' median. They need the extra
+confidently below the finished trials' top quarter. They need the extra
 ``sklyap[optuna]``.
 
 A :class:`FinalAccuracyPredictor` is fitted on a pilot population (networks

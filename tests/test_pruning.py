@@ -246,6 +246,8 @@ def test_outcome_counts_epochs_and_regret():
     assert got["regret_at_50"] == pytest.approx(0.4)
     assert got["regret"] == 0.0
     assert got["top10_recall"] == 1.0
+    # The best network (1) is the top 10% of four; it finished at 60% of the epochs.
+    assert [got[f"top10_recall_at_{b}"] for b in (20, 35, 50)] == [0.0, 0.0, 0.0]
     assert got["epochs_fraction"] == 0.6
     assert got["epochs_to_near_best"] == 0.6
     got = outcome({"completed": [], "pruned": [], "epochs": 4}, final, n_epochs=5)

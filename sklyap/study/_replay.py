@@ -24,6 +24,7 @@ NEAR_BEST = 0.005
 REPLAY_METRICS = (
     *(f"regret_at_{int(100 * b)}" for b in BUDGETS),
     "regret",
+    *(f"top10_recall_at_{int(100 * b)}" for b in BUDGETS),
     "top10_recall",
     "epochs_fraction",
     "epochs_to_near_best",
@@ -173,7 +174,8 @@ def outcome(run, final, n_epochs):
         that fraction of the epochs of training every network to the end;
         the worst network's when none has), ``regret`` (at the end),
         ``top10_recall`` (fraction of the ``ceil(n / 10)`` best networks
-        trained to the end; ties with the last count), ``epochs_fraction``
+        trained to the end; ties with the last count) and
+        ``top10_recall_at_<b>`` (of those finished within each budget), ``epochs_fraction``
         (epochs spent, of training every network to the end) and
         ``epochs_to_near_best`` (the fraction when a network within
         :data:`NEAR_BEST` of the best finished; NaN if none did), and
@@ -197,8 +199,17 @@ def outcome(run, final, n_epochs):
     out["regret"] = float(best - (anytime[-1][1] if anytime else final.min()))
     k = max(1, math.ceil(0.1 * n))
     threshold = np.sort(final)[::-1][k - 1]
-    finished = np.array([network for _, network in run["completed"]], dtype=int)
-    out["top10_recall"] = min(int((final[finished] >= threshold).sum()), k) / k
+    for budget in (*BUDGETS, None):
+        finished = np.array(
+            [
+                network
+                for spent, network in run["completed"]
+                if budget is None or spent <= (budget + 1e-12) * total
+            ],
+            dtype=int,
+        )
+        key = "top10_recall" if budget is None else f"top10_recall_at_{int(100 * budget)}"
+        out[key] = min(int((final[finished] >= threshold).sum()), k) / k
     out["epochs_fraction"] = run["epochs"] / total
     near = [fraction for fraction, value in anytime if value >= best - NEAR_BEST]
     out["epochs_to_near_best"] = near[0] if near else math.nan
