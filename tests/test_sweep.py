@@ -175,7 +175,9 @@ def test_a_replayed_study_is_the_study_that_trains(tmp_path):
 def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     result, settings = sweep
     again = run_sweep(tiny_task(n_epochs=4), keep=0.25, verbose=0, **settings)
-    assert again.rows == result.rows and again.curves == result.curves
+    # (As JSON: NaN, "no near-best network finished", is never equal to itself.)
+    assert json.loads(again.to_json())["rows"] == json.loads(result.to_json())["rows"]
+    assert again.curves == result.curves
     payload = json.loads(result.to_json())
     assert payload["settings"]["n_pilot"] == 8 and payload["settings"]["workers"] == [1, 4]
     assert len(payload["curves"]) == 2 * len(POLICIES)

@@ -227,13 +227,16 @@ class SweepResult:
         -------
         list of dict
             ``policy``, ``against``, ``workers``, ``n_orders``, and for each
-            regret budget and ``top10_recall``: ``<metric>_difference`` (mean
+            budget's regret and top-10% recall and the final recall:
+            ``<metric>_difference`` (mean
             of the per-order differences), ``<metric>_better`` (orders in
             which the policy is better: lower regret, higher recall) and
             ``<metric>_equal``.
         """
         out = []
-        metrics = [(f"regret_at_{int(100 * b)}", -1) for b in BUDGETS] + [("top10_recall", 1)]
+        metrics = [(f"regret_at_{int(100 * b)}", -1) for b in BUDGETS]
+        metrics += [(f"top10_recall_at_{int(100 * b)}", 1) for b in BUDGETS]
+        metrics += [("top10_recall", 1)]
         for workers in self.settings["workers"]:
             best = self.best_optuna(workers)
             for key in LYAPUNOV_PRUNERS:
@@ -270,6 +273,7 @@ class SweepResult:
 
     _COLUMNS = (
         *(f"regret at {int(100 * b)}%" for b in BUDGETS),
+        *(f"top-10% recall at {int(100 * b)}%" for b in BUDGETS[1:]),
         "top-10% recall",
         "epochs",
         "to near-best",
@@ -287,9 +291,13 @@ class SweepResult:
             if found.any()
             else f"never (0/{len(near)})"
         )
+        recalls = [
+            f"{row[f'{key}']:.2f} ± {row[f'{key}_std']:.2f}"
+            for key in (*(f"top10_recall_at_{int(100 * b)}" for b in BUDGETS[1:]), "top10_recall")
+        ]
         return (
             *regrets,
-            f"{row['top10_recall']:.2f} ± {row['top10_recall_std']:.2f}",
+            *recalls,
             f"{100 * row['epochs_fraction']:.0f}%",
             near_text,
         )
@@ -303,10 +311,13 @@ class SweepResult:
                 f"{c[f'regret_at_{int(100 * b)}_equal']})"
                 for b in BUDGETS
             ]
-            parts.append(
-                f"top-10% recall {c['top10_recall_difference']:+.2f} (higher in "
-                f"{c['top10_recall_better']}, equal in {c['top10_recall_equal']})"
-            )
+            parts += [
+                f"top-10% recall at {int(100 * b)}% "
+                f"{c[f'top10_recall_at_{int(100 * b)}_difference']:+.2f} (higher in "
+                f"{c[f'top10_recall_at_{int(100 * b)}_better']}, equal in "
+                f"{c[f'top10_recall_at_{int(100 * b)}_equal']})"
+                for b in BUDGETS
+            ]
             lines.append(
                 f"{POLICIES[c['policy']]} - {POLICIES[c['against']]}, {c['workers']} "
                 f"worker{'s' if c['workers'] > 1 else ''}, {c['n_orders']} orders: "
@@ -318,7 +329,7 @@ class SweepResult:
         """The rows as aligned text."""
         width = max(len(r["policy"]) for r in self.rows)
         heads = ("workers", *self._COLUMNS)
-        widths = [7, 13, 13, 13, 14, 6, 13]
+        widths = [7, 13, 13, 13, 11, 11, 11, 6, 13]
         cols = f"{'policy':{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths))
         lines = [self._header(), "", cols, "-" * len(cols)]
         for r in self.rows:
