@@ -100,6 +100,7 @@ def study(args):
 def sweep(args):
     """Replayed Optuna studies on each task and population; see :func:`sklyap.study.run_sweep`."""
     from .study import TASKS, run_sweep, transfer_study
+    from .study._sweep import pooled_markdown
 
     try:
         import optuna  # noqa: F401
@@ -139,7 +140,12 @@ def sweep(args):
     out.mkdir(parents=True, exist_ok=True)
     payload = "[" + ",\n".join(r.to_json() for r in results) + "]\n"
     (out / "results.json").write_text(payload)
-    text = "\n\n".join(r.markdown() for r in results)
+    pooled = [
+        f"Pooled over the populations, {w} worker{'s' if w > 1 else ''}:\n\n"
+        + pooled_markdown(results, workers=w)
+        for w in args.workers
+    ]
+    text = "\n\n".join([*pooled, *(r.markdown() for r in results)])
     written = [out / "results.json", out / "results.md"]
     if len(names) > 1:
         transfer = transfer_study(

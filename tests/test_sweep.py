@@ -246,3 +246,17 @@ def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
     assert len(payload["rows"]) == 2 * len(POLICIES)
     assert (out / "anytime.png").stat().st_size > 10_000
     assert "| policy | workers | regret at 20% |" in (out / "results.md").read_text()
+
+
+def test_pooled_table_pools_the_orders_of_every_population(sweep):
+    result, _ = sweep
+    from sklyap.study._sweep import pooled_markdown
+
+    twice = pooled_markdown([result, result], workers=4, keys=["median", "lyapunov"])
+    lines = twice.splitlines()
+    assert len(lines) == 2 + 2 and "(0, 0)" in lines[2]
+    row = result.row("median", 4)
+    values = row["regret_at_35_per_repeat"] * 2
+    cell = lines[2].split(" | ")[3]
+    assert cell == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+    assert lines[2].endswith(f"| {100 * row['epochs_fraction']:.0f}% |")

@@ -27,7 +27,7 @@ from ._replay import BUDGETS, REPLAY_METRICS, import_optuna, outcome, pilot_poli
 from ._result import json_ready, summarise
 from ._run import library_versions, population_features, task_spec
 
-__all__ = ["POLICIES", "SweepResult", "run_sweep"]
+__all__ = ["POLICIES", "SweepResult", "pooled_markdown", "run_sweep"]
 
 #: The policies compared, by key: what each is, in a few words.
 POLICIES = {
@@ -156,17 +156,21 @@ def _run_policy(key, order, seed, data, n_workers, n_pilot, keep, factor):
     if key == "halving-search":
         kept, epochs = successive_halving(curves, order, min_epochs=early, factor=factor)
         return {"completed": [(epochs, int(n)) for n in kept], "pruned": [], "epochs": epochs}
-    run = replay_study(
-        _pruner(key),
-        order,
-        curves,
-        spectra=spectra,
-        early_epoch=early,
-        architectures=data["architectures"],
-        sizes=data["sizes"],
-        n_workers=n_workers,
-        seed=seed,
-    )
+    # A trial of a kind no finished trial has is not pruned, with a warning: here
+    # the start of every mixed population, and counted in the decisions instead.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "LyapunovPruner does not prune", UserWarning)
+        run = replay_study(
+            _pruner(key),
+            order,
+            curves,
+            spectra=spectra,
+            early_epoch=early,
+            architectures=data["architectures"],
+            sizes=data["sizes"],
+            n_workers=n_workers,
+            seed=seed,
+        )
     del run["study"]
     return run
 
@@ -329,7 +333,8 @@ class SweepResult:
         """The rows as aligned text."""
         width = max(len(r["policy"]) for r in self.rows)
         heads = ("workers", *self._COLUMNS)
-        widths = [7, 13, 13, 13, 11, 11, 11, 6, 13]
+        cells = [(str(r["workers"]), *self._cells(r)) for r in self.rows]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
         cols = f"{'policy':{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths))
         lines = [self._header(), "", cols, "-" * len(cols)]
         for r in self.rows:
@@ -339,7 +344,8 @@ class SweepResult:
             )
         lines.append(
             "\nregret at b%: best final accuracy of all networks minus the best of those "
-            "finished within b% of the epochs of training all to the end; to near-best: "
+            "finished within b% of the epochs of training all to the end (minus the worst "
+            "network's, when none had finished); to near-best: "
             "epochs until one within 0.005 of the best finished (orders in which one did)"
             "\n\nPaired over the same orders, against the best of Optuna's pruners:"
         )
@@ -545,3 +551,45 @@ def run_sweep(
         "versions": library_versions(),
     }
     return SweepResult(settings=settings, rows=rows, curves=lines, timings=timings)
+
+
+def pooled_markdown(results, *, workers=1, keys=None):
+    """One Markdown table of several populations' results, pooled by task.
+
+    Each cell is the mean ± std over every order of every population of the
+    task; ``keys`` selects the policies (all by default).
+
+    Parameters
+    ----------
+    results : list of SweepResult
+    workers : int, default=1
+    keys : sequence of str, default=None
+
+    Returns
+    -------
+    str
+    """
+    keys = list(POLICIES) if keys is None else list(keys)
+    columns = [f"regret_at_{int(100 * b)}" for b in BUDGETS]
+    columns += [f"top10_recall_at_{int(100 * b)}" for b in BUDGETS[1:]]
+    heads = [f"regret at {int(100 * b)}%" for b in BUDGETS]
+    heads += [f"top-10% recall at {int(100 * b)}%" for b in BUDGETS[1:]]
+    lines = [
+        "| task | policy | " + " | ".join(heads) + " | epochs |",
+        "|---" * (3 + len(heads)) + "|",
+    ]
+    tasks = list(dict.fromkeys(r.settings["task"] for r in results))
+    for task in tasks:
+        mine = [r for r in results if r.settings["task"] == task]
+        title = mine[0].settings["title"]
+        seeds = ", ".join(str(r.settings["random_state"]) for r in mine)
+        for key in keys:
+            rows = [r.row(key, workers) for r in mine]
+            cells = []
+            for column, digits in zip(columns, [3, 3, 3, 2, 2]):
+                values = np.concatenate([row[f"{column}_per_repeat"] for row in rows])
+                cells.append(f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}")
+            epochs = np.concatenate([row["epochs_fraction_per_repeat"] for row in rows])
+            cells.append(f"{100 * epochs.mean():.0f}%")
+            lines.append(f"| {title} ({seeds}) | {POLICIES[key]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
