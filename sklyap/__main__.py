@@ -100,7 +100,7 @@ def study(args):
 def sweep(args):
     """Replayed Optuna studies on each task and population; see :func:`sklyap.study.run_sweep`."""
     from .study import TASKS, run_sweep, transfer_study
-    from .study._sweep import pooled_markdown
+    from .study._sweep import plot_anytime, pooled_markdown
 
     try:
         import optuna  # noqa: F401
@@ -166,16 +166,16 @@ def sweep(args):
     except ImportError:
         print("(matplotlib is not installed: no figure; pip install 'sklyap[plot]')")
     else:
+        n_tasks = len(names)
         fig, axes = plt.subplots(
             len(args.workers),
-            len(results),
-            figsize=(5 * len(results), 3.8 * len(args.workers)),
+            n_tasks,
+            figsize=(4.6 * n_tasks, 3.6 * len(args.workers)),
             layout="constrained",
             squeeze=False,
         )
-        for i, workers in enumerate(args.workers):
-            for ax, result in zip(axes[i], results):
-                result.plot(ax=ax, workers=workers)
+        for row, workers in zip(axes, args.workers):
+            plot_anytime(results, workers=workers, axes=row)
         fig.savefig(out / "anytime.png", dpi=110)
         plt.close(fig)
         written.append(out / "anytime.png")

@@ -27,7 +27,7 @@ from ._replay import BUDGETS, REPLAY_METRICS, import_optuna, outcome, pilot_poli
 from ._result import json_ready, summarise
 from ._run import library_versions, population_features, task_spec
 
-__all__ = ["POLICIES", "SweepResult", "pooled_markdown", "run_sweep"]
+__all__ = ["POLICIES", "SweepResult", "plot_anytime", "pooled_markdown", "run_sweep"]
 
 #: The policies compared, by key: what each is, in a few words.
 POLICIES = {
@@ -593,3 +593,56 @@ def pooled_markdown(results, *, workers=1, keys=None):
             cells.append(f"{100 * epochs.mean():.0f}%")
             lines.append(f"| {title} ({seeds}) | {POLICIES[key]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot_anytime(results, *, workers=1, axes=None, ymax=0.06):
+    """The anytime figure of several populations, pooled by task: mean regret of what
+    had finished against the epochs spent, one panel per task.
+
+    Parameters
+    ----------
+    results : list of SweepResult
+    workers : int, default=1
+    axes : sequence of matplotlib Axes, default=None
+        One per task; None makes a figure.
+    ymax : float, default=0.06
+        Upper limit of the regret axis (a search that has finished nothing
+        yet sits far above it).
+
+    Returns
+    -------
+    list of matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r.settings["task"] for r in results))
+    if axes is None:
+        _, axes = plt.subplots(
+            1, len(tasks), figsize=(4.6 * len(tasks), 3.6), layout="constrained", squeeze=False
+        )
+        axes = axes[0]
+    for ax, task in zip(axes, tasks):
+        mine = [r for r in results if r.settings["task"] == task]
+        for i, key in enumerate(POLICIES):
+            curves = [
+                c for r in mine for c in r.curves if c["key"] == key and c["workers"] == workers
+            ]
+            regret = np.mean([c["regret"] for c in curves], axis=0)
+            ax.plot(
+                100 * np.asarray(curves[0]["grid"]),
+                regret,
+                "-" if key.startswith("lyapunov") else "--",
+                color=f"C{i}",
+                lw=1.8 if key.startswith("lyapunov") else 1.2,
+                label=POLICIES[key],
+            )
+        for budget in BUDGETS:
+            ax.axvline(100 * budget, color="0.85", lw=0.8, zorder=0)
+        seeds = ", ".join(str(r.settings["random_state"]) for r in mine)
+        ax.set_title(f"{mine[0].settings['title']}\npopulations {seeds}", fontsize=9)
+        ax.set_xlabel("epochs spent (% of training all to the end)")
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, ymax)
+    axes[0].set_ylabel(f"regret, {workers} worker{'s' if workers > 1 else ''}")
+    axes[-1].legend(fontsize=6, loc="upper right")
+    return list(axes)
