@@ -57,9 +57,19 @@ def test_sweep_table_example_predicts_from_the_model_column(readme_namespace):
     assert predicted.shape == (12,) and np.isfinite(predicted).all()
 
 
-def test_early_selection_example_scores_every_candidate(readme_namespace):
+def test_pruning_example_runs_an_optuna_study_with_spectra(readme_namespace):
+    import optuna
+
     ns = readme_namespace
-    scores = ns["search"].cv_results_["mean_test_score"]
-    assert scores.shape == (4,) and np.isfinite(scores).all()
-    # The grid's cells are among the pilot's, so no candidate is refused (NaN).
-    assert {key[0] for key in ns["early"].architectures_} >= {"GRU", "LSTM"}
+    trials = ns["study"].get_trials()
+    assert len(trials) == 6
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert all(t.state in done for t in trials)
+    for t in trials:
+        record = t.user_attrs["sklyap_spectrum"]
+        assert record["step"] == 1 and len(record["spectrum"]) == 32
+        assert record["architecture"][0] == t.params["cell"]
+    # Trials after the 3 startup trials were judged by the spectrum, or said why not.
+    decisions = ns["study"].pruner.decisions_
+    assert [d["trial"] for d in decisions] == list(range(6))
+    assert all(d["reason"] is not None for d in decisions[:3])

@@ -23,7 +23,7 @@ __all__ = ["TRANSFER_RULES", "TransferResult", "transfer_study"]
 TRANSFER_RULES = {
     "transferred": "forest fitted on the other tasks (spectra + early accuracy, as ranks)",
     "transferred_spectra": "forest fitted on the other tasks (spectra alone, as ranks)",
-    "largest_near_zero": "zero-label: -|largest exponent|",
+    "largest_near_zero": "zero-label: -abs(largest exponent)",
     "mean_exponent": "zero-label: mean exponent",
     "early_accuracy": "early accuracy (a finished epoch, no finished trial)",
 }
