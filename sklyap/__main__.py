@@ -126,6 +126,7 @@ def sweep(args):
                 keep=args.keep,
                 factor=args.factor,
                 n_models=args.n_models,
+                spectrum_cost=args.spectrum_cost,
                 device=args.device,
                 random_state=seed,
                 n_jobs=args.n_jobs,
@@ -219,6 +220,20 @@ def _int_at_least(low):
 
 
 _positive_int = _int_at_least(1)
+
+
+def _spectrum_cost(text):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a number of epochs >= 0, got {text!r}"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of epochs >= 0, got {text}")
+    return value
 
 
 def _n_jobs(text):
@@ -825,6 +840,13 @@ def build_parser():
         type=_int_at_least(8),
         default=None,
         help="networks per population (default: the task's, 200)",
+    )
+    d.add_argument(
+        "--spectrum-cost",
+        type=_spectrum_cost,
+        default="auto",
+        help="what a trial pays for its spectrum, in epochs: auto (measured per kind of "
+        "network) or a number >= 0",
     )
     _add_population_options(d, "sklyap_sweep")
     d.set_defaults(func=sweep, command_parser=d)

@@ -424,3 +424,22 @@ def test_the_sweep_command_without_optuna_says_so(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)
     assert main(["sweep", "--task", "digits"]) == 2
     assert "pip install 'sklyap[optuna]'" in capsys.readouterr().err
+
+
+def test_a_spectrum_costs_what_it_is_said_to():
+    spectra, curves = recorded(n=10)
+    cost = np.arange(10) / 10
+    free = replay_study(
+        LyapunovPruner(n_startup_trials=100), np.arange(10), curves, spectra=spectra
+    )
+    paid = replay_study(
+        LyapunovPruner(n_startup_trials=100),
+        np.arange(10),
+        curves,
+        spectra=spectra,
+        spectrum_cost=cost,
+    )
+    assert paid["epochs"] == pytest.approx(free["epochs"] + cost.sum())
+    # Trial i finishes after its own and every earlier trial's epochs and spectra.
+    for (spent, network), (base, _) in zip(paid["completed"], free["completed"]):
+        assert spent == pytest.approx(base + cost[: network + 1].sum())

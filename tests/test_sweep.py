@@ -50,6 +50,7 @@ def test_successive_halving_keeps_the_best_of_each_rung_and_counts_its_epochs():
 def sweep(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     settings = {"n_models": 24, "n_pilot": 8, "cache_dir": cache, "n_orders": 2}
+    settings["spectrum_cost"] = 0.5
     result = run_sweep(tiny_task(n_epochs=4), keep=0.25, verbose=0, **settings)
     return result, settings
 
@@ -103,9 +104,16 @@ def test_sweep_counts_every_epoch_and_agrees_with_plain_optuna(sweep):
         assert row["epochs_fraction_per_repeat"] == pytest.approx(epochs), key
         assert row["regret_per_repeat"] == pytest.approx(regrets), key
     # The pilot: its 8 networks to the end, 16 candidates for 1 epoch, 4 (25%) kept
-    # to the end; what it finds is the best of the pilot and the kept.
+    # to the end, and all 24 spectra at half an epoch each; what it finds is the
+    # best of the pilot and the kept.
     row = result.row("pilot", 1)
-    assert row["epochs_fraction_per_repeat"] == pytest.approx([(8 * 4 + 16 + 4 * 3) / 96] * 2)
+    spent = 8 * 4 + 16 + 4 * 3 + 24 * 0.5
+    assert row["epochs_fraction_per_repeat"] == pytest.approx([spent / 96] * 2)
+    # LyapunovPruner pays half an epoch for each of the 24 spectra: its epochs
+    # are the trials' epochs (from the intermediate values) plus 12.
+    for key in ("lyapunov", "lyapunov+score"):
+        row = result.row(key, 1)
+        assert min(row["epochs_fraction_per_repeat"]) >= (24 + 12) / 96
     X = np.column_stack([features["early"], curves[:, 0]])
     for order, regret in zip(orders, row["regret_per_repeat"]):
         model = default_regressor().fit(X[order[:8]], final[order[:8]])
@@ -197,6 +205,8 @@ def test_sweep_command_refuses_bad_options(capsys):
         ("--keep", "2", "expected a fraction in (0, 1], got 2"),
         ("--keep", "some", "expected a fraction in (0, 1], got 'some'"),
         ("--n-orders", "1", "expected an integer >= 2, got 1"),
+        ("--spectrum-cost", "-1", "expected 'auto' or a number of epochs >= 0, got -1"),
+        ("--spectrum-cost", "slow", "expected 'auto' or a number of epochs >= 0, got 'slow'"),
         ("--workers", "0", "expected an integer >= 1, got 0"),
         ("--factor", "1", "expected an integer >= 2, got 1"),
         ("--task", "mnist", "invalid choice: 'mnist'"),
@@ -228,6 +238,9 @@ def test_sweep_refuses_bad_settings_before_training():
         run_sweep("digits", factor=1)
     with pytest.raises(ValueError, match="n_orders must be an int >= 2, got 1"):
         run_sweep("digits", n_orders=1)
+    for bad in (-1.0, float("nan"), "fast", True):
+        with pytest.raises(ValueError, match="spectrum_cost must be 'auto' or a number of epochs"):
+            run_sweep("digits", spectrum_cost=bad)
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
         run_sweep("mnist")
 
@@ -260,3 +273,20 @@ def test_pooled_table_pools_the_orders_of_every_population(sweep):
     cell = lines[2].split(" | ")[3]
     assert cell == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
     assert lines[2].endswith(f"| {100 * row['epochs_fraction']:.0f}% |")
+
+
+def test_spectrum_cost_is_measured_per_kind_of_network(sweep):
+    from sklyap.study._sweep import measure_spectrum_cost
+
+    _, settings = sweep
+    task = tiny_task(n_epochs=4)
+    _, _, population = population_features(
+        task, n_models=24, cache_dir=settings["cache_dir"], verbose=0
+    )
+    cost, by_kind = measure_spectrum_cost(task, population)
+    kinds = {f"{hp['cell']} {hp['hidden_size']}" for hp in population.hyperparameters}
+    assert set(by_kind) == kinds
+    for hp, value in zip(population.hyperparameters, cost):
+        entry = by_kind[f"{hp['cell']} {hp['hidden_size']}"]
+        assert value == entry["epochs"] == entry["spectrum_s"] / entry["epoch_s"]
+        assert entry["epoch_s"] > 0 and entry["spectrum_s"] > 0

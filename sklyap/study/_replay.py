@@ -52,6 +52,7 @@ def replay_study(
     sizes=None,
     n_workers=1,
     seed=0,
+    spectrum_cost=None,
 ):
     """Run a real Optuna study whose trials replay recorded networks.
 
@@ -74,6 +75,10 @@ def replay_study(
     n_workers : int, default=1
         Trials in flight: each trains one epoch per tick, in worker order, and
         a free worker asks for the next trial.
+    spectrum_cost : ndarray of shape (n_networks,), default=None
+        What taking a network's spectrum costs, in epochs of its training:
+        added to the epochs spent when its trial stores the spectrum. None
+        counts nothing.
     seed : int, default=0
         Names the study (``replay-<seed>``: ``HyperbandPruner`` sorts trials
         into brackets by the name) and seeds its sampler (which only replays
@@ -114,6 +119,8 @@ def replay_study(
                 size = None if sizes is None else sizes[network]
                 record = record_spectrum(spectra[network], epoch, architecture, size)
                 trial.set_user_attr(SPECTRUM_ATTR, record)
+                if spectrum_cost is not None:
+                    spent += float(spectrum_cost[network])
             trial.report(float(curves[network, epoch - 1]), epoch)
             if epoch == n_epochs:
                 study.tell(trial, float(curves[network, -1]))
@@ -128,13 +135,17 @@ def replay_study(
     return {"completed": completed, "pruned": pruned, "epochs": spent, "study": study}
 
 
-def pilot_policy(order, curves, spectra, *, n_pilot, keep, early_epoch, regressor=None):
+def pilot_policy(
+    order, curves, spectra, *, n_pilot, keep, early_epoch, regressor=None, spectrum_cost=None
+):
     """Today's pilot-based selection, its pilot counted.
 
     The first ``n_pilot`` networks of ``order`` are trained to the end; a
     regressor fitted on their early spectra and early accuracy against their
     final accuracy ranks the rest after ``early_epoch``, and the ``keep``
-    fraction it ranks highest are trained to the end, best first.
+    fraction it ranks highest are trained to the end, best first. Every
+    network's spectrum costs ``spectrum_cost`` (epochs, per network), when
+    given: the pilot's as they finish, the candidates' after their early epoch.
 
     Returns
     -------
@@ -151,11 +162,12 @@ def pilot_policy(order, curves, spectra, *, n_pilot, keep, early_epoch, regresso
     predicted = model.predict(features[candidates])
     k = max(1, math.floor(keep * len(candidates) + 0.5))
     kept = candidates[np.argsort(-predicted, kind="stable")[:k]]
-    completed, spent = [], 0
+    cost = np.zeros(len(curves)) if spectrum_cost is None else np.asarray(spectrum_cost, float)
+    completed, spent = [], 0.0
     for network in pilot:
-        spent += n_epochs
+        spent += n_epochs + cost[network]
         completed.append((spent, int(network)))
-    spent += len(candidates) * early_epoch
+    spent += len(candidates) * early_epoch + cost[candidates].sum()
     for network in kept:
         spent += n_epochs - early_epoch
         completed.append((spent, int(network)))

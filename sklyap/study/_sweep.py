@@ -11,6 +11,7 @@ spectra replay every study without training again (:mod:`._replay`).
 """
 
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from sklearn.model_selection import HalvingGridSearchCV
 from tqdm.auto import tqdm
 
 from .._validation import Interval, check_int, validate_params
+from ..datasets import train_rnn_population
+from ..transformer import LyapunovSpectrumTransformer
 from ._replay import BUDGETS, REPLAY_METRICS, import_optuna, outcome, pilot_policy, replay_study
 from ._result import json_ready, summarise
 from ._run import library_versions, population_features, task_spec
@@ -149,10 +152,21 @@ def _pruner(key):
 
 
 def _run_policy(key, order, seed, data, n_workers, n_pilot, keep, factor):
-    """One policy over the networks in ``order``: its run, as :func:`replay_study` gives it."""
+    """One policy over the networks in ``order``: its run, as :func:`replay_study` gives it.
+
+    Only the policies that read spectra take them, and pay for them."""
     curves, spectra, early = data["curves"], data["spectra"], data["early_epoch"]
+    cost = data["spectrum_cost"]
     if key == "pilot":
-        return pilot_policy(order, curves, spectra, n_pilot=n_pilot, keep=keep, early_epoch=early)
+        return pilot_policy(
+            order,
+            curves,
+            spectra,
+            n_pilot=n_pilot,
+            keep=keep,
+            early_epoch=early,
+            spectrum_cost=cost,
+        )
     if key == "halving-search":
         kept, epochs = successive_halving(curves, order, min_epochs=early, factor=factor)
         return {"completed": [(epochs, int(n)) for n in kept], "pruned": [], "epochs": epochs}
@@ -160,16 +174,18 @@ def _run_policy(key, order, seed, data, n_workers, n_pilot, keep, factor):
     # the start of every mixed population, and counted in the decisions instead.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "LyapunovPruner does not prune", UserWarning)
+        reads = key in LYAPUNOV_PRUNERS
         run = replay_study(
             _pruner(key),
             order,
             curves,
-            spectra=spectra,
+            spectra=spectra if reads else None,
             early_epoch=early,
             architectures=data["architectures"],
             sizes=data["sizes"],
             n_workers=n_workers,
             seed=seed,
+            spectrum_cost=cost if reads else None,
         )
     del run["study"]
     return run
@@ -181,6 +197,64 @@ def _anytime_regret(anytime, final, grid):
     for fraction, value in anytime:
         best[grid >= fraction - 1e-12] = value
     return final.max() - best
+
+
+def _best_time(fn, repeats=2):
+    fn()  # warm-up: data loading, first allocations
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure_spectrum_cost(task, population, *, random_state=0):
+    """What one early spectrum costs, in epochs of training, for each kind of network.
+
+    For each (cell, hidden size) of ``population``, times one epoch of the
+    task's trainer (training and evaluation, one thread) and one spectrum of
+    such a network alone, with the study's driving inputs and settings: what
+    a trial of a sweep pays to report its spectrum. The best of two after a
+    warm-up.
+
+    Returns
+    -------
+    cost : ndarray of shape (n_networks,)
+        Each network's kind's cost, in epochs.
+    by_kind : dict
+        ``"<cell> <hidden size>"`` to the cost, the seconds of an epoch and
+        of a spectrum.
+    """
+    inputs, warmup = task.driving_inputs("val", np.random.RandomState(random_state))
+    transformer = LyapunovSpectrumTransformer(
+        inputs, input_encoder=task.input_encoder, warmup=warmup, n_features=32, n_jobs=1
+    )
+    kinds = sorted({(hp["cell"], int(hp["hidden_size"])) for hp in population.hyperparameters})
+    by_kind = {}
+    for cell, size in kinds:
+        settings = {**task.population, "n_epochs": 1, "cells": (cell,), "hidden_sizes": (size,)}
+
+        def train(settings=settings):
+            return train_rnn_population(
+                n_models=1, random_state=0, n_jobs=1, cache_dir=False, verbose=0, **settings
+            )
+
+        epoch = _best_time(train)
+        model = train().models()[0]
+        spectrum = _best_time(lambda model=model: transformer.fit_transform([model]))
+        by_kind[f"{cell} {size}"] = {
+            "epochs": spectrum / epoch,
+            "epoch_s": epoch,
+            "spectrum_s": spectrum,
+        }
+    cost = np.array(
+        [
+            by_kind[f"{hp['cell']} {int(hp['hidden_size'])}"]["epochs"]
+            for hp in population.hyperparameters
+        ]
+    )
+    return cost, by_kind
 
 
 @dataclass
@@ -198,7 +272,8 @@ class SweepResult:
         do not depend on the workers: their rows repeat for each.
     curves : list of dict
         ``key``, ``workers``, ``grid`` (fractions of the epochs of training
-        every network to the end) and ``regret`` (mean over orders of the
+        every network to the end, in steps of 0.01 up to the most any policy
+        spent) and ``regret`` (mean over orders of the
         regret of what had finished by then): the anytime figure's lines.
     timings : dict
     """
@@ -272,7 +347,8 @@ class SweepResult:
             f"{s['title']}, population random_state {s['random_state']}: {s['n_models']} "
             f"networks swept in {s['n_orders']} random orders, {s['n_epochs']} epochs each to "
             f"the end, spectra after epoch {s['early_epoch']}; every epoch counted (the "
-            f"pilot's {s['n_pilot']} networks included); mean ± std over orders"
+            f"pilot's {s['n_pilot']} networks included), and each spectrum as "
+            f"{s['spectrum_cost_mean']:.2f} epochs on average; mean ± std over orders"
         )
 
     _COLUMNS = (
@@ -393,7 +469,7 @@ class SweepResult:
             ax.axvline(100 * budget, color="0.85", lw=0.8, zorder=0)
         ax.set_xlabel("epochs spent (% of training every network to the end)")
         ax.set_ylabel("regret (best final accuracy missed)")
-        ax.set_xlim(0, 100)
+        ax.set_xlim(0, 100 * max(self.curves[0]["grid"]))
         ax.set_ylim(bottom=0)
         ax.set_title(
             f"{self.settings['title']} (random_state {self.settings['random_state']}, "
@@ -413,6 +489,7 @@ def run_sweep(
     keep=0.1,
     factor=3,
     n_models=None,
+    spectrum_cost="auto",
     device="auto",
     random_state=0,
     n_jobs=None,
@@ -445,6 +522,12 @@ def run_sweep(
     factor : int, default=3
     n_models : int, default=None
         Population size; None uses the task's.
+    spectrum_cost : "auto" or float, default="auto"
+        What a trial pays to take its early spectrum, in epochs, counted for
+        the policies that read spectra (LyapunovPruner, the pilot): "auto"
+        measures it for each kind of network (:func:`measure_spectrum_cost`,
+        timings: the result then varies from run to run); a number is the
+        same for every network (0: spectra free).
     device, random_state, n_jobs, cache_dir, verbose
         As for :func:`population_features`; ``random_state`` seeds the
         population and the orders. ``n_jobs`` also runs the orders in parallel.
@@ -465,6 +548,14 @@ def run_sweep(
     if not workers or len(set(workers)) != len(workers):
         raise ValueError(f"workers must be distinct ints >= 1, got {workers}")
     n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=1)
+    auto = isinstance(spectrum_cost, str) and spectrum_cost == "auto"
+    number = isinstance(spectrum_cost, (int, float, np.number)) and not isinstance(
+        spectrum_cost, bool
+    )
+    if not (auto or (number and np.isfinite(spectrum_cost) and spectrum_cost >= 0)):
+        raise ValueError(
+            f"spectrum_cost must be 'auto' or a number of epochs >= 0, got {spectrum_cost!r}"
+        )
     if n_pilot >= n_models:
         raise ValueError(
             f"n_pilot={n_pilot} leaves no candidates in a population of n_models={n_models}"
@@ -496,7 +587,14 @@ def run_sweep(
             UserWarning,
             stacklevel=2,
         )
+    if isinstance(spectrum_cost, str):
+        start = time.perf_counter()
+        cost, by_kind = measure_spectrum_cost(spec, population, random_state=random_state)
+        timings["spectrum_cost_s"] = time.perf_counter() - start
+    else:
+        cost, by_kind = np.full(n_models, float(spectrum_cost)), None
     data = {
+        "spectrum_cost": cost,
         "curves": curves,
         "spectra": features["early"],
         "early_epoch": early,
@@ -522,7 +620,9 @@ def run_sweep(
             outcomes.setdefault((key, w_), []).append(outcome(run, final, n_epochs))
     timings["studies_s"] = time.perf_counter() - start
 
-    grid = np.linspace(0, 1, 101)
+    # Percent steps up to the most any policy spent (spectra may take it past 100%).
+    most = max(r["epochs_fraction"] for runs_ in outcomes.values() for r in runs_)
+    grid = np.arange(0, math.ceil(100 * max(1.0, most) - 1e-9) + 1) / 100
     rows, lines = [], []
     for w in workers:
         for key in POLICIES:
@@ -548,6 +648,8 @@ def run_sweep(
         "n_epochs": n_epochs,
         "random_state": random_state,
         "budgets": list(BUDGETS),
+        "spectrum_cost": spectrum_cost if by_kind is None else by_kind,
+        "spectrum_cost_mean": float(cost.mean()),
         "versions": library_versions(),
     }
     return SweepResult(settings=settings, rows=rows, curves=lines, timings=timings)
@@ -641,7 +743,7 @@ def plot_anytime(results, *, workers=1, axes=None, ymax=0.06):
         seeds = ", ".join(str(r.settings["random_state"]) for r in mine)
         ax.set_title(f"{mine[0].settings['title']}\npopulations {seeds}", fontsize=9)
         ax.set_xlabel("epochs spent (% of training all to the end)")
-        ax.set_xlim(0, 100)
+        ax.set_xlim(0, 100 * max(curves[0]["grid"]))
         ax.set_ylim(0, ymax)
     axes[0].set_ylabel(f"regret, {workers} worker{'s' if workers > 1 else ''}")
     axes[-1].legend(fontsize=6, loc="upper right")
