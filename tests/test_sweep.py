@@ -290,3 +290,27 @@ def test_spectrum_cost_is_measured_per_kind_of_network(sweep):
         entry = by_kind[f"{hp['cell']} {hp['hidden_size']}"]
         assert value == entry["epochs"] == entry["spectrum_s"] / entry["epoch_s"]
         assert entry["epoch_s"] > 0 and entry["spectrum_s"] > 0
+
+
+def test_anytime_figure_pools_populations_whose_curves_end_apart(sweep):
+    import copy
+
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklyap.study._sweep import plot_anytime
+
+    result, _ = sweep
+    longer = copy.deepcopy(result)
+    for curve in longer.curves:
+        # Spectra took this population to 150% of the epochs: 50 more steps.
+        curve["grid"] = curve["grid"] + [round(1 + i / 100, 2) for i in range(1, 51)]
+        curve["regret"] = curve["regret"] + [curve["regret"][-1]] * 50
+    (ax,) = plot_anytime([result, longer], workers=1)
+    line = ax.get_lines()[0]
+    x, y = line.get_data()
+    assert x[-1] == pytest.approx(150.0) and len(x) == len(result.curves[0]["grid"]) + 50
+    first = next(c for c in result.curves if c["key"] == "none" and c["workers"] == 1)
+    assert y[-1] == pytest.approx(first["regret"][-1])
+    assert ax.get_xlim()[1] == pytest.approx(150.0)

@@ -729,9 +729,18 @@ def plot_anytime(results, *, workers=1, axes=None, ymax=0.06):
             curves = [
                 c for r in mine for c in r.curves if c["key"] == key and c["workers"] == workers
             ]
-            regret = np.mean([c["regret"] for c in curves], axis=0)
+            # Populations' grids share their steps and may end apart: past its
+            # end a curve keeps its last value (nothing more finishes).
+            grid = max((c["grid"] for c in curves), key=len)
+            regret = np.mean(
+                [
+                    np.pad(c["regret"], (0, len(grid) - len(c["regret"])), mode="edge")
+                    for c in curves
+                ],
+                axis=0,
+            )
             ax.plot(
-                100 * np.asarray(curves[0]["grid"]),
+                100 * np.asarray(grid),
                 regret,
                 "-" if key.startswith("lyapunov") else "--",
                 color=f"C{i}",
@@ -743,7 +752,7 @@ def plot_anytime(results, *, workers=1, axes=None, ymax=0.06):
         seeds = ", ".join(str(r.settings["random_state"]) for r in mine)
         ax.set_title(f"{mine[0].settings['title']}\npopulations {seeds}", fontsize=9)
         ax.set_xlabel("epochs spent (% of training all to the end)")
-        ax.set_xlim(0, 100 * max(curves[0]["grid"]))
+        ax.set_xlim(0, 100 * max(max(c["grid"]) for r in mine for c in r.curves))
         ax.set_ylim(0, ymax)
     axes[0].set_ylabel(f"regret, {workers} worker{'s' if workers > 1 else ''}")
     axes[-1].legend(fontsize=6, loc="upper right")
