@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from sklyap.study._replay import ranks, spearman
-from sklyap.study._transfer import TRANSFER_RULES, TransferResult, transfer_rows
+from sklyap.study._transfer import (
+    TRANSFER_RULES,
+    TransferResult,
+    ranks,
+    spearman,
+    transfer_rows,
+)
 
 
 def test_spearman_is_scipys_with_ties():

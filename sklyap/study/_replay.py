@@ -227,22 +227,3 @@ def outcome(run, final, n_epochs):
     out["epochs_to_near_best"] = near[0] if near else math.nan
     out["anytime"] = anytime
     return out
-
-
-def ranks(values):
-    """Ranks from 0 to 1 within ``values`` (ties share their mean rank)."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="stable")
-    raw = np.empty(len(values))
-    raw[order] = np.arange(len(values))
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    mean = np.bincount(inverse, weights=raw) / counts
-    return mean[inverse] / max(len(values) - 1, 1)
-
-
-def spearman(a, b):
-    """Spearman's rank correlation (ties by mean rank); NaN when either is constant."""
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return math.nan
-    return float(np.corrcoef(ra, rb)[0, 1])

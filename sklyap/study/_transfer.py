@@ -8,12 +8,13 @@ Each is scored by Spearman's correlation with the final accuracy.
 """
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata, spearmanr
 from sklearn.ensemble import RandomForestRegressor
 
-from ._replay import ranks, spearman
 from ._result import json_ready
 from ._run import library_versions, population_features
 
@@ -29,6 +30,19 @@ TRANSFER_RULES = {
 }
 #: A ranking that reaches this Spearman on a task left out transfers.
 TRANSFERS = 0.6
+
+
+def ranks(values):
+    """Ranks from 0 to 1 within ``values`` (ties share their mean rank)."""
+    values = np.asarray(values, dtype=float)
+    return (rankdata(values, method="average") - 1) / max(len(values) - 1, 1)
+
+
+def spearman(a, b):
+    """Spearman's rank correlation (ties by mean rank); NaN when either is constant."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(spearmanr(a, b).statistic)
 
 
 def _rank_columns(X):
