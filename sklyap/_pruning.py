@@ -142,10 +142,6 @@ def _kind_of(record):
     return record["step"], len(record["spectrum"])
 
 
-def _kind(trial):
-    return _kind_of(trial.user_attrs[SPECTRUM_ATTR])
-
-
 def _describe(architecture):
     return "unknown" if architecture is None else ", ".join(map(str, architecture))
 
@@ -285,7 +281,7 @@ class LyapunovPruner(optuna.pruners.BasePruner):
         decision = {"trial": trial.number, "fitted_on": [], "predicted": None, "spread": None}
         decision.update(bar=None, pruned=False, reason=None)
         x = self._features(record, trial)
-        training = self._training(study, record)
+        training, X = self._training(study, record)
         if not np.isfinite(x).all():
             decision["reason"] = "its spectrum (or early score) is not finite"
         elif len(training) < self.n_startup_trials:
@@ -302,7 +298,7 @@ class LyapunovPruner(optuna.pruners.BasePruner):
                     stacklevel=3,
                 )
         if decision["reason"] is None:
-            model, fitted_on = self._fit(training)
+            model, fitted_on = self._fit(training, X, record)
             mean, spread = predict_with_spread(model, x[None])
             values = np.array([sign * t.value for t in training])
             bar = float(np.quantile(values, self.quantile))
@@ -318,20 +314,24 @@ class LyapunovPruner(optuna.pruners.BasePruner):
         return decision["pruned"]
 
     def _training(self, study, record):
-        """The finished trials with a usable spectrum of ``record``'s length at its step."""
+        """The finished trials with a usable spectrum of ``record``'s length at its
+        step, and their features (one row each)."""
         states = (optuna.trial.TrialState.COMPLETE,)
-        out = []
+        trials, rows = [], []
         for t in study.get_trials(deepcopy=False, states=states):
             other = t.user_attrs.get(SPECTRUM_ATTR)
             if (
-                other is not None
-                and _kind_of(other) == _kind_of(record)
-                and t.value is not None
-                and math.isfinite(t.value)
-                and np.isfinite(self._features(other, t)).all()
+                other is None
+                or _kind_of(other) != _kind_of(record)
+                or t.value is None
+                or not math.isfinite(t.value)
             ):
-                out.append(t)
-        return out
+                continue
+            features = self._features(other, t)
+            if np.isfinite(features).all():
+                trials.append(t)
+                rows.append(features)
+        return trials, np.asarray(rows, dtype=float)
 
     @staticmethod
     def _foreign(record, training):
@@ -355,11 +355,11 @@ class LyapunovPruner(optuna.pruners.BasePruner):
             )
         return None
 
-    def _fit(self, training):
-        """The regressor fitted on ``training``, or on an earlier subset of it
-        fewer than ``refit_growth`` of it ago."""
+    def _fit(self, training, X, record):
+        """The regressor fitted on ``training`` (features ``X``), or on an earlier
+        subset of it fewer than ``refit_growth`` of it ago."""
         numbers_ = tuple(sorted(t.number for t in training))
-        key = repr(_kind(training[0]))
+        key = repr(_kind_of(record))
         with self._lock:
             last = self._fits.get(key)
         if last is not None:
@@ -369,7 +369,6 @@ class LyapunovPruner(optuna.pruners.BasePruner):
                 1, math.ceil(self.refit_growth * len(fitted_on))
             ):
                 return model, list(fitted_on)
-        X = np.stack([self._features(t.user_attrs[SPECTRUM_ATTR], t) for t in training])
         y = np.array([t.value for t in training], dtype=float)
         regressor = default_regressor() if self.regressor is None else self.regressor
         model = clone(regressor).fit(X, y)
