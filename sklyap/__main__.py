@@ -109,7 +109,7 @@ def sweep(args):
         return 2
     names = list(dict.fromkeys(args.task))
     seeds = list(dict.fromkeys(args.seed))
-    results, populations = [], {}
+    results = []
     for name in names:
         task = _task(TASKS[name], args)
         for seed in seeds:
@@ -136,7 +136,6 @@ def sweep(args):
             print()
             print(result.table(), end="\n\n")
             results.append(result)
-            populations[(name, seed)] = result
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     payload = "[" + ",\n".join(r.to_json() for r in results) + "]\n"

@@ -314,3 +314,22 @@ def test_anytime_figure_pools_populations_whose_curves_end_apart(sweep):
     first = next(c for c in result.curves if c["key"] == "none" and c["workers"] == 1)
     assert y[-1] == pytest.approx(first["regret"][-1])
     assert ax.get_xlim()[1] == pytest.approx(150.0)
+
+
+def test_a_population_plots_alone_with_its_regret_axis_uncapped(sweep):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    result, _ = sweep
+    ax = result.plot(workers=4)
+    lines = {
+        line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")
+    }
+    assert set(lines) == set(POLICIES.values())
+    for key, label in POLICIES.items():
+        assert lines[label].get_ydata()[-1] == pytest.approx(result.row(key, 4)["regret"])
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= max(
+        max(c["regret"]) for c in result.curves if c["workers"] == 4
+    )

@@ -445,38 +445,14 @@ class SweepResult:
         return "\n".join(lines)
 
     def plot(self, ax=None, *, workers=1):
-        """The anytime figure: mean regret of what had finished against the epochs spent.
+        """The anytime figure of this population: :func:`plot_anytime` of it alone,
+        its regret axis from 0 up to what the curves reach.
 
         Returns
         -------
         matplotlib Axes
         """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        for curve in self.curves:
-            if curve["workers"] != workers:
-                continue
-            style = "-" if curve["key"].startswith("lyapunov") else "--"
-            ax.plot(
-                100 * np.asarray(curve["grid"]),
-                curve["regret"],
-                style,
-                label=POLICIES[curve["key"]],
-            )
-        for budget in BUDGETS:
-            ax.axvline(100 * budget, color="0.85", lw=0.8, zorder=0)
-        ax.set_xlabel("epochs spent (% of training every network to the end)")
-        ax.set_ylabel("regret (best final accuracy missed)")
-        ax.set_xlim(0, 100 * max(self.curves[0]["grid"]))
-        ax.set_ylim(bottom=0)
-        ax.set_title(
-            f"{self.settings['title']} (random_state {self.settings['random_state']}, "
-            f"{workers} worker{'s' if workers > 1 else ''})",
-            fontsize=9,
-        )
-        ax.legend(fontsize=6)
+        (ax,) = plot_anytime([self], workers=workers, axes=None if ax is None else [ax], ymax=None)
         return ax
 
 
@@ -707,9 +683,9 @@ def plot_anytime(results, *, workers=1, axes=None, ymax=0.06):
     workers : int, default=1
     axes : sequence of matplotlib Axes, default=None
         One per task; None makes a figure.
-    ymax : float, default=0.06
+    ymax : float or None, default=0.06
         Upper limit of the regret axis (a search that has finished nothing
-        yet sits far above it).
+        yet sits far above it); None leaves it to the curves.
 
     Returns
     -------
