@@ -3,10 +3,10 @@
 The sweep study (``python -m sklyap sweep``) counts training epochs; a trial
 pruned by its spectrum also pays for that spectrum, and the study for the
 pruner's refits. For networks of each study task (each cell kind, hidden
-sizes 16 and 64), this times one training epoch (the study's trainer), one
-spectrum after it with the study's driving inputs and settings (each the
-best of 3 after a warm-up), and one
-decision of ``LyapunovPruner`` at its defaults on a study of 100 finished
+sizes 16 and 64), this times one training epoch (the study's trainer) and
+one spectrum with the study's driving inputs and settings, as the sweep
+measures them (:func:`sklyap.study._sweep.measure_spectrum_cost`: the best
+of 2 after a warm-up), and one decision of ``LyapunovPruner`` at its defaults on a study of 100 finished
 trials (a refit of its forest), and prints the spectrum's and the decision's
 cost as a fraction of the epoch.
 
@@ -14,27 +14,15 @@ cost as a fraction of the epoch.
 """
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
 from _common import parse_args, write_report
 
-from sklyap import LyapunovSpectrumTransformer
-from sklyap.datasets._population import _build, _load_task, _train_network
 from sklyap.selection import LyapunovPruner
 from sklyap.study import TASKS
-from sklyap.study._run import _inputs
-
-
-def best_of(fn, *args, repeats=3):
-    """The best of ``repeats`` timed calls, after one untimed call (loading, warm-up)."""
-    fn(*args)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return min(times)
+from sklyap.study._sweep import measure_spectrum_cost
 
 
 def decision_seconds(n_finished=100, n_features=33, repeats=3):
@@ -70,44 +58,29 @@ def main(argv=None):
     tasks = ["digits"] if args.quick else list(TASKS)
     for name in tasks:
         spec = TASKS[name]
-        config = spec.population
-        inputs = _inputs(spec, 0)
-        data = _load_task(config["task"])
-        transformer = LyapunovSpectrumTransformer(
-            inputs["val"],
-            input_encoder=spec.input_encoder,
-            warmup=inputs["warmup"],
-            n_features=32,
-            n_jobs=1,
-        )
-        for cell in config.get("cells", ("RNN", "GRU", "LSTM")):
-            for size in (16,) if args.quick else (16, 64):
-                hp = {
-                    "cell": cell,
-                    "hidden_size": size,
-                    "init_scale": 1.0,
-                    "learning_rate": 5e-3,
-                    "seed": 0,
-                }
-                task, max_train = config["task"], config.get("max_train")
-                epoch = best_of(_train_network, task, hp, 1, (), 64, max_train)
-                model = _build(task, data, hp)
-                spectrum = best_of(transformer.fit_transform, [model])
-                row = {
+        cells = spec.population.get("cells", ("RNN", "GRU", "LSTM"))
+        sizes = (16,) if args.quick else (16, 64)
+        kinds = [{"cell": c, "hidden_size": n} for c in cells for n in sizes]
+        # What the sweep counts: measure_spectrum_cost over these kinds of network.
+        _, by_kind = measure_spectrum_cost(spec, SimpleNamespace(hyperparameters=kinds))
+        for kind in kinds:
+            cost = by_kind[f"{kind['cell']} {kind['hidden_size']}"]
+            epoch, spectrum = cost["epoch_s"], cost["spectrum_s"]
+            rows.append(
+                {
                     "task": name,
-                    "cell": cell,
-                    "hidden_size": size,
+                    **kind,
                     "epoch_s": epoch,
                     "spectrum_s": spectrum,
-                    "spectrum_per_epoch": spectrum / epoch,
+                    "spectrum_per_epoch": cost["epochs"],
                     "decision_per_epoch": decision / epoch,
                 }
-                rows.append(row)
-                print(
-                    f"{name:12s} {cell:4s} {size:3d}: epoch {epoch:6.2f} s, spectrum "
-                    f"{spectrum:6.2f} s ({spectrum / epoch:5.2f} epochs), decision "
-                    f"{decision / epoch:5.3f} epochs"
-                )
+            )
+            print(
+                f"{name:12s} {kind['cell']:4s} {kind['hidden_size']:3d}: epoch {epoch:6.2f} s, "
+                f"spectrum {spectrum:6.2f} s ({cost['epochs']:5.2f} epochs), decision "
+                f"{decision / epoch:5.3f} epochs"
+            )
     write_report("bench_pruning_cost", args.out, rows, decision_s=decision)
 
 
