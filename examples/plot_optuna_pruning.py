@@ -9,11 +9,12 @@ skorch net trained for up to ``--epochs`` epochs. After epoch 1 the
 spectrum with the trial, and :class:`sklyap.selection.LyapunovPruner`,
 fitted on the trials that have finished so far, stops the trials whose
 spectrum and epoch-1 accuracy predict a final accuracy confidently below
-the finished trials' top quarter. Its first ``--n-startup`` trials run to the
-end: there is nothing to learn from before them. No pilot is trained.
+the finished trials' top quarter. Until ``--n-startup`` trials have
+finished, its startup prior (learnt on other tasks) judges the trials by
+their ranks among those seen so far. No pilot is trained.
 
 The figure shows every trial's learning curve (pruned ones stop at epoch 1)
-and, for the trials it judged and let finish, the final accuracy the pruner
+and, for the trials its regressor judged and let finish, the final accuracy it
 predicted against the one reached.
 
     python examples/plot_optuna_pruning.py [--n-trials 40] [--out optuna_pruning.png]
@@ -43,7 +44,9 @@ from sklyap.selection import LyapunovPruner
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--n-trials", type=int, default=40)
-    parser.add_argument("--n-startup", type=int, default=10, help="trials run to the end first")
+    parser.add_argument(
+        "--n-startup", type=int, default=10, help="finished trials before the regressor decides"
+    )
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-train", type=int, default=None)
     parser.add_argument("--n-images", type=int, default=20, help="digits per driving stream")
@@ -114,7 +117,7 @@ def main(argv=None):
     left.legend(fontsize=8)
 
     values = {t.number: t.value for t in trials if t.state == states.COMPLETE}
-    judged = [d for d in pruner.decisions_ if d["reason"] is None and d["trial"] in values]
+    judged = [d for d in pruner.decisions_ if d["by"] == "regressor" and d["trial"] in values]
     if judged:
         right.errorbar(
             [d["predicted"] for d in judged],

@@ -109,6 +109,24 @@ def sweep(args):
         return 2
     names = list(dict.fromkeys(args.task))
     seeds = list(dict.fromkeys(args.seed))
+    # A task's pruners start from a prior fitted on the other tasks, never on it.
+    transfer = None
+    if len(names) > 1:
+        transfer = transfer_study(
+            [_task(TASKS[name], args) for name in names],
+            seeds,
+            n_models=args.n_models,
+            device=args.device,
+            n_jobs=args.n_jobs,
+            cache_dir=False if args.no_cache else args.cache_dir,
+        )
+        print(transfer.table(), end="\n\n")
+    else:
+        print(
+            "One task: LyapunovPruner runs with no startup prior (its default prior was "
+            "fitted on the study's tasks, this one included).",
+            flush=True,
+        )
     results = []
     for name in names:
         task = _task(TASKS[name], args)
@@ -127,6 +145,7 @@ def sweep(args):
                 factor=args.factor,
                 n_models=args.n_models,
                 spectrum_cost=args.spectrum_cost,
+                prior=None if transfer is None else transfer.priors[task.name],
                 device=args.device,
                 random_state=seed,
                 n_jobs=args.n_jobs,
@@ -147,16 +166,7 @@ def sweep(args):
     ]
     text = "\n\n".join([*pooled, *(r.markdown() for r in results)])
     written = [out / "results.json", out / "results.md"]
-    if len(names) > 1:
-        transfer = transfer_study(
-            names,
-            seeds,
-            n_models=args.n_models,
-            device=args.device,
-            n_jobs=args.n_jobs,
-            cache_dir=False if args.no_cache else args.cache_dir,
-        )
-        print(transfer.table(), end="\n\n")
+    if transfer is not None:
         text += "\n\n" + transfer.markdown()
         (out / "transfer.json").write_text(transfer.to_json() + "\n")
         written.append(out / "transfer.json")

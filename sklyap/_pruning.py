@@ -7,14 +7,22 @@ intermediate values), so worker processes sharing one storage prune alike.
 """
 
 import math
-import numbers
 import threading
 import warnings
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.ensemble import RandomForestRegressor
 
+from ._early import (
+    SPECTRUM_ATTR,
+    STARTUP_PRIOR,
+    StartupPrior,
+    default_regressor,
+    default_transformer,
+    predict_with_spread,
+    prior_features,
+    record_spectrum,
+)
 from ._validation import Interval, Options, validate_params
 
 try:
@@ -24,42 +32,7 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
         "LyapunovPruner and report_spectrum need Optuna: pip install 'sklyap[optuna]'"
     ) from error
 
-__all__ = ["SPECTRUM_ATTR", "LyapunovPruner", "record_spectrum", "report_spectrum"]
-
-#: The user attribute of a trial that holds its early spectrum.
-SPECTRUM_ATTR = "sklyap_spectrum"
-
-
-def record_spectrum(spectrum, step, architecture=None, size=None):
-    """The JSON record :func:`report_spectrum` stores: spectrum, step and network.
-
-    Parameters
-    ----------
-    spectrum : array-like of shape (n_features,)
-        NaN where it could not be computed.
-    step : int
-        The step (epoch) it was taken after.
-    architecture : tuple, default=None
-        What networks must share to be compared: (cell kind, layers, input
-        size, bias) for PyTorch's recurrent modules.
-    size : int, default=None
-        The network's hidden (state) size.
-    """
-    spectrum = np.asarray(spectrum, dtype=float)
-    if spectrum.ndim != 1 or spectrum.size == 0:
-        raise ValueError(f"a spectrum must be a non-empty 1-d array, got shape {spectrum.shape}")
-    if not isinstance(step, numbers.Integral) or isinstance(step, bool) or step < 0:
-        raise ValueError(f"step must be an int >= 0, got {step!r}")
-    return {
-        "step": int(step),
-        "spectrum": [float(v) if math.isfinite(v) else None for v in spectrum],
-        "architecture": None if architecture is None else [_plain(v) for v in architecture],
-        "size": None if size is None else int(size),
-    }
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
+__all__ = ["LyapunovPruner", "report_spectrum"]
 
 
 def report_spectrum(trial, model, step, *, transformer=None):
@@ -108,35 +81,6 @@ def report_spectrum(trial, model, step, *, transformer=None):
     return spectrum
 
 
-def default_transformer():
-    """The spectra :func:`report_spectrum` computes by default: 32 values, Gaussian inputs."""
-    from .transformer import LyapunovSpectrumTransformer
-
-    return LyapunovSpectrumTransformer(
-        n_features=32, n_trajectories=4, n_steps=100, warmup=50, random_state=0
-    )
-
-
-def default_regressor():
-    """The pruner's default regressor: a random forest, whose trees' spread is its uncertainty."""
-    return RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=0, n_jobs=1)
-
-
-def predict_with_spread(model, X):
-    """Mean prediction and its spread: ``predict(return_std=True)`` where the
-    regressor has it (AeLLE, Gaussian processes), else the standard deviation
-    of an ensemble's members (forests), else 0."""
-    if hasattr(model, "estimators_") and hasattr(model, "n_estimators"):
-        members = np.stack([tree.predict(X) for tree in model.estimators_])
-        return members.mean(axis=0), members.std(axis=0)
-    try:
-        mean, std = model.predict(X, return_std=True)
-    except TypeError:
-        mean = model.predict(X)
-        std = np.zeros_like(mean, dtype=float)
-    return np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
-
-
 def _kind_of(record):
     """What two trials must share to be compared: the step and the spectrum's length."""
     return record["step"], len(record["spectrum"])
@@ -157,8 +101,11 @@ class LyapunovPruner(optuna.pruners.BasePruner):
     the finished trials' final values (above, for a study that minimises):
     by default, when even its optimistic prediction misses the finished
     trials' top quarter.
-    Until ``n_startup_trials`` trials have finished it prunes nothing. At
-    other steps, and at that step when it does not prune, ``wrapped_pruner``
+    Until ``n_startup_trials`` trials have finished, ``prior`` (if any)
+    decides by the same rule in ranks: it prunes a trial whose predicted
+    final rank among the study's trials, plus ``confidence`` times the
+    prior's spread, is below ``quantile``; without a prior nothing is pruned
+    then. At other steps, and at that step when it does not prune, ``wrapped_pruner``
     (if any) decides, so that the learning curve keeps pruning later on.
 
     Everything it reads is in the study's storage, so several worker
@@ -187,6 +134,11 @@ class LyapunovPruner(optuna.pruners.BasePruner):
     refit_growth : float, default=0.1
         The regressor is refitted when the finished trials have grown by
         this fraction (at least one trial) since the last fit, >= 0.
+    prior : StartupPrior or None, default=STARTUP_PRIOR
+        What decides before ``n_startup_trials`` trials have finished: a
+        model of the final rank learnt on other tasks (the default was
+        learnt on the three tasks of the package's study), or None to prune
+        nothing then.
     wrapped_pruner : optuna.pruners.BasePruner, default=None
 
     Attributes
@@ -194,8 +146,10 @@ class LyapunovPruner(optuna.pruners.BasePruner):
     decisions_ : list of dict
         This process's decisions at the spectrum's step: ``trial`` (number),
         ``fitted_on`` (numbers of the trials the regressor was fitted on),
-        ``predicted``, ``spread``, ``bar``, ``pruned`` and ``reason`` (why
-        the spectrum could not decide, else None).
+        ``predicted``, ``spread``, ``bar``, ``pruned``, ``by`` ("regressor",
+        "prior" or None) and ``reason`` (why the spectrum could not decide,
+        else None). A decision by the prior predicts a rank (from 0, the
+        worst, to 1) and its ``fitted_on`` is empty.
     """
 
     _parameter_constraints = {  # noqa: RUF012
@@ -215,6 +169,7 @@ class LyapunovPruner(optuna.pruners.BasePruner):
         quantile=0.75,
         confidence=1.0,
         refit_growth=0.1,
+        prior=STARTUP_PRIOR,
         wrapped_pruner=None,
     ):
         validate_params(
@@ -231,6 +186,8 @@ class LyapunovPruner(optuna.pruners.BasePruner):
             hasattr(regressor, "fit") and hasattr(regressor, "predict")
         ):
             raise TypeError(f"regressor must be a scikit-learn regressor, got {regressor!r}")
+        if prior is not None and not isinstance(prior, StartupPrior):
+            raise TypeError(f"prior must be a StartupPrior or None, got {prior!r}")
         if wrapped_pruner is not None and not isinstance(wrapped_pruner, optuna.pruners.BasePruner):
             raise TypeError(
                 f"wrapped_pruner must be an Optuna pruner or None, got {wrapped_pruner!r}"
@@ -241,6 +198,7 @@ class LyapunovPruner(optuna.pruners.BasePruner):
         self.quantile = float(quantile)
         self.confidence = float(confidence)
         self.refit_growth = float(refit_growth)
+        self.prior = prior
         self.wrapped_pruner = wrapped_pruner
         self.decisions_ = []
         self._fits = {}
@@ -279,9 +237,10 @@ class LyapunovPruner(optuna.pruners.BasePruner):
     def _prune_by_spectrum(self, study, trial, record):
         sign = self._sign(study)
         decision = {"trial": trial.number, "fitted_on": [], "predicted": None, "spread": None}
-        decision.update(bar=None, pruned=False, reason=None)
+        decision.update(bar=None, pruned=False, by=None, reason=None)
         x = self._features(record, trial)
-        training, X = self._training(study, record)
+        trials = study.get_trials(deepcopy=False)
+        training, X = self._training(trials, record)
         if not np.isfinite(x).all():
             decision["reason"] = "its spectrum (or early score) is not finite"
         elif len(training) < self.n_startup_trials:
@@ -289,6 +248,8 @@ class LyapunovPruner(optuna.pruners.BasePruner):
                 f"{len(training)} finished trials with a spectrum of its length at its step, "
                 f"fewer than n_startup_trials={self.n_startup_trials}"
             )
+            if self.prior is not None:
+                self._decide_by_prior(decision, trials, trial, record, sign)
         else:
             decision["reason"] = self._foreign(record, training)
             if decision["reason"] is not None:
@@ -297,7 +258,7 @@ class LyapunovPruner(optuna.pruners.BasePruner):
                     UserWarning,
                     stacklevel=3,
                 )
-        if decision["reason"] is None:
+        if decision["reason"] is None and decision["by"] is None:
             model, fitted_on = self._fit(training, X, record)
             mean, spread = predict_with_spread(model, x[None])
             values = np.array([sign * t.value for t in training])
@@ -308,17 +269,48 @@ class LyapunovPruner(optuna.pruners.BasePruner):
                 spread=float(spread[0]),
                 bar=float(sign * bar),
                 pruned=bool(sign * mean[0] + self.confidence * spread[0] < bar),
+                by="regressor",
             )
         with self._lock:
             self.decisions_.append(decision)
         return decision["pruned"]
 
-    def _training(self, study, record):
+    def _decide_by_prior(self, decision, trials, trial, record, sign):
+        """The prior's decision on ``trial``, ranked among the trials with a
+        spectrum of its kind and a finite score at its step (``decision``
+        unchanged when there are fewer than the prior's ``min_trials``)."""
+        spectra, scores, mine = [], [], None
+        for t in trials:
+            other = record if t.number == trial.number else t.user_attrs.get(SPECTRUM_ATTR)
+            if other is None or _kind_of(other) != _kind_of(record):
+                continue
+            spectrum = np.array([np.nan if v is None else v for v in other["spectrum"]])
+            score = t.intermediate_values.get(record["step"], np.nan)
+            if np.isfinite(spectrum).all() and score is not None and math.isfinite(score):
+                if t.number == trial.number:
+                    mine = len(scores)
+                spectra.append(spectrum)
+                scores.append(sign * score)
+        if mine is None or len(scores) < self.prior.min_trials:
+            return
+        predicted = float(self.prior.predict(prior_features(spectra, scores)[mine]))
+        decision.update(
+            predicted=predicted,
+            spread=self.prior.spread,
+            bar=self.quantile,
+            pruned=bool(predicted + self.confidence * self.prior.spread < self.quantile),
+            by="prior",
+            reason=None,
+        )
+
+    def _training(self, trials, record):
         """The finished trials with a usable spectrum of ``record``'s length at its
         step, and their features (one row each)."""
-        states = (optuna.trial.TrialState.COMPLETE,)
-        trials, rows = [], []
-        for t in study.get_trials(deepcopy=False, states=states):
+        complete = optuna.trial.TrialState.COMPLETE
+        rows, kept = [], []
+        for t in trials:
+            if t.state != complete:
+                continue
             other = t.user_attrs.get(SPECTRUM_ATTR)
             if (
                 other is None
@@ -329,9 +321,9 @@ class LyapunovPruner(optuna.pruners.BasePruner):
                 continue
             features = self._features(other, t)
             if np.isfinite(features).all():
-                trials.append(t)
+                kept.append(t)
                 rows.append(features)
-        return trials, np.asarray(rows, dtype=float)
+        return kept, np.asarray(rows, dtype=float)
 
     @staticmethod
     def _foreign(record, training):
@@ -380,5 +372,6 @@ class LyapunovPruner(optuna.pruners.BasePruner):
         return (
             f"LyapunovPruner(regressor={self.regressor!r}, early_score={self.early_score}, "
             f"n_startup_trials={self.n_startup_trials}, quantile={self.quantile}, "
-            f"confidence={self.confidence}, wrapped_pruner={self.wrapped_pruner!r})"
+            f"confidence={self.confidence}, prior={self.prior!r}, "
+            f"wrapped_pruner={self.wrapped_pruner!r})"
         )

@@ -28,32 +28,31 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._early import STARTUP_PRIOR, StartupPrior, default_transformer
 from ._validation import Interval, Options, check_model_list, validate_params
 from .aelle import AeLLERegressor
 from .dynamics import as_dynamics, signature_of
 from .transformer import LyapunovSpectrumTransformer
 
 __all__ = [
+    "STARTUP_PRIOR",
     "FinalAccuracyPredictor",
     "LyapunovPruner",  # noqa: F822 (imported when first used, below)
     "PredictedAccuracyScorer",
-    "default_transformer",  # noqa: F822
+    "StartupPrior",
+    "default_transformer",
     "report_spectrum",  # noqa: F822
 ]
 
 # What needs Optuna (the extra sklyap[optuna]) is imported when first used.
-_OPTUNA_NAMES = ("LyapunovPruner", "default_transformer", "report_spectrum")
+_OPTUNA_NAMES = ("LyapunovPruner", "report_spectrum")
 
 
 def __getattr__(name):
     if name in _OPTUNA_NAMES:
-        from ._pruning import LyapunovPruner, default_transformer, report_spectrum
+        from ._pruning import LyapunovPruner, report_spectrum
 
-        return {
-            "LyapunovPruner": LyapunovPruner,
-            "default_transformer": default_transformer,
-            "report_spectrum": report_spectrum,
-        }[name]
+        return {"LyapunovPruner": LyapunovPruner, "report_spectrum": report_spectrum}[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

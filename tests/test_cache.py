@@ -305,5 +305,11 @@ def test_the_spectra_key_covers_what_computes_them_and_not_the_pruner():
         "sklyap.study._run",
     ):
         assert name in code, name
-    for name in ("sklyap._pruning", "sklyap.selection", "sklyap.callbacks", "sklyap.study._sweep"):
+    for name in (
+        "sklyap._pruning",
+        "sklyap._early",
+        "sklyap.selection",
+        "sklyap.callbacks",
+        "sklyap.study._sweep",
+    ):
         assert name not in code, name

@@ -1,5 +1,6 @@
 """LyapunovPruner in Optuna studies: decisions by hand, no leakage, several processes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -13,8 +14,9 @@ optuna = pytest.importorskip("optuna")
 
 from sklearn.linear_model import LinearRegression
 
+from sklyap._early import prior_features, within_ranks
 from sklyap.callbacks import LyapunovPruning
-from sklyap.selection import LyapunovPruner, report_spectrum
+from sklyap.selection import STARTUP_PRIOR, LyapunovPruner, StartupPrior, report_spectrum
 from sklyap.study._replay import outcome, replay_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -35,7 +37,12 @@ def recorded(n=40, n_epochs=3, seed=0):
 def test_decisions_recomputed_by_hand():
     spectra, curves = recorded()
     pruner = LyapunovPruner(
-        LinearRegression(), n_startup_trials=8, quantile=0.5, confidence=0.0, refit_growth=0.0
+        LinearRegression(),
+        n_startup_trials=8,
+        quantile=0.5,
+        confidence=0.0,
+        refit_growth=0.0,
+        prior=None,
     )
     run = replay_study(pruner, np.arange(40), curves, spectra=spectra)
     study = run["study"]
@@ -76,7 +83,7 @@ def test_no_finished_trial_is_used_before_it_finishes():
     """With 4 workers, trials finish out of order; a fit may use only trials
     complete at the time of the decision, never running ones."""
     spectra, curves = recorded(n=60, n_epochs=4, seed=1)
-    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=6, refit_growth=0.0)
+    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=6, refit_growth=0.0, prior=None)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     running, finished, checked = [], set(), 0
     order = iter(range(60))
@@ -117,9 +124,137 @@ def test_no_finished_trial_is_used_before_it_finishes():
     assert checked >= 20
 
 
+def test_prior_features_are_ranks_within_the_trials():
+    spectra = [[1.0, 0.0], [3.0, -1.0], [2.0, 2.0]]
+    # Scores 0.5, 0.1, 0.9; largest 1, 3, 2; means 0.5, 1, 2; smallest 0, -1, 2.
+    got = prior_features(spectra, [0.5, 0.1, 0.9])
+    expected = [[0.5, 0.0, 0.0, 0.5], [0.0, 1.0, 0.5, 0.0], [1.0, 0.5, 1.0, 1.0]]
+    np.testing.assert_array_equal(got, expected)
+    assert within_ranks([2.0, 2.0, 1.0]).tolist() == [0.75, 0.75, 0.0]
+    assert within_ranks([4.0]).tolist() == [0.5]
+
+
+def test_startup_prior_is_ridge_regression_on_ranks():
+    rng = np.random.default_rng(3)
+    populations = []
+    for n in (30, 50):
+        spectra = rng.normal(size=(n, 5))
+        scores = rng.random(n)
+        finals = scores + 0.3 * spectra.mean(axis=1) + 0.1 * rng.normal(size=n)
+        populations.append((spectra, scores, finals))
+    X = np.vstack([prior_features(s, e) for s, e, _ in populations])
+    y = np.concatenate([within_ranks(f) for _, _, f in populations])
+    A = np.column_stack([np.ones(len(X)), X])
+    solution, *_ = np.linalg.lstsq(A, y, rcond=None)
+    prior = StartupPrior.fit(populations, alpha=0.0)
+    np.testing.assert_allclose([prior.intercept, *prior.coef], solution, rtol=1e-9, atol=1e-12)
+    assert prior.spread == pytest.approx(np.std(y - A @ solution), rel=1e-9)
+    np.testing.assert_allclose(prior.predict(X), A @ solution, rtol=1e-9)
+    # The early score and the mean exponent decide the final rank here.
+    assert prior.coef[0] > 0.3 and prior.coef[2] > 0.1
+    # The penalty shrinks the coefficients, not the intercept.
+    ridge = StartupPrior.fit(populations, alpha=100.0)
+    assert np.linalg.norm(ridge.coef) < np.linalg.norm(prior.coef)
+    # Plain numbers, through JSON and back.
+    again = StartupPrior.from_dict(json.loads(json.dumps(prior.to_dict())))
+    assert again == prior
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"coef": (1.0, 2.0)}, "coef must be 4 finite numbers"),
+        ({"coef": (1.0, 2.0, np.nan, 0.0)}, "coef must be 4 finite numbers"),
+        ({"spread": -0.1}, "spread must be a finite number >= 0, got -0.1"),
+        ({"intercept": np.inf}, "intercept must be finite, got inf"),
+        ({"min_trials": 1}, "min_trials must be an int >= 2, got 1"),
+    ],
+)
+def test_startup_prior_refuses_bad_numbers(kwargs, match):
+    values = {"intercept": 0.1, "coef": (0.5, 0.0, 0.0, 0.0), "spread": 0.1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        StartupPrior(**values)
+
+
+def _prior_study(curves, spectra, direction, prior, quantile=0.5):
+    """A sequential study of networks 0..n-1 in which only the prior can decide."""
+    sign = 1.0 if direction == "maximize" else -1.0
+    pruner = LyapunovPruner(n_startup_trials=100, quantile=quantile, prior=prior)
+    study = optuna.create_study(direction=direction, pruner=pruner)
+    for i in range(len(curves)):
+        trial = study.ask()
+        trial.set_user_attr(
+            "sklyap_spectrum",
+            {"step": 1, "spectrum": spectra[i].tolist(), "architecture": None, "size": None},
+        )
+        for epoch in range(1, curves.shape[1] + 1):
+            trial.report(sign * float(curves[i, epoch - 1]), epoch)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                break
+        else:
+            study.tell(trial, sign * float(curves[i, -1]))
+    return pruner, study
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_prior_decisions_recomputed_by_hand(direction):
+    spectra, curves = recorded()
+    prior = StartupPrior(intercept=0.1, coef=(0.6, 0.1, 0.2, 0.0), spread=0.1, min_trials=3)
+    pruner, study = _prior_study(curves, spectra, direction, prior)
+    trials = study.get_trials()
+    assert [d["trial"] for d in pruner.decisions_] == list(range(40))
+    for decision in pruner.decisions_:
+        i = decision["trial"]
+        if i < 2:  # fewer than min_trials with a spectrum and a score at step 1
+            assert decision["by"] is None and decision["pruned"] is False
+            continue
+        # Every trial so far reported at step 1, pruned or not: ranked among them,
+        # the better early score ranking higher whichever the direction.
+        ranks = prior_features(spectra[: i + 1], curves[: i + 1, 0])[i]
+        predicted = 0.1 + ranks @ [0.6, 0.1, 0.2, 0.0]
+        assert decision["by"] == "prior" and decision["fitted_on"] == []
+        assert decision["predicted"] == pytest.approx(predicted, rel=1e-12)
+        assert decision["pruned"] == (predicted + 0.1 < 0.5)
+        pruned = trials[i].state == optuna.trial.TrialState.PRUNED
+        assert pruned == decision["pruned"]
+        assert not pruned or len(trials[i].intermediate_values) == 1
+    assert 5 <= sum(d["pruned"] for d in pruner.decisions_) <= 30
+
+
+def test_prior_reads_no_final_value():
+    """The prior ranks what trials showed at the early step: changing what they
+    finish at changes none of its decisions, while the regressor's change."""
+    spectra, curves = recorded()
+    changed = curves.copy()
+    changed[:, 1:] = curves[::-1, 1:]
+    runs = [_prior_study(c, spectra, "maximize", STARTUP_PRIOR)[0] for c in (curves, changed)]
+    assert [d["predicted"] for d in runs[0].decisions_] == [
+        d["predicted"] for d in runs[1].decisions_
+    ]
+    assert any(d["pruned"] for d in runs[0].decisions_)
+
+
+def test_the_default_pruner_starts_from_the_prior_then_learns():
+    spectra, curves = recorded(n=60)
+    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=8)
+    assert pruner.prior is STARTUP_PRIOR
+    replay_study(pruner, np.arange(60), curves, spectra=spectra)
+    by = [d["by"] for d in pruner.decisions_]
+    # The prior judges from its fifth trial; the regressor once 8 have finished.
+    assert by[:4] == [None] * 4 and by[4] == "prior"
+    first = by.index("regressor")
+    assert set(by[4:first]) == {"prior"} and set(by[first:]) == {"regressor"}
+    assert len(pruner.decisions_[first]["fitted_on"]) == 8
+    with pytest.raises(TypeError, match="prior must be a StartupPrior or None, got 'default'"):
+        LyapunovPruner(prior="default")
+
+
 def test_too_few_finished_trials_prune_nothing():
     spectra, curves = recorded()
-    run = replay_study(LyapunovPruner(n_startup_trials=100), np.arange(40), curves, spectra=spectra)
+    run = replay_study(
+        LyapunovPruner(n_startup_trials=100, prior=None), np.arange(40), curves, spectra=spectra
+    )
     assert run["pruned"] == []
     assert run["epochs"] == curves.size
 
@@ -127,7 +262,7 @@ def test_too_few_finished_trials_prune_nothing():
 def test_nan_spectrum_is_never_pruned_nor_learnt_from():
     spectra, curves = recorded()
     spectra[::3] = np.nan
-    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=5, refit_growth=0.0)
+    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=5, refit_growth=0.0, prior=None)
     run = replay_study(pruner, np.arange(40), curves, spectra=spectra)
     pruned = {n for _, n in run["pruned"]}
     assert pruned and not pruned & set(range(0, 40, 3))
@@ -142,7 +277,9 @@ def test_nan_spectrum_is_never_pruned_nor_learnt_from():
 
 def test_minimising_study_prunes_the_high_values():
     spectra, curves = recorded()
-    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=8, refit_growth=0.0, confidence=0)
+    pruner = LyapunovPruner(
+        LinearRegression(), n_startup_trials=8, refit_growth=0.0, confidence=0, prior=None
+    )
     study = optuna.create_study(direction="minimize", pruner=pruner)
     for i in range(40):
         trial = study.ask()
@@ -168,13 +305,13 @@ def test_foreign_network_is_not_pruned_and_warns():
     spectra, curves = recorded()
     architectures = [("GRU", 1, 8, True)] * 39 + [("LSTM", 1, 8, True)]
     sizes = [16] * 39 + [16]
-    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=5, confidence=0)
+    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=5, confidence=0, prior=None)
     with pytest.warns(UserWarning, match=r"trial 39: its network \(LSTM, 1, 8, True\) is of none"):
         replay_study(
             pruner, np.arange(40), curves, spectra=spectra, architectures=architectures, sizes=sizes
         )
     sizes = [16] * 39 + [64]
-    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=5, confidence=0)
+    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=5, confidence=0, prior=None)
     with pytest.warns(UserWarning, match="hidden size 64 is outside the finished trials' 16 to 16"):
         replay_study(
             pruner,
@@ -197,7 +334,7 @@ def test_wrapped_pruner_decides_the_other_steps():
             return trial.last_step == 3
 
     run = replay_study(
-        LyapunovPruner(n_startup_trials=100, wrapped_pruner=Recording()),
+        LyapunovPruner(n_startup_trials=100, prior=None, wrapped_pruner=Recording()),
         np.arange(10),
         curves,
         spectra=spectra,
@@ -258,7 +395,9 @@ def test_pruner_pickles_and_keeps_deciding():
     import pickle
 
     spectra, curves = recorded()
-    pruner = pickle.loads(pickle.dumps(LyapunovPruner(LinearRegression(), n_startup_trials=5)))
+    pruner = pickle.loads(
+        pickle.dumps(LyapunovPruner(LinearRegression(), n_startup_trials=5, prior=None))
+    )
     run = replay_study(pruner, np.arange(40), curves, spectra=spectra)
     assert run["pruned"]
 
@@ -273,7 +412,7 @@ WORKER = textwrap.dedent(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = np.load(sys.argv[2])
     spectra, curves = data["spectra"], data["curves"]
-    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=6, confidence=0.0)
+    pruner = LyapunovPruner(LinearRegression(), n_startup_trials=6, confidence=0.0, prior=None)
     study = optuna.load_study(study_name="s", storage=sys.argv[1], pruner=pruner)
 
     def objective(trial):
@@ -418,6 +557,20 @@ def test_without_optuna_the_error_names_the_extra(code):
     assert "pip install 'sklyap[optuna]'" in done.stderr.splitlines()[-1]
 
 
+def test_without_optuna_the_library_and_the_study_still_import():
+    """Only the pruner needs the extra: the study, the command line and the
+    prior import without it (the README's main job installs no Optuna)."""
+    program = (
+        "import sys; sys.modules['optuna'] = None\n"
+        "import sklyap.study, sklyap.__main__\n"
+        "from sklyap.selection import STARTUP_PRIOR, FinalAccuracyPredictor\n"
+        "print(STARTUP_PRIOR.min_trials)"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "5"
+
+
 def test_the_sweep_command_without_optuna_says_so(monkeypatch, capsys):
     from sklyap.__main__ import main
 
@@ -430,10 +583,10 @@ def test_a_spectrum_costs_what_it_is_said_to():
     spectra, curves = recorded(n=10)
     cost = np.arange(10) / 10
     free = replay_study(
-        LyapunovPruner(n_startup_trials=100), np.arange(10), curves, spectra=spectra
+        LyapunovPruner(n_startup_trials=100, prior=None), np.arange(10), curves, spectra=spectra
     )
     paid = replay_study(
-        LyapunovPruner(n_startup_trials=100),
+        LyapunovPruner(n_startup_trials=100, prior=None),
         np.arange(10),
         curves,
         spectra=spectra,

@@ -8,7 +8,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from sklyap.__main__ import main
-from sklyap._pruning import default_regressor
+from sklyap._early import StartupPrior, default_regressor
 from sklyap.datasets._population import _train_network
 from sklyap.study import population_features, run_sweep
 from sklyap.study._replay import replay_study
@@ -51,6 +51,7 @@ def sweep(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     settings = {"n_models": 24, "n_pilot": 8, "cache_dir": cache, "n_orders": 2}
     settings["spectrum_cost"] = 0.5
+    settings["prior"] = StartupPrior(intercept=0.2, coef=(0.6, 0.0, 0.2, 0.0), spread=0.1)
     result = run_sweep(tiny_task(n_epochs=4), keep=0.25, verbose=0, **settings)
     return result, settings
 
@@ -111,9 +112,8 @@ def test_sweep_counts_every_epoch_and_agrees_with_plain_optuna(sweep):
     assert row["epochs_fraction_per_repeat"] == pytest.approx([spent / 96] * 2)
     # LyapunovPruner pays half an epoch for each of the 24 spectra: its epochs
     # are the trials' epochs (from the intermediate values) plus 12.
-    for key in ("lyapunov", "lyapunov+score"):
-        row = result.row(key, 1)
-        assert min(row["epochs_fraction_per_repeat"]) >= (24 + 12) / 96
+    for key in ("lyapunov", "lyapunov+score", "lyapunov+prior"):
+        assert min(result.row(key, 1)["epochs_fraction_per_repeat"]) >= (24 + 12) / 96
     X = np.column_stack([features["early"], curves[:, 0]])
     for order, regret in zip(orders, row["regret_per_repeat"]):
         model = default_regressor().fit(X[order[:8]], final[order[:8]])
@@ -188,12 +188,13 @@ def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
     assert again.curves == result.curves
     payload = json.loads(result.to_json())
     assert payload["settings"]["n_pilot"] == 8 and payload["settings"]["workers"] == [1, 4]
+    assert StartupPrior.from_dict(payload["settings"]["prior"]) == settings["prior"]
     assert len(payload["curves"]) == 2 * len(POLICIES)
     assert payload["comparisons"] == json.loads(json.dumps(result.comparisons()))
     assert "| Optuna MedianPruner | 1 |" in result.markdown()
     table = result.table()
     assert "every epoch counted (the pilot's 8 networks included)" in table
-    assert "LyapunovPruner on spectra - Optuna" in table
+    assert "LyapunovPruner on spectra, no prior - Optuna" in table
     # The anytime curves start at the worst network's regret and end at the row's.
     for curve in result.curves:
         row = result.row(curve["key"], curve["workers"])
@@ -241,6 +242,8 @@ def test_sweep_refuses_bad_settings_before_training():
     for bad in (-1.0, float("nan"), "fast", True):
         with pytest.raises(ValueError, match="spectrum_cost must be 'auto' or a number of epochs"):
             run_sweep("digits", spectrum_cost=bad)
+    with pytest.raises(TypeError, match="prior must be a StartupPrior or None, got 'default'"):
+        run_sweep("digits", prior="default")
     with pytest.raises(ValueError, match="unknown task 'mnist'"):
         run_sweep("mnist")
 

@@ -1,12 +1,16 @@
 """Ranking without a finished trial: Spearman, and what transfers between tasks."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from sklyap._early import prior_features
 from sklyap.study._transfer import (
     TRANSFER_RULES,
     TransferResult,
+    fit_prior,
     ranks,
     spearman,
     transfer_rows,
@@ -50,7 +54,19 @@ def test_a_rule_shared_by_the_tasks_transfers_and_is_scored_by_hand():
         )
         # The forest learnt the order on the other tasks' ranks.
         assert row["transferred_spectra"] > 0.6
-    result = TransferResult(settings={"tasks": ["a", "b", "c"]}, rows=rows)
+        # So did the startup prior: a linear model of the same ranks, by hand.
+        train = [p for (task, _), p in populations.items() if task != row["task"]]
+        prior = fit_prior(train)
+        predicted = prior.predict(prior_features(test["spectra"], test["early_accuracy"]))
+        assert row["startup_prior"] == pytest.approx(
+            spearmanr(predicted, test["final"]).statistic, rel=1e-12
+        )
+        assert row["startup_prior"] > 0.6
+    prior = fit_prior(populations.values())
+    result = TransferResult(
+        settings={"tasks": ["a", "b", "c"]}, rows=rows, priors={"a": prior}, prior=prior
+    )
+    assert json.loads(result.to_json())["prior"] == prior.to_dict()
     assert "transferred_spectra" in result.transfers()
     assert "early_accuracy" not in result.transfers()
     assert "| a (0) |" in result.markdown()

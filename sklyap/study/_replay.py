@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._pruning import SPECTRUM_ATTR, default_regressor, record_spectrum
+from .._early import SPECTRUM_ATTR, default_regressor, record_spectrum
 
 __all__ = ["BUDGETS", "REPLAY_METRICS", "outcome", "pilot_policy", "replay_study"]
 

@@ -23,6 +23,7 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingGridSearchCV
 from tqdm.auto import tqdm
 
+from .._early import StartupPrior
 from .._validation import Interval, check_int, validate_params
 from ..datasets import train_rnn_population
 from ..transformer import LyapunovSpectrumTransformer
@@ -38,15 +39,16 @@ POLICIES = {
     "median": "Optuna MedianPruner",
     "halving": "Optuna SuccessiveHalvingPruner",
     "hyperband": "Optuna HyperbandPruner",
-    "lyapunov": "LyapunovPruner on spectra",
-    "lyapunov+score": "LyapunovPruner on spectra + early score",
-    "lyapunov+median": "LyapunovPruner (spectra + score) around MedianPruner",
+    "lyapunov": "LyapunovPruner on spectra, no prior",
+    "lyapunov+score": "LyapunovPruner on spectra + early score, no prior",
+    "lyapunov+prior": "LyapunovPruner, its defaults (spectra + score, startup prior)",
+    "lyapunov+median": "LyapunovPruner (its defaults) around MedianPruner",
     "pilot": "pilot-based selection (pilot counted)",
     "halving-search": "HalvingGridSearchCV",
 }
 #: Optuna's own pruners, against the best of which each LyapunovPruner row is paired.
 OPTUNA_PRUNERS = ("median", "halving", "hyperband")
-LYAPUNOV_PRUNERS = ("lyapunov", "lyapunov+score", "lyapunov+median")
+LYAPUNOV_PRUNERS = ("lyapunov", "lyapunov+score", "lyapunov+prior", "lyapunov+median")
 # Policies whose decisions do not depend on the number of workers.
 _UNTIMED = ("pilot", "halving-search")
 
@@ -135,7 +137,8 @@ def successive_halving(curves, candidates, *, min_epochs, factor, first_scores=N
     return kept, int(epochs + len(kept) * (n_epochs - rungs[-1]))
 
 
-def _pruner(key):
+def _pruner(key, prior):
+    """The pruner of policy ``key``; ``prior`` stands in for the default prior."""
     optuna = import_optuna()
 
     from ..selection import LyapunovPruner
@@ -145,9 +148,12 @@ def _pruner(key):
         "median": optuna.pruners.MedianPruner,
         "halving": optuna.pruners.SuccessiveHalvingPruner,
         "hyperband": optuna.pruners.HyperbandPruner,
-        "lyapunov": lambda: LyapunovPruner(early_score=False),
-        "lyapunov+score": LyapunovPruner,
-        "lyapunov+median": lambda: LyapunovPruner(wrapped_pruner=optuna.pruners.MedianPruner()),
+        "lyapunov": lambda: LyapunovPruner(early_score=False, prior=None),
+        "lyapunov+score": lambda: LyapunovPruner(prior=None),
+        "lyapunov+prior": lambda: LyapunovPruner(prior=prior),
+        "lyapunov+median": lambda: LyapunovPruner(
+            prior=prior, wrapped_pruner=optuna.pruners.MedianPruner()
+        ),
     }[key]()
 
 
@@ -176,7 +182,7 @@ def _run_policy(key, order, seed, data, n_workers, n_pilot, keep, factor):
         warnings.filterwarnings("ignore", "LyapunovPruner does not prune", UserWarning)
         reads = key in LYAPUNOV_PRUNERS
         run = replay_study(
-            _pruner(key),
+            _pruner(key, data["prior"]),
             order,
             curves,
             spectra=spectra if reads else None,
@@ -466,6 +472,7 @@ def run_sweep(
     factor=3,
     n_models=None,
     spectrum_cost="auto",
+    prior=None,
     device="auto",
     random_state=0,
     n_jobs=None,
@@ -478,9 +485,9 @@ def run_sweep(
     by every policy of :data:`POLICIES`: real Optuna studies (one trial per
     network, enqueued in that order) with no pruning, Optuna's
     ``MedianPruner``, ``SuccessiveHalvingPruner`` and ``HyperbandPruner`` (their
-    defaults), and :class:`~sklyap.selection.LyapunovPruner` (its defaults) on
-    the spectra, on the spectra and the early score, and around
-    ``MedianPruner``; with each number of ``workers`` in flight (trials
+    defaults), and :class:`~sklyap.selection.LyapunovPruner` on the spectra
+    and on the spectra and the early score with no prior, with its defaults
+    (``prior`` as its startup prior), and so around ``MedianPruner``; with each number of ``workers`` in flight (trials
     finish out of order). Beside them: today's pilot-based selection (the
     first ``n_pilot`` networks of the order trained to the end, a random
     forest fitted on them keeps the ``keep`` fraction of the rest it ranks
@@ -504,6 +511,11 @@ def run_sweep(
         measures it for each kind of network (:func:`measure_spectrum_cost`,
         timings: the result then varies from run to run); a number is the
         same for every network (0: spectra free).
+    prior : StartupPrior, default=None
+        The startup prior of the pruners with their defaults. The default
+        :data:`~sklyap.selection.STARTUP_PRIOR` was fitted on the study's
+        tasks, so a sweep of one of them should be given a prior fitted
+        without it (:func:`transfer_study`'s ``priors``); None: no prior.
     device, random_state, n_jobs, cache_dir, verbose
         As for :func:`population_features`; ``random_state`` seeds the
         population and the orders. ``n_jobs`` also runs the orders in parallel.
@@ -532,6 +544,8 @@ def run_sweep(
         raise ValueError(
             f"spectrum_cost must be 'auto' or a number of epochs >= 0, got {spectrum_cost!r}"
         )
+    if prior is not None and not isinstance(prior, StartupPrior):
+        raise TypeError(f"prior must be a StartupPrior or None, got {prior!r}")
     if n_pilot >= n_models:
         raise ValueError(
             f"n_pilot={n_pilot} leaves no candidates in a population of n_models={n_models}"
@@ -570,6 +584,7 @@ def run_sweep(
     else:
         cost, by_kind = np.full(n_models, float(spectrum_cost)), None
     data = {
+        "prior": prior,
         "spectrum_cost": cost,
         "curves": curves,
         "spectra": features["early"],
@@ -591,7 +606,7 @@ def run_sweep(
     if verbose:
         runs = tqdm(runs, total=len(jobs), desc=f"replayed studies on {spec.name}", unit="study")
     outcomes = {}
-    for (key, _, w), run in zip(jobs, runs):
+    for (key, _, w), run in zip(jobs, runs, strict=True):
         for w_ in workers if key in _UNTIMED else (w,):
             outcomes.setdefault((key, w_), []).append(outcome(run, final, n_epochs))
     timings["studies_s"] = time.perf_counter() - start
@@ -626,6 +641,7 @@ def run_sweep(
         "budgets": list(BUDGETS),
         "spectrum_cost": spectrum_cost if by_kind is None else by_kind,
         "spectrum_cost_mean": float(cost.mean()),
+        "prior": None if prior is None else prior.to_dict(),
         "versions": library_versions(),
     }
     return SweepResult(settings=settings, rows=rows, curves=lines, timings=timings)

@@ -1,10 +1,12 @@
 """Early selection without any finished trial: what transfers from other tasks.
 
-Leaving one task out, a random forest fitted on the other tasks' populations
-(early spectra and early accuracy as ranks within their population, against
-the rank of the final accuracy) ranks the networks of the task left out; and
-rules that read the early spectrum alone rank them with no training at all.
-Each is scored by Spearman's correlation with the final accuracy.
+Leaving one task out, models fitted on the other tasks' populations (early
+spectra and early accuracy as ranks within their population, against the rank
+of the final accuracy) rank the networks of the task left out: a random
+forest, and :class:`~sklyap.selection.StartupPrior`, the linear model in four
+ranks that :class:`~sklyap.selection.LyapunovPruner` can start from. Rules
+that read the early spectrum alone rank them with no training at all. Each is
+scored by Spearman's correlation with the final accuracy.
 """
 
 import json
@@ -12,30 +14,27 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestRegressor
 
+from .._early import StartupPrior, prior_features
+from .._early import within_ranks as ranks
 from ._result import json_ready
 from ._run import library_versions, population_features
 
-__all__ = ["TRANSFER_RULES", "TransferResult", "transfer_study"]
+__all__ = ["TRANSFER_RULES", "TransferResult", "fit_prior", "transfer_study"]
 
 #: The rankings compared on each population, by key: what each is.
 TRANSFER_RULES = {
     "transferred": "forest fitted on the other tasks (spectra + early accuracy, as ranks)",
     "transferred_spectra": "forest fitted on the other tasks (spectra alone, as ranks)",
+    "startup_prior": "StartupPrior fitted on the other tasks (linear in four ranks)",
     "largest_near_zero": "zero-label: -abs(largest exponent)",
     "mean_exponent": "zero-label: mean exponent",
     "early_accuracy": "early accuracy (a finished epoch, no finished trial)",
 }
 #: A ranking that reaches this Spearman on a task left out transfers.
 TRANSFERS = 0.6
-
-
-def ranks(values):
-    """Ranks from 0 to 1 within ``values`` (ties share their mean rank)."""
-    values = np.asarray(values, dtype=float)
-    return (rankdata(values, method="average") - 1) / max(len(values) - 1, 1)
 
 
 def spearman(a, b):
@@ -58,10 +57,18 @@ def _rankings(train, test):
         forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=3, random_state=0)
         out[key] = forest.fit(X, y).predict(_features(test, with_accuracy))
     spectra = test["spectra"]
+    prior = fit_prior(train)
+    out["startup_prior"] = prior.predict(prior_features(spectra, test["early_accuracy"]))
     out["largest_near_zero"] = -np.abs(spectra.max(axis=1))
     out["mean_exponent"] = spectra.mean(axis=1)
     out["early_accuracy"] = test["early_accuracy"]
     return out
+
+
+def fit_prior(populations):
+    """:class:`~sklyap.selection.StartupPrior` fitted on ``populations`` (dicts
+    of ``spectra``, ``early_accuracy`` and ``final``)."""
+    return StartupPrior.fit([(p["spectra"], p["early_accuracy"], p["final"]) for p in populations])
 
 
 def _features(population, with_accuracy):
@@ -107,10 +114,18 @@ class TransferResult:
         One per population: ``task``, ``random_state``, and for each key of
         :data:`TRANSFER_RULES` the Spearman correlation of its ranking with
         the final accuracy.
+    priors : dict
+        Task name to the :class:`~sklyap.selection.StartupPrior` fitted on
+        the other tasks' populations (what a sweep of that task may start
+        from without having seen it).
+    prior : StartupPrior
+        Fitted on every population.
     """
 
     settings: dict
     rows: list
+    priors: dict
+    prior: StartupPrior
 
     def transfers(self):
         """The rules that reach Spearman >= 0.6 on every population of every task left out."""
@@ -121,7 +136,13 @@ class TransferResult:
         ]
 
     def to_json(self):
-        payload = {"settings": self.settings, "rows": self.rows, "transfers": self.transfers()}
+        payload = {
+            "settings": self.settings,
+            "rows": self.rows,
+            "transfers": self.transfers(),
+            "prior": self.prior.to_dict(),
+            "priors": {task: prior.to_dict() for task, prior in self.priors.items()},
+        }
         return json.dumps(json_ready(payload), indent=2, allow_nan=False)
 
     def _lines(self):
@@ -214,10 +235,16 @@ def transfer_study(
             }
         names.append(spec.name)
     rows = transfer_rows(populations)
+    priors = {
+        name: fit_prior([p for (task, _), p in populations.items() if task != name])
+        for name in names
+    }
     settings = {
         "tasks": names,
         "random_states": list(random_states),
         "target": "validation accuracy after the last epoch",
         "versions": library_versions(),
     }
-    return TransferResult(settings=settings, rows=rows)
+    return TransferResult(
+        settings=settings, rows=rows, priors=priors, prior=fit_prior(populations.values())
+    )
