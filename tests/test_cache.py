@@ -250,7 +250,7 @@ def test_cache_info_counts_stale_entries_and_clear_removes_only_them(tmp_path, m
 
 
 def test_the_cache_command_says_where_and_what_and_clears(tmp_path, monkeypatch, capsys):
-    from sklyap.__main__ import main
+    from sklyap.cli import main
 
     store = ContentCache(tmp_path)
     store.put("network", {"i": 0}, [1.0], code=["sklyap.weights"])

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from sklyap import load_checkpoint, lyapunov_spectrum, module_from_state_dict
-from sklyap.__main__ import main
+from sklyap.cli import main
 from sklyap.dynamics import as_dynamics
 
 F64 = torch.float64
@@ -654,7 +654,7 @@ def test_the_output_path_is_checked_before_any_work(checkpoints, monkeypatch, ca
 
 
 def test_an_interrupted_run_keeps_what_it_finished(checkpoints, tmp_path, monkeypatch, capsys):
-    import sklyap.__main__
+    import sklyap.cli.spectra
     import sklyap.lyapunov
 
     folder, _ = checkpoints
@@ -667,7 +667,7 @@ def test_an_interrupted_run_keeps_what_it_finished(checkpoints, tmp_path, monkey
         return spectrum(*args, **kwargs)
 
     monkeypatch.setattr(sklyap.lyapunov, "lyapunov_spectrum", interrupted_second_time)
-    monkeypatch.setattr(sklyap.__main__, "_CHUNK", 1)
+    monkeypatch.setattr(sklyap.cli.spectra, "_CHUNK", 1)
     out = tmp_path / "s.json"
     code = main(["spectra", str(folder), "--n-steps", "20", "--warmup", "5",
                  "--device", "cpu", "--output", str(out), "--quiet"])  # fmt: skip

@@ -109,7 +109,7 @@ def test_transformer_follows_the_models_and_keeps_inputs_trajectories_first():
 
 
 def test_one_default_warmup_for_the_function_the_transformer_and_the_command_line():
-    from sklyap.__main__ import build_parser
+    from sklyap.cli import build_parser
 
     lstm = _lstm(True)
     x = torch.randn(2, 130, 3, dtype=F64)

@@ -76,3 +76,41 @@ def test_the_checks_find_what_they_look_for():
         "line 5: 'lstm_gates'",
         "line 5: 'gru_step'",
     ]
+
+
+def imported_modules(path):
+    """The absolute names of the sklyap modules (and names) that the file at ``path`` imports."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    package = parts[:-1]  # a module's package; for an __init__, the package itself
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names += [module, *(f"{module}.{alias.name}" for alias in node.names)]
+    return [n for n in names if n == "sklyap" or n.startswith("sklyap.")]
+
+
+EXPERIMENTS = ("sklyap.study", "sklyap.cli", "sklyap.__main__")
+LIBRARY = [
+    p for p in MODULES if p.relative_to(PACKAGE).parts[0] not in ("study", "cli", "__main__.py")
+]
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_library_never_imports_the_experiments_or_the_command_line(path):
+    reached = [
+        name
+        for name in imported_modules(path)
+        if any(name == e or name.startswith(e + ".") for e in EXPERIMENTS)
+    ]
+    assert reached == []
+
+
+def test_the_wall_check_resolves_relative_imports():
+    assert "sklyap.study.run_sweep" in imported_modules(PACKAGE / "cli" / "sweep.py")
+    assert "sklyap.cli.sweep" in imported_modules(PACKAGE / "cli" / "__init__.py")
+    assert "sklyap.study._replay.replay_study" in imported_modules(PACKAGE / "study" / "_sweep.py")
+    assert "sklyap.cli.main" in imported_modules(PACKAGE / "__main__.py")

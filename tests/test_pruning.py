@@ -559,10 +559,10 @@ def test_without_optuna_the_error_names_the_extra(code):
 
 def test_without_optuna_the_library_and_the_study_still_import():
     """Only the pruner needs the extra: the study, the command line and the
-    prior import without it (the README's main job installs no Optuna)."""
+    prior import without it (a plain install has no Optuna)."""
     program = (
         "import sys; sys.modules['optuna'] = None\n"
-        "import sklyap.study, sklyap.__main__\n"
+        "import sklyap.study, sklyap.cli, sklyap.__main__\n"
         "from sklyap.selection import STARTUP_PRIOR, FinalAccuracyPredictor\n"
         "print(STARTUP_PRIOR.min_trials)"
     )
@@ -572,7 +572,7 @@ def test_without_optuna_the_library_and_the_study_still_import():
 
 
 def test_the_sweep_command_without_optuna_says_so(monkeypatch, capsys):
-    from sklyap.__main__ import main
+    from sklyap.cli import main
 
     monkeypatch.setitem(sys.modules, "optuna", None)
     assert main(["sweep", "--task", "digits"]) == 2

@@ -13,7 +13,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import GroupKFold
 
 import sklyap
-from sklyap.__main__ import main
+from sklyap.cli import main
 from sklyap.study import (
     Predictor,
     StudyResult,
@@ -460,3 +460,16 @@ def test_spectra_command(capsys):
     )
     printed = capsys.readouterr().out
     assert "LSTM x4" in printed and "lambda_1" in printed
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch, tmp_path):
+    """Usage errors exit with status 2 and one line; any other error is not
+    dressed up as one: it propagates, with its traceback."""
+    import sklyap.study
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not a usage error")
+
+    monkeypatch.setattr(sklyap.study, "run_study", broken)
+    with pytest.raises(ValueError, match="a bug, not a usage error"):
+        main(["demo", "--output", str(tmp_path), *SMALL])

@@ -7,8 +7,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from sklyap.__main__ import main
 from sklyap._early import StartupPrior, default_regressor
+from sklyap.cli import main
 from sklyap.datasets._population import _train_network
 from sklyap.study import population_features, run_sweep
 from sklyap.study._replay import replay_study
