@@ -175,6 +175,12 @@ def numpy_forward(module, Xs):
     return np.array(codes), np.array(heads)
 
 
+# -- spectra in tests: short and on the CPU ---------------------------------------------
+
+# Settings of the transformer that keep a test's spectra to milliseconds.
+FAST_SPECTRA = {"n_trajectories": 2, "n_steps": 40, "warmup": 10, "device": "cpu"}
+
+
 # -- the QR algorithm, in NumPy (test_benettin) ------------------------------------------
 
 

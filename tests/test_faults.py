@@ -26,9 +26,9 @@ from sklyap import (
 )
 from sklyap.dynamics import NonFiniteParameterError
 
-from helpers import AT_A_FIXED_POINT
+from helpers import AT_A_FIXED_POINT, FAST_SPECTRA
 
-FAST = {"n_trajectories": 2, "n_steps": 40, "warmup": 10, "device": "cpu", "random_state": 0}
+FAST = {**FAST_SPECTRA, "random_state": 0}
 
 
 def _diverging(input_size=2):

@@ -12,6 +12,7 @@ from torch import nn
 from sklyap import LyapunovSpectrumTransformer, SpectrumResampler, WeightStatistics
 
 # -- sweep tables -------------------------------------------------------------------
+from helpers import FAST_SPECTRA
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +24,7 @@ def sweep():
     )
 
 
-FAST = {
-    "n_features": 4,
-    "n_trajectories": 2,
-    "n_steps": 30,
-    "warmup": 10,
-    "random_state": 0,
-    "device": "cpu",
-}
+FAST = {**FAST_SPECTRA, "n_features": 4, "random_state": 0}
 
 
 @pytest.mark.parametrize(

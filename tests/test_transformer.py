@@ -19,7 +19,7 @@ from torch import nn
 
 from sklyap import LyapunovSpectrumTransformer, lyapunov_spectrum, resample_spectra
 
-FAST = {"n_trajectories": 2, "n_steps": 40, "warmup": 10, "device": "cpu"}
+from helpers import FAST_SPECTRA
 
 
 def _population(n_models=6, input_size=2, seed=0):
@@ -49,7 +49,7 @@ def test_features_are_the_spectra_of_each_model():
         nn.GRU(2, 5, batch_first=True),
         nn.LSTM(2, 1, batch_first=True),
     ]
-    lst = LyapunovSpectrumTransformer(random_state=0, **FAST)
+    lst = LyapunovSpectrumTransformer(random_state=0, **FAST_SPECTRA)
     features = lst.fit_transform(models)
     assert features.dtype == np.float64 and features.shape == (3, 5)
     for i, model in enumerate(models):
@@ -61,6 +61,33 @@ def test_features_are_the_spectra_of_each_model():
     # Model 0 (RNN, state size 4) is stretched over the same index range: endpoints kept.
     expected_0 = lyapunov_spectrum(models[0], lst.inputs_, warmup=10, device="cpu").exponents
     assert features[0, 0] == expected_0[0] and features[0, -1] == expected_0[-1]
+
+
+def test_features_match_an_independent_numpy_implementation():
+    """Rows against the QR algorithm written out in NumPy (explicit Jacobians,
+    one trajectory at a time), not against the engine the transformer runs on."""
+    from helpers import benettin_numpy, orthogonal
+
+    models = []
+    for seed, gain in enumerate((0.5, 1.0, 2.0)):
+        # Distinct singular values (1.5 to 0.5 times the gain) keep the exponents
+        # apart, so each is well conditioned and the two codes agree to rounding.
+        model = nn.RNN(3, 5, batch_first=True).double()
+        singular = torch.linspace(1.5, 0.5, 5, dtype=torch.float64)
+        with torch.no_grad():
+            model.weight_hh_l0.copy_(
+                gain * orthogonal(5, seed) * singular @ orthogonal(5, seed + 7)
+            )
+            gen = torch.Generator().manual_seed(seed)
+            model.weight_ih_l0.copy_(0.3 * torch.randn(5, 3, generator=gen, dtype=torch.float64))
+            model.bias_ih_l0.copy_(0.05 * torch.randn(5, generator=gen, dtype=torch.float64))
+            model.bias_hh_l0.zero_()
+        models.append(model)
+    inputs = torch.randn(4, 70, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    features = LyapunovSpectrumTransformer(inputs, warmup=20, device="cpu").fit_transform(models)
+    for row, model in zip(features, models):
+        expected = benettin_numpy(model, inputs.numpy(), k=5, warmup=20, interval=1)
+        np.testing.assert_allclose(row, expected.mean(axis=0), rtol=0, atol=1e-11)
 
 
 def test_gaussian_inputs_are_seeded_and_scaled():
@@ -82,7 +109,7 @@ def test_gaussian_inputs_are_seeded_and_scaled():
 
 def test_fit_fixes_the_width_for_later_models():
     small, large = nn.GRU(2, 3, batch_first=True), nn.LSTM(2, 6, batch_first=True)
-    lst = LyapunovSpectrumTransformer(random_state=0, **FAST).fit([small])
+    lst = LyapunovSpectrumTransformer(random_state=0, **FAST_SPECTRA).fit([small])
     assert lst.n_features_out_ == 3
     np.testing.assert_array_equal(lst.state_sizes_, [3])
     out = lst.transform([large, small])
@@ -91,16 +118,16 @@ def test_fit_fixes_the_width_for_later_models():
     assert spectrum.shape == (12,)
     np.testing.assert_allclose(out[0], resample_spectra(spectrum, 3), atol=1e-12)
     assert out[0, 0] == spectrum[0] and out[0, -1] == spectrum[-1]
-    fixed = LyapunovSpectrumTransformer(n_features=10, random_state=0, **FAST).fit([small])
+    fixed = LyapunovSpectrumTransformer(n_features=10, random_state=0, **FAST_SPECTRA).fit([small])
     assert fixed.transform([large]).shape == (1, 10)
     assert list(fixed.get_feature_names_out()[[0, 9]]) == ["lyapunov0", "lyapunov9"]
 
 
 def test_partial_spectra():
     models = _population(3)
-    lst = LyapunovSpectrumTransformer(n_exponents=2, random_state=0, **FAST)
+    lst = LyapunovSpectrumTransformer(n_exponents=2, random_state=0, **FAST_SPECTRA)
     out = lst.fit_transform(models)
-    full = LyapunovSpectrumTransformer(random_state=0, **FAST).fit(models)
+    full = LyapunovSpectrumTransformer(random_state=0, **FAST_SPECTRA).fit(models)
     for i, model in enumerate(models):
         expected = lyapunov_spectrum(model, full.inputs_, warmup=10, device="cpu").exponents
         np.testing.assert_allclose(out[i], expected[:2], atol=1e-10)
@@ -169,7 +196,9 @@ def test_models_are_never_modified():
     models = _population(3)
     models[1].train()
     before = [copy.deepcopy(m.state_dict()) for m in models]
-    LyapunovSpectrumTransformer(random_state=0, dtype="float64", **FAST).fit_transform(models)
+    LyapunovSpectrumTransformer(random_state=0, dtype="float64", **FAST_SPECTRA).fit_transform(
+        models
+    )
     for model, state in zip(models, before):
         for key, value in state.items():
             assert model.state_dict()[key].dtype == torch.float32
@@ -179,7 +208,7 @@ def test_models_are_never_modified():
 
 def test_pipeline_grid_search_cross_validation_clone_and_pickle(tmp_path):
     models = _population(8)
-    lst = LyapunovSpectrumTransformer(n_features=4, random_state=0, **FAST)
+    lst = LyapunovSpectrumTransformer(n_features=4, random_state=0, **FAST_SPECTRA)
     features = clone(lst).fit_transform(models)
     y = features[:, 0]  # the largest exponent: a target the features predict well
     pipe = make_pipeline(clone(lst), StandardScaler(), Ridge(alpha=1e-3))
@@ -200,7 +229,7 @@ def test_pipeline_grid_search_cross_validation_clone_and_pickle(tmp_path):
 
 def test_parallel_jobs_give_identical_rows(workers):
     models = _population(4)
-    lst = LyapunovSpectrumTransformer(random_state=0, **FAST).fit(models)
+    lst = LyapunovSpectrumTransformer(random_state=0, **FAST_SPECTRA).fit(models)
     serial = lst.transform(models)
     parallel = clone(lst).set_params(n_jobs=2).fit(models).transform(models)
     np.testing.assert_array_equal(parallel, serial)
@@ -208,7 +237,7 @@ def test_parallel_jobs_give_identical_rows(workers):
 
 def test_progress_bar_and_compute_spectra(capsys):
     models = _population(2)
-    lst = LyapunovSpectrumTransformer(random_state=0, verbose=1, **FAST).fit(models)
+    lst = LyapunovSpectrumTransformer(random_state=0, verbose=1, **FAST_SPECTRA).fit(models)
     results = lst.compute_spectra(models)
     assert "Lyapunov spectra" in capsys.readouterr().err
     assert [r.state_size for r in results] == [4, 5]
@@ -275,7 +304,7 @@ def test_transform_before_fit():
 )
 def test_bad_model_lists(X, exc, match):
     with pytest.raises(exc, match=match):
-        LyapunovSpectrumTransformer(**FAST).fit(X)
+        LyapunovSpectrumTransformer(**FAST_SPECTRA).fit(X)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +343,7 @@ def test_bad_model_lists(X, exc, match):
 )
 def test_bad_parameters(params, exc, match):
     with pytest.raises(exc, match=match):
-        LyapunovSpectrumTransformer(**{**FAST, **params}).fit_transform(
+        LyapunovSpectrumTransformer(**{**FAST_SPECTRA, **params}).fit_transform(
             [nn.GRU(2, 3, batch_first=True)]
         )
 
@@ -322,12 +351,12 @@ def test_bad_parameters(params, exc, match):
 def test_bad_encoders():
     tokens = np.zeros((2, 20), dtype=int)
     with pytest.raises(ValueError, match="model 0 .* has no submodule 'embed'"):
-        LyapunovSpectrumTransformer(tokens, input_encoder="embed", **FAST).fit_transform(
+        LyapunovSpectrumTransformer(tokens, input_encoder="embed", **FAST_SPECTRA).fit_transform(
             [_TokenModel()]
         )
     with pytest.raises(ValueError, match=r"input_encoder returned \(2, 20\)"):
         LyapunovSpectrumTransformer(
-            tokens, input_encoder=lambda m, x: x.double(), **FAST
+            tokens, input_encoder=lambda m, x: x.double(), **FAST_SPECTRA
         ).fit_transform([_TokenModel()])
 
 
@@ -339,7 +368,7 @@ def test_constant_inputs_that_leave_networks_at_a_fixed_point_warn_once():
     assert sum("fixed point" in str(w.message) for w in record) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        LyapunovSpectrumTransformer(random_state=0, **FAST).fit_transform(models)
+        LyapunovSpectrumTransformer(random_state=0, **FAST_SPECTRA).fit_transform(models)
     # Each model's own inputs (an encoder), stacked in one batch: only the model
     # whose own inputs are constant counts, whatever else shares its batch.
     models[0].silent = True
