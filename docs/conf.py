@@ -3,7 +3,12 @@
 Build with ``python -m sphinx -W -b html docs docs/_build/html`` (CI does).
 """
 
+import sys
+from pathlib import Path
+
 import sklyap
+
+sys.path.insert(0, str(Path(__file__).parent))  # docs/_gallery.py
 
 project = "sklyap"
 author = "sklyap developers"
@@ -19,7 +24,7 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "results", "README.md"]
+exclude_patterns = ["_build", "results", "README.md", "_gallery.py"]
 myst_heading_anchors = 3
 
 autosummary_generate = True
@@ -44,13 +49,13 @@ def setup(app):
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 
-# The gallery shows the examples' code and text; the examples themselves are
-# run by tests/test_examples.py, so the docs build does not run them again.
+# The gallery runs every example, with the small settings the tests use, and
+# shows its figure.
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "plot_gallery": "False",
+    "reset_argv": "_gallery.small_settings",
     "download_all_examples": False,
 }
 

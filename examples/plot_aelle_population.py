@@ -29,7 +29,9 @@ from sklyap.plotting import plot_embedding, plot_predicted_vs_true
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="AeLLE on a population of trained RNNs: an embedding of spectra that predicts accuracy"
+    )
     parser.add_argument("--n-models", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--max-train", type=int, default=None)

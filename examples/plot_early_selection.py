@@ -43,7 +43,9 @@ from sklyap.selection import FinalAccuracyPredictor
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Early selection: predict final accuracy after one epoch, inside a hyperparameter search"
+    )
     parser.add_argument("--n-pilot", type=int, default=60, help="pilot networks")
     parser.add_argument("--n-fresh", type=int, default=40, help="networks of the fresh population")
     parser.add_argument("--epochs", type=int, default=10)

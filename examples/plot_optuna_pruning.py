@@ -42,7 +42,9 @@ from sklyap.selection import LyapunovPruner
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Pruning an Optuna sweep of skorch RNNs by their early spectra"
+    )
     parser.add_argument("--n-trials", type=int, default=40)
     parser.add_argument(
         "--n-startup", type=int, default=10, help="finished trials before the regressor decides"

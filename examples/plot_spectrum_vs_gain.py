@@ -39,7 +39,9 @@ def networks(kind, hidden_size, gains, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="How the Lyapunov spectrum of a recurrent network changes with its weight scale"
+    )
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--n-steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=100)

@@ -31,7 +31,9 @@ from sklyap.datasets import RecurrentClassifier, digit_streams, load_sequential_
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Lyapunov spectra during training, recorded by a skorch callback"
+    )
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--hidden-size", type=int, default=32)
     parser.add_argument("--n-images", type=int, default=30, help="digits per driving stream")

@@ -1,5 +1,6 @@
 """Every example script runs, with small settings, and writes its figure."""
 
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -9,44 +10,9 @@ import pytest
 pytest.importorskip("matplotlib")
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SMALL = {
-    "plot_spectrum_vs_gain.py": ["--hidden-size", "6", "--n-steps", "40", "--warmup", "10"],
-    "plot_training_spectra.py": ["--epochs", "2", "--hidden-size", "8", "--n-images", "12"],
-    "plot_early_selection.py": [
-        "--n-pilot",
-        "12",
-        "--n-fresh",
-        "6",
-        "--epochs",
-        "2",
-        "--max-train",
-        "200",
-        "--n-images",
-        "12",
-    ],
-    "plot_optuna_pruning.py": [
-        "--n-trials",
-        "8",
-        "--n-startup",
-        "3",
-        "--epochs",
-        "2",
-        "--max-train",
-        "200",
-        "--n-images",
-        "12",
-    ],
-    "plot_aelle_population.py": [
-        "--n-models",
-        "6",
-        "--epochs",
-        "2",
-        "--max-train",
-        "200",
-        "--n-images",
-        "12",
-    ],
-}
+# The settings that run each example in seconds; the docs build runs the
+# examples with them too (docs/_gallery.py).
+SMALL = json.loads((EXAMPLES / "small_settings.json").read_text())
 
 
 def test_every_example_has_small_settings():
