@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import ExtraTreesRegressor
 
 __all__ = [
     "PRIOR_FEATURES",
@@ -213,8 +213,9 @@ def default_transformer():
 
 
 def default_regressor():
-    """The pruner's default regressor: a random forest, whose trees' spread is its uncertainty."""
-    return RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=0, n_jobs=1)
+    """The pruner's default regressor: 100 extremely randomised trees, whose spread is
+    its uncertainty (chosen by ``benchmarks/bench_pruner_inputs.py``)."""
+    return ExtraTreesRegressor(n_estimators=100, min_samples_leaf=2, random_state=0, n_jobs=1)
 
 
 def predict_with_spread(model, X):
