@@ -1,4 +1,5 @@
-"""The README's Python blocks run verbatim, in order, as a reader would paste them."""
+"""The Python blocks of the README and of the user guide run verbatim, in order,
+as a reader would paste them."""
 
 import re
 from pathlib import Path
@@ -6,26 +7,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
-pytest.importorskip("pandas")
+
+def run_blocks(path, tmp_path_factory):
+    """Run every Python block of ``path`` in one namespace, in a scratch folder,
+    with a scratch cache."""
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    folder = tmp_path_factory.mktemp(path.stem)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(folder)
+    mp.setenv("SKLYAP_CACHE_DIR", str(folder / "cache"))
+    namespace = {"__name__": path.stem}
+    try:
+        for block in blocks:
+            exec(compile(block, str(path), "exec"), namespace)
+    finally:
+        mp.undo()
+    return blocks, namespace
 
 
 @pytest.fixture(scope="module")
 def readme_namespace(tmp_path_factory):
-    """Run every block in one namespace, in a scratch folder, with a scratch cache."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 4, "the README lost its python examples"
-    folder = tmp_path_factory.mktemp("readme")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(folder)
-    mp.setenv("SKLYAP_CACHE_DIR", str(folder / "cache"))
-    namespace = {"__name__": "readme"}
-    try:
-        for block in blocks:
-            exec(compile(block, str(README), "exec"), namespace)
-    finally:
-        mp.undo()
+    pytest.importorskip("optuna")
+    blocks, namespace = run_blocks(ROOT / "README.md", tmp_path_factory)
+    assert len(blocks) == 3, "the README's quickstart has three examples"
     return namespace
 
 
@@ -36,25 +42,16 @@ def test_first_example_measures_the_lstm_as_pytorch_lays_out_its_inputs(readme_n
     assert result.n_trajectories == 8 and result.warmup == 100
     assert result.exponents.shape == (128,)
     assert np.all(np.diff(result.exponents) <= 0) and result.exponents[0] < 0
-    assert ns["X"].shape[1] == 32
+    assert ns["X"].shape == (3, 32)
 
 
-def test_sweep_example_fits_on_every_measured_network(readme_namespace):
+def test_pipeline_example_cross_validates_and_embeds(readme_namespace):
     ns = readme_namespace
-    assert len(ns["models"]) == 12 and ns["X"].shape == (12, 32)
-    assert ns["kept"].sum() >= 10
+    assert len(ns["models"]) == 12
     assert np.all((ns["accuracy"] >= 0) & (ns["accuracy"] <= 1))
-
-
-def test_checkpoint_example_round_trips_the_spectrum(readme_namespace):
-    model = readme_namespace["model"]
-    assert type(model).__name__ == "LSTM" and model.num_layers == 2 and model.hidden_size == 32
-
-
-def test_sweep_table_example_predicts_from_the_model_column(readme_namespace):
-    ns = readme_namespace
-    predicted = ns["predictor"].predict(ns["sweep"])
-    assert predicted.shape == (12,) and np.isfinite(predicted).all()
+    # Mean absolute errors of accuracies in [0, 1], one per fold.
+    assert ns["scores"].shape == (3,) and np.all((ns["scores"] <= 0) & (ns["scores"] >= -1))
+    assert ns["embedding"].shape == (12, 8) and np.isfinite(ns["embedding"]).all()
 
 
 def test_pruning_example_runs_an_optuna_study_with_spectra(readme_namespace):
@@ -69,7 +66,26 @@ def test_pruning_example_runs_an_optuna_study_with_spectra(readme_namespace):
         record = t.user_attrs["sklyap_spectrum"]
         assert record["step"] == 1 and len(record["spectrum"]) == 32
         assert record["architecture"][0] == t.params["cell"]
-    # Trials after the 3 startup trials were judged by the spectrum, or said why not.
+    # Every trial was judged at its spectrum's step, or the pruner said why not.
     decisions = ns["study"].pruner.decisions_
     assert [d["trial"] for d in decisions] == list(range(6))
-    assert all(d["reason"] is not None for d in decisions[:3])
+    assert all((d["by"] is None) == (d["reason"] is not None) for d in decisions)
+    # Fewer than 3 finished trials and than the prior's 5 spectra: nobody judges.
+    assert all(d["by"] is None for d in decisions[:3])
+
+
+def test_models_guide_round_trips_a_checkpoint_and_a_sweep_table(tmp_path_factory):
+    pytest.importorskip("pandas")
+    blocks, ns = run_blocks(ROOT / "docs" / "models.md", tmp_path_factory)
+    assert len(blocks) == 2
+    model = ns["model"]
+    assert type(model).__name__ == "LSTM" and model.num_layers == 2 and model.hidden_size == 32
+    predicted = ns["predictor"].predict(ns["sweep"])
+    assert predicted.shape == (12,) and np.isfinite(predicted).all()
+
+
+def test_computation_guide_measures_a_small_sweep(tmp_path_factory):
+    blocks, ns = run_blocks(ROOT / "docs" / "computation.md", tmp_path_factory)
+    assert len(blocks) == 1
+    assert len(ns["models"]) == 12 and ns["X"].shape == (12, 32)
+    assert ns["kept"].sum() >= 10
