@@ -71,3 +71,18 @@ def test_a_rule_shared_by_the_tasks_transfers_and_is_scored_by_hand():
     assert "early_accuracy" not in result.transfers()
     assert "| a (0) |" in result.markdown()
     assert set(TRANSFER_RULES) <= set(rows[0])
+
+
+def test_the_shipped_prior_is_the_one_the_sweep_fitted():
+    """STARTUP_PRIOR is what ``python -m sklyap sweep`` fitted on every population
+    (docs/results/sweep_transfer.json), rounded to four decimals."""
+    from pathlib import Path
+
+    from sklyap.selection import STARTUP_PRIOR
+
+    path = Path(__file__).parents[1] / "docs" / "results" / "sweep_transfer.json"
+    fitted = json.loads(path.read_text())["prior"]
+    assert STARTUP_PRIOR.intercept == pytest.approx(fitted["intercept"], abs=5e-5)
+    np.testing.assert_allclose(STARTUP_PRIOR.coef, fitted["coef"], atol=5e-5)
+    assert STARTUP_PRIOR.spread == pytest.approx(fitted["spread"], abs=5e-5)
+    assert STARTUP_PRIOR.min_trials == fitted["min_trials"]
