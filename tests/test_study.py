@@ -24,6 +24,7 @@ from sklyap.study import (
 )
 from sklyap.study._evaluation import cross_validate_predictors, scores
 from sklyap.study._result import json_ready
+from sklyap.study._run import FEATURE_KEYS
 
 from helpers import tiny_task
 
@@ -311,6 +312,7 @@ def test_population_features_are_cached_and_consistent(tmp_path):
     assert_array_equal(features["early+accuracy"][:, :10], features["early"])
     assert_array_equal(features["early+accuracy"][:, 10], population.val_accuracy[:, 0])
     assert features["weights_final"].shape == features["weights_early"].shape
+    assert set(features) == set(FEATURE_KEYS)  # what custom predictors may read
     # A second call loads from the cache: identical numbers.
     _, again, _ = population_features(
         task, n_models=6, n_features=10, cache_dir=tmp_path, verbose=0
@@ -356,7 +358,7 @@ def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
         cache_dir=tmp_path,
         verbose=0,
     )
-    predictors = make_predictors(12)
+    predictors = make_predictors()
     names = [(r["spectra"], r["predictor"]) for r in result.rows]
     assert len(names) == len(predictors) + 1  # AeLLE on final spectra also on novel inputs
     assert ("final", "AeLLE, novel inputs") in names
@@ -376,6 +378,20 @@ def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
     assert payload["settings"]["n_models"] == 8 and len(payload["rows"]) == len(names)
     versions = payload["settings"]["versions"]
     assert versions["sklyap"] == sklyap.__version__ and versions["torch"] == torch.__version__
+    # The figures leave the caller's matplotlib as it was: backend, open figures.
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    try:
+        matplotlib.use("svg")
+        before = plt.get_fignums()
+        paths = result.save_figures(tmp_path / "figures")
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == before
+    finally:
+        matplotlib.use(backend)
+    assert [p.name for p in paths] == list(StudyResult.FIGURES)
+    assert all(p.stat().st_size > 10_000 for p in paths)
 
 
 def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
@@ -387,7 +403,7 @@ def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
     for name in ("results.json", "results.md", *figures):
         assert (out / name).stat().st_size > 100, name
     rows = json.loads((out / "results.json").read_text())["rows"]
-    assert len(rows) == len(make_predictors(32)) + 1
+    assert len(rows) == len(make_predictors()) + 1
     assert {"spectra", "predictor", "spearman", "spearman_std"} <= set(rows[0])
 
 
@@ -473,3 +489,21 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(sklyap.study, "run_study", broken)
     with pytest.raises(ValueError, match="a bug, not a usage error"):
         main(["demo", "--output", str(tmp_path), *SMALL])
+
+
+@pytest.mark.parametrize(
+    "rows, error, message",
+    [
+        (lambda: make_predictors()[1:], ValueError, r"lack the rows \[\('final', 'AeLLE'\)\]"),
+        (lambda: [*make_predictors(), make_predictors()[0]], ValueError, "repeated"),
+        (lambda: [*make_predictors(), Predictor("final", "x", LinearRegression(), "finale")],
+         ValueError, "unknown features 'finale'"),
+        (lambda: [*make_predictors(), ("final", "AeLLE")], TypeError, "Predictor rows"),
+    ],
+)  # fmt: skip
+def test_custom_predictors_are_checked_before_any_work(rows, error, message, monkeypatch):
+    import sklyap.study._run
+
+    monkeypatch.setattr(sklyap.study._run, "population_features", None)  # no call may reach it
+    with pytest.raises(error, match=message):
+        run_study(tiny_task(), n_models=8, predictors=rows(), cache_dir=False, verbose=0)

@@ -435,10 +435,9 @@ class StudyResult:
                 "no figures from a result without its arrays (read from JSON, or pooled); "
                 "save the figures of each population's run_study result"
             )
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # Figures of their own, not pyplot's: nothing here touches the backend
+        # the caller chose, nor pyplot's list of open figures.
+        from matplotlib.figure import Figure
 
         from ..plotting import (
             plot_embedding,
@@ -455,22 +454,24 @@ class StudyResult:
         def save(fig, name):
             paths.append(folder / name)
             fig.savefig(paths[-1], dpi=120)
-            plt.close(fig)
 
         keys = ("final", "early")
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
+        fig = Figure(figsize=(10, 4), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
         for ax, key in zip(axes, keys):
             plot_spectra(self.spectra[key], self.y, ax=ax, label="final test accuracy")
             ax.set_title(f"{self._label(key)} spectra")
         save(fig, "spectra.png")
 
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+        fig = Figure(figsize=(10, 4), layout="constrained")
+        axes = fig.subplots(1, 2)
         for ax, key in zip(axes, keys):
             plot_embedding(self.embedding[key], self.y, ax=ax, label="final test accuracy")
             ax.set_title(f"AeLLE embedding, {self._label(key)} spectra")
         save(fig, "embedding.png")
 
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+        fig = Figure(figsize=(10, 4.2), layout="constrained")
+        axes = fig.subplots(1, 2)
         for ax, key in zip(axes, keys):
             out = self.oof[(key, "AeLLE")]
             plot_predicted_vs_true(
@@ -487,7 +488,8 @@ class StudyResult:
         save(fig, "predicted_vs_true.png")
 
         top_half = self.y >= self.settings["top_half_threshold"]
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), layout="constrained")
+        fig = Figure(figsize=(9, 4.2), layout="constrained")
+        axes = fig.subplots(1, 2)
         for ax, key in zip(axes, keys):
             curves = {}
             accuracy = f"val. accuracy at epoch {self.settings['early_epoch']}"
@@ -503,7 +505,8 @@ class StudyResult:
             ax.set_title(f"top half from {self._label(key)} spectra (out of fold)", fontsize=9)
         save(fig, "roc.png")
 
-        fig, ax = plt.subplots(figsize=(8, 0.32 * len(self.rows) + 1.2), layout="constrained")
+        fig = Figure(figsize=(8, 0.32 * len(self.rows) + 1.2), layout="constrained")
+        ax = fig.subplots()
         plot_scores(
             self.rows,
             metric="spearman",

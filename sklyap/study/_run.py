@@ -62,7 +62,7 @@ def _ridge():
     return make_pipeline(StandardScaler(), RidgeCV(alphas=_RIDGE_ALPHAS))
 
 
-def make_predictors(n_features, *, early_epoch=1, random_state=0):
+def make_predictors(*, early_epoch=1, random_state=0):
     """The study's rows: every predictor, with the features it reads.
 
     Feature keys: ``final`` and ``early`` (spectra), ``final_novel`` (final
@@ -125,6 +125,52 @@ def make_predictors(n_features, *, early_epoch=1, random_state=0):
         Predictor("none", "ridge on hyperparameters", _ridge(), "hyper"),
     ]
     return rows
+
+
+# The feature matrices population_features computes, and the rows the study's
+# comparisons and embedding are made from.
+FEATURE_KEYS = (
+    "final",
+    "early",
+    "final_novel",
+    "weights_final",
+    "weights_early",
+    "hyper",
+    "accuracy",
+    "early+accuracy",
+)
+REQUIRED_ROWS = (("final", "AeLLE"), ("early", "AeLLE"))
+
+
+def _check_predictors(predictors):
+    """``predictors`` as a list, checked before any work (None stays None)."""
+    if predictors is None:
+        return None
+    predictors = list(predictors)
+    for p in predictors:
+        if not isinstance(p, Predictor):
+            raise TypeError(f"predictors must be sklyap.study.Predictor rows, got {p!r}")
+        for features in (p.features, p.novel_features):
+            if features is not None and features not in FEATURE_KEYS:
+                raise ValueError(
+                    f"predictor {p.key}: unknown features {features!r}; expected one of "
+                    f"{', '.join(FEATURE_KEYS)}"
+                )
+        if p.target not in ("accuracy", "top_half"):
+            raise ValueError(
+                f"predictor {p.key}: target must be 'accuracy' or 'top_half', got {p.target!r}"
+            )
+    keys = [p.key for p in predictors]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ValueError(f"predictors must be distinct (spectra, name) rows; repeated: {repeated}")
+    missing = [k for k in REQUIRED_ROWS if k not in keys]
+    if missing:
+        raise ValueError(
+            f"predictors lack the rows {missing}: the study's comparisons and embedding are "
+            "made from AeLLE on the final and the early spectra (make_predictors() has them)"
+        )
+    return predictors
 
 
 def _train(task, n_models, seed, n_jobs, cache_dir, verbose):
@@ -333,6 +379,7 @@ def run_study(
     StudyResult
     """
     spec = task_spec(task)
+    predictors = _check_predictors(predictors)
     n_models = check_int(spec.n_models if n_models is None else n_models, "n_models", minimum=4)
     n_repeats = check_int(n_repeats, "n_repeats", minimum=1)
     n_splits = check_int(n_splits, "n_splits", minimum=2)
@@ -354,9 +401,7 @@ def run_study(
     y = population.test_accuracy[:, -1]
     early_accuracy = features["accuracy"][:, 0]
     if predictors is None:
-        predictors = make_predictors(
-            n_features, early_epoch=spec.early_epoch, random_state=random_state
-        )
+        predictors = make_predictors(early_epoch=spec.early_epoch, random_state=random_state)
 
     start = time.perf_counter()
     oof = cross_validate_predictors(
