@@ -114,3 +114,16 @@ def test_the_wall_check_resolves_relative_imports():
     assert "sklyap.cli.sweep" in imported_modules(PACKAGE / "cli" / "__init__.py")
     assert "sklyap.study._replay.replay_study" in imported_modules(PACKAGE / "study" / "_sweep.py")
     assert "sklyap.cli.main" in imported_modules(PACKAGE / "__main__.py")
+
+
+def test_models_are_read_without_the_file_reader():
+    """sklyap.dynamics reads TorchScript modules through sklyap._state_dict, not
+    through sklyap.checkpoints (the reader of files), which uses dynamics' public names."""
+    dynamics = imported_modules(PACKAGE / "dynamics" / "__init__.py")
+    assert "sklyap._state_dict.from_torchscript" in dynamics
+    assert not any(name.startswith("sklyap.checkpoints") for name in dynamics)
+    assert not any(
+        name.startswith("sklyap.dynamics._")
+        for path in (PACKAGE / "checkpoints.py", PACKAGE / "_state_dict.py")
+        for name in imported_modules(path)
+    )

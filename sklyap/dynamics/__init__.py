@@ -17,6 +17,7 @@ from ._torch_rnn import (
     SUPPORTED_MODULES,
     NonFiniteParameterError,
     TorchRNNDynamics,
+    mark_layout_unknown,
     signature_of,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "TorchRNNDynamics",
     "as_dynamics",
     "from_step",
+    "mark_layout_unknown",
     "recurrent_module",
     "signature_of",
 ]
@@ -165,7 +167,7 @@ def recurrent_module(obj, *, rnn=None):
             "kind and sizes from the weights), or model.load_state_dict(state_dict)"
         )
     if isinstance(obj, torch.jit.ScriptModule):
-        from ..checkpoints import from_torchscript
+        from .._state_dict import from_torchscript
 
         return from_torchscript(obj, rnn=rnn)
     if not isinstance(obj, nn.Module):
