@@ -348,6 +348,7 @@ def test_population_features_rejects_bad_arguments():
         run_study(tiny_task(), n_models=8, n_splits=9)
 
 
+@pytest.mark.slow  # the whole study, on 8 networks: CI runs it with the slow tests
 def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
     result = run_study(
         tiny_task(),
@@ -394,6 +395,7 @@ def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
+@pytest.mark.slow  # the whole study, on 8 networks: CI runs it with the slow tests
 def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["demo", *SMALL, "--output", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
