@@ -5,6 +5,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -208,11 +209,13 @@ def threads_for(num_threads, device, *, small):
 def torch_threads(n):
     """Run the block with ``n`` torch CPU threads, then restore the setting.
 
-    ``None`` leaves the setting alone. The setting is process-wide: other
-    threads of the process see it while the block runs.
+    ``None`` leaves the setting alone, and so does a block run in any thread
+    but the main thread: the setting is process-wide, so batches running in
+    threads (joblib's threading backend, a Dask worker's thread pool) would
+    change it under each other. They compute with the process's setting.
     """
     previous = torch.get_num_threads()
-    if n is None or n == previous:
+    if n is None or n == previous or threading.current_thread() is not threading.main_thread():
         yield
         return
     torch.set_num_threads(n)

@@ -257,6 +257,51 @@ def test_thread_count_during_the_computation_and_after(num_threads, during):
     assert set(seen) == {before if during == "unchanged" else during}
 
 
+def test_batches_in_threads_never_change_the_process_thread_count(monkeypatch):
+    """torch's thread count is process-wide: batches that a thread-based backend
+    runs concurrently compute with the process's count and never set it."""
+    import threading
+
+    from joblib import parallel_config
+
+    from sklyap._validation import torch_threads
+
+    seen = []
+    before = torch.get_num_threads()
+    with torch_threads(3):  # in the main thread it is set...
+        assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == before
+
+    def record():
+        with torch_threads(before + 1):
+            seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=record)
+    thread.start()
+    thread.join()
+    assert seen[-1] == before  # ...in another thread it is left alone
+
+    import sklyap.lyapunov
+
+    counts, iterate = [], sklyap.lyapunov.qr_iteration
+
+    def counting(*args, **kwargs):
+        counts.append(torch.get_num_threads())
+        return iterate(*args, **kwargs)
+
+    monkeypatch.setattr(sklyap.lyapunov, "qr_iteration", counting)
+    torch.manual_seed(0)
+    models = [nn.RNN(2, 3) for _ in range(4)]
+    with parallel_config(backend="threading", n_jobs=2):
+        lyapunov_spectrum(
+            models, torch.randn(20, 2, 2, generator=torch.Generator().manual_seed(0)), warmup=1,
+            memory_budget=1, num_threads=before + 1,
+            device="cpu",
+        )  # fmt: skip
+    assert len(counts) == 4 and set(counts) == {before}
+    assert torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize(
     "n,n_models,budget,free,expected",
     [
