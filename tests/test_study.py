@@ -509,3 +509,16 @@ def test_custom_predictors_are_checked_before_any_work(rows, error, message, mon
     monkeypatch.setattr(sklyap.study._run, "population_features", None)  # no call may reach it
     with pytest.raises(error, match=message):
         run_study(tiny_task(), n_models=8, predictors=rows(), cache_dir=False, verbose=0)
+
+
+def test_results_record_the_installed_versions():
+    import scipy
+    import sklearn
+    import skorch
+
+    from sklyap.study._run import library_versions
+
+    versions = library_versions()
+    assert versions["sklyap"] == sklyap.__version__ and versions["torch"] == torch.__version__
+    assert versions["scikit-learn"] == sklearn.__version__ and versions["numpy"] == np.__version__
+    assert versions["scipy"] == scipy.__version__ and versions["skorch"] == skorch.__version__

@@ -25,11 +25,9 @@ from ._tasks import TASKS, StudyTask
 
 def library_versions():
     """The versions that produced a result: sklyap (and its commit, in a git
-    checkout) and what it computes with."""
+    checkout) and the installed distributions it computes with."""
     import subprocess
-
-    import sklearn
-    import torch
+    from importlib import metadata
 
     from .. import __version__
 
@@ -44,13 +42,13 @@ def library_versions():
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {
-        "sklyap": __version__,
-        "commit": commit or None,
-        "torch": torch.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__,
-    }
+    versions = {"sklyap": __version__, "commit": commit or None}
+    for name in ("torch", "scikit-learn", "numpy", "scipy", "skorch"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # run from a source tree, not installed
+            versions[name] = None
+    return versions
 
 
 __all__ = ["make_predictors", "population_features", "run_study"]
