@@ -26,7 +26,8 @@ from torch import nn
 
 import sklyap.lyapunov as engine
 from sklyap import LyapunovSpectrumTransformer, as_dynamics
-from sklyap.lyapunov import SpectrumSettings, batch_numbers, estimated_seconds, plan_batches
+from sklyap._planning import batch_numbers, estimated_seconds, plan_batches
+from sklyap.lyapunov import SpectrumSettings
 
 SWEEPS = [
     # (kind, hidden size, models, trajectories, measured steps)

@@ -6,9 +6,16 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._layout import (
+    DEFAULT_WARMUP,
+    check_n_exponents,
+    check_warmup,
+    gaussian_inputs,
+    input_layout,
+    resolve_batch_first,
+)
 from ._validation import (
     SPECTRUM_CONSTRAINTS,
     Interval,
@@ -20,14 +27,7 @@ from ._validation import (
 )
 from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
-from .lyapunov import (
-    DEFAULT_WARMUP,
-    SpectrumSettings,
-    describe_layout,
-    input_layout,
-    resolve_batch_first,
-    run_spectra,
-)
+from .lyapunov import SpectrumSettings, run_spectra
 
 __all__ = ["LyapunovSpectrumTransformer"]
 
@@ -296,14 +296,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"model {index}: {exc}") from None
             dynamics.append(dyn.shell())
-        if self.n_exponents is not None:
-            too_small = [i for i, d in enumerate(dynamics) if d.state_size < self.n_exponents]
-            if too_small:
-                raise ValueError(
-                    f"n_exponents={self.n_exponents} exceeds the state size of models "
-                    f"{too_small[:5]} (state sizes "
-                    f"{[dynamics[i].state_size for i in too_small[:5]]})"
-                )
+        check_n_exponents(self.n_exponents, [d.state_size for d in dynamics])
         return list(X), dynamics
 
     def _dynamics(self, model):
@@ -332,14 +325,10 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             )
         if raw.shape[0] == 0:
             raise ValueError(f"inputs hold no trajectory: shape {shape}")
-        if raw.shape[1] <= self.warmup:
-            layout = describe_layout(shape, batch_first, source)
-            if self.input_encoder is not None:
-                layout = layout.replace(", input_size)", ", ...)")
-            raise ValueError(
-                f"warmup={self.warmup} leaves no measured step in inputs of "
-                f"{raw.shape[1]} time steps; expected warmup < {raw.shape[1]} ({layout})"
-            )
+        check_warmup(
+            self.warmup, raw.shape[1], shape, batch_first, source,
+            encoded=self.input_encoder is not None,
+        )  # fmt: skip
         return raw
 
     def _encode(self, model, index):
@@ -424,10 +413,13 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                     "Gaussian inputs need one input size shared by all models; the "
                     f"models have input sizes {sizes}. Pass inputs= explicitly."
                 )
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            gen = torch.Generator().manual_seed(int(seed))
-            shape = (self.n_trajectories, self.warmup + self.n_steps, sizes[0])
-            inputs = self.input_scale * torch.randn(shape, generator=gen, dtype=torch.float64)
+            inputs = gaussian_inputs(
+                self.n_trajectories,
+                self.warmup + self.n_steps,
+                sizes[0],
+                scale=self.input_scale,
+                random_state=self.random_state,
+            )
             self.inputs_ = inputs.numpy()
             self.batch_first_ = True
         else:

@@ -19,6 +19,6 @@ def workers(monkeypatch):
     sklyap computes small work in-process whatever ``n_jobs``; tests of the
     worker path use this fixture to take it anyway.
     """
-    import sklyap.lyapunov
+    import sklyap._planning
 
-    monkeypatch.setattr(sklyap.lyapunov, "WORKER_START_SECONDS", 0.0)
+    monkeypatch.setattr(sklyap._planning, "WORKER_START_SECONDS", 0.0)

@@ -259,8 +259,10 @@ def test_command_line_measures_a_folder_of_checkpoints(checkpoints, tmp_path, ca
     assert [r["checkpoint"].rsplit("/", 1)[-1] for r in rows] == sorted(models)
     for row in rows:
         model = models[row["checkpoint"].rsplit("/", 1)[-1]]
-        # The same Gaussian inputs the command draws: seed 0, trajectories first.
-        gen = torch.Generator().manual_seed(0)
+        # The same Gaussian inputs the command (and the transformer) draws for seed 0:
+        # torch's generator seeded by NumPy's RandomState(0), trajectories first.
+        seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+        gen = torch.Generator().manual_seed(seed)
         x = torch.randn(3, 60, as_dynamics(model).input_size, generator=gen, dtype=F64)
         expected = lyapunov_spectrum(model, x, warmup=20, batch_first=True, device="cpu")
         got = [float(v) for k, v in row.items() if k.startswith("lambda_") and v]
@@ -798,3 +800,19 @@ def test_the_safety_section_says_what_must_be_trusted():
         "trust"
         in " ".join((root / "docs" / "computation.md").read_text().split()).split("## The cache")[1]
     )
+
+
+def test_the_command_draws_the_transformers_gaussian_inputs(checkpoints, tmp_path):
+    """Without --inputs, a checkpoint's spectrum is the transformer's for the same
+    seed and settings: one way of drawing Gaussian inputs."""
+    from sklyap import LyapunovSpectrumTransformer
+
+    folder, models = checkpoints
+    out = tmp_path / "s.json"
+    argv = ["spectra", str(folder / "a_gru.pt"), "--n-steps", "30", "--warmup", "5"]
+    assert main([*argv, "--seed", "3", "--device", "cpu", "--output", str(out), "--quiet"]) == 0
+    exponents = json.loads(out.read_text())[0]["exponents"]
+    expected = LyapunovSpectrumTransformer(
+        n_trajectories=8, n_steps=30, warmup=5, random_state=3, device="cpu"
+    ).fit_transform([models["a_gru.pt"]])[0]
+    np.testing.assert_allclose(exponents, expected, rtol=0, atol=1e-12)

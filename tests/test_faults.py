@@ -301,17 +301,17 @@ def test_small_work_runs_in_this_process_whatever_n_jobs(tmp_path):
 
 
 def test_work_goes_to_workers_when_they_pay_for_their_start():
-    from sklyap.lyapunov import WORKER_START_SECONDS, _workers, estimated_seconds
+    from sklyap._planning import WORKER_START_SECONDS, estimated_seconds, workers_for
 
     numbers = [10**6] * 4
     per_step = estimated_seconds(numbers, 1)
     # Two workers halve the time: they pay once it exceeds twice their start.
     below = int(2 * WORKER_START_SECONDS / per_step)
-    assert _workers(2, numbers, below) == 1
-    assert _workers(2, numbers, below + 1) == 2
+    assert workers_for(2, numbers, below) == 1
+    assert workers_for(2, numbers, below + 1) == 2
     # Four workers save three quarters: 4/3 of their start.
-    assert _workers(4, numbers, int(4 / 3 * WORKER_START_SECONDS / per_step) + 1) == 4
-    assert _workers(1, numbers, 10**6) == 1
+    assert workers_for(4, numbers, int(4 / 3 * WORKER_START_SECONDS / per_step) + 1) == 4
+    assert workers_for(1, numbers, 10**6) == 1
     # The estimate adds a cost per batch and step to a cost per number and step.
     assert estimated_seconds([10, 10], 3) == pytest.approx(
         estimated_seconds([10], 3) * 2, rel=1e-12
@@ -319,7 +319,7 @@ def test_work_goes_to_workers_when_they_pay_for_their_start():
     assert estimated_seconds([10**6], 2) == 2 * estimated_seconds([10**6], 1)
     # A backend the user chose is always given the work.
     with joblib.parallel_config(backend="threading"):
-        assert _workers(2, [1, 1], 1) == 2
+        assert workers_for(2, [1, 1], 1) == 2
 
 
 def _assert_parallel_equals_serial(lst, models):
@@ -343,16 +343,16 @@ def test_parallel_jobs_give_identical_rows_for_large_frames(workers):
 
 
 def test_batches_are_split_for_the_workers_without_changing_a_bit(workers):
-    from sklyap.lyapunov import _split_for_workers
+    from sklyap._planning import split_for_workers
 
-    assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 1) == [[0, 1, 2, 3, 4, 5, 6, 7], [8]]
-    assert _split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 2) == [
+    assert split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 1) == [[0, 1, 2, 3, 4, 5, 6, 7], [8]]
+    assert split_for_workers([[0, 1, 2, 3, 4, 5, 6, 7], [8]], 2) == [
         [0, 1],
         [2, 3],
         [4, 5, 6, 7],
         [8],
     ]
-    assert _split_for_workers([[0], [1]], 4) == [[0], [1]]
+    assert split_for_workers([[0], [1]], 4) == [[0], [1]]
     # One batch of 8 GRUs with n_jobs=1; four batches of 2 with n_jobs=2.
     torch.manual_seed(6)
     models = [nn.GRU(2, 8, batch_first=True) for _ in range(8)]

@@ -312,9 +312,9 @@ def test_batches_in_threads_never_change_the_process_thread_count(monkeypatch):
     ],
 )
 def test_auto_threads_follow_the_batch_plan(n, n_models, budget, free, expected, monkeypatch):
-    import sklyap.lyapunov
+    import sklyap._planning
 
-    monkeypatch.setattr(sklyap.lyapunov, "free_cores", lambda: free)  # the machine's load
+    monkeypatch.setattr(sklyap._planning, "free_cores", lambda: free)  # the machine's load
     seen = []
 
     def step(s, x):
@@ -633,14 +633,14 @@ def test_free_cores_are_the_cores_other_processes_do_not_hold(monkeypatch):
 
 
 def test_all_cores_means_the_free_ones_for_workers(monkeypatch, workers):
-    import sklyap.lyapunov
+    import sklyap._planning
 
     numbers = [10**9, 10**9]  # work that pays for workers
-    monkeypatch.setattr(sklyap.lyapunov, "free_cores", lambda: 1)
-    assert sklyap.lyapunov._workers(-1, numbers, 100) == 1  # another process holds a core
-    assert sklyap.lyapunov._workers(2, numbers, 100) == 2  # a count asked for is kept
-    monkeypatch.setattr(sklyap.lyapunov, "free_cores", lambda: 2)
-    assert sklyap.lyapunov._workers(-1, numbers, 100) == min(2, os.cpu_count())
+    monkeypatch.setattr(sklyap._planning, "free_cores", lambda: 1)
+    assert sklyap._planning.workers_for(-1, numbers, 100) == 1  # another process holds a core
+    assert sklyap._planning.workers_for(2, numbers, 100) == 2  # a count asked for is kept
+    monkeypatch.setattr(sklyap._planning, "free_cores", lambda: 2)
+    assert sklyap._planning.workers_for(-1, numbers, 100) == min(2, os.cpu_count())
 
 
 # -- device="auto": the cost model -------------------------------------------------------

@@ -171,7 +171,7 @@ def test_list_errors_name_the_model():
         lyapunov_spectrum([nn.GRU(3, 2, batch_first=True), "lstm"], inputs, device="cpu")
     with pytest.raises(
         ValueError,
-        match="n_exponents must be <= the smallest state size among the models, 2, got 3",
+        match=r"n_exponents=3 exceeds the state size of models \[1\] \(state sizes \[2\]\)",
     ):
         lyapunov_spectrum(
             [nn.GRU(3, 4, batch_first=True), nn.GRU(3, 2, batch_first=True)],

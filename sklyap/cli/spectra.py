@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..lyapunov import DEFAULT_WARMUP
+from .._layout import DEFAULT_WARMUP, gaussian_inputs
 from ..transformer import LyapunovSpectrumTransformer
 from ._options import UsageError, device, int_at_least, positive_int
 from ._output import check_writable, plot_spectra, print_table, write_spectra
@@ -421,9 +421,12 @@ def spectra(args):
             # Inputs from a file are laid out as the command says: (T, B, d) unless --batch-first.
             group_inputs, batch_first = inputs, args.batch_first
             if inputs is None:
-                gen = torch.Generator().manual_seed(args.seed)
-                shape = (args.n_trajectories, args.warmup + args.n_steps, input_size)
-                group_inputs = torch.randn(shape, generator=gen, dtype=torch.float64)
+                group_inputs = gaussian_inputs(
+                    args.n_trajectories,
+                    args.warmup + args.n_steps,
+                    input_size,
+                    random_state=args.seed,
+                )
                 batch_first = True
             for chunk in (indices[i : i + _CHUNK] for i in range(0, len(indices), _CHUNK)):
                 try:
