@@ -669,13 +669,14 @@ def test_the_cost_model_chooses_the_faster_device():
 
 
 def test_device_auto_on_a_cuda_machine_follows_the_cost_model(monkeypatch):
-    import sklyap.lyapunov
+    import sklyap._planning
+    import sklyap._settings
 
     # A machine that reports CUDA, and a table by which the CPU is always faster:
     # the computation runs on the CPU, and nothing touches CUDA.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(
-        sklyap.lyapunov,
+        sklyap._planning,
         "DEVICE_COSTS",
         {"cpu": {16: (0.0, 1.0), 256: (0.0, 1.0)}, "cuda": {16: (1.0, 2.0), 256: (1.0, 2.0)}},
     )
@@ -686,6 +687,6 @@ def test_device_auto_on_a_cuda_machine_follows_the_cost_model(monkeypatch):
     def consulted(*args, **kwargs):
         raise AssertionError("a device said is not second-guessed")
 
-    monkeypatch.setattr(sklyap.lyapunov, "choose_device", consulted)
+    monkeypatch.setattr(sklyap._settings, "choose_device", consulted)
     said = lyapunov_spectrum(nn.GRU(3, 8), x, warmup=5, batch_first=True, device="cpu")
     assert said.device == "cpu"
