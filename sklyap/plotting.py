@@ -103,14 +103,15 @@ def plot_embedding(Z, color_by, *, ax=None, label="accuracy", cmap="viridis"):
 
 
 def plot_predicted_vs_true(y_true, y_pred, *, y_err=None, ax=None, label="accuracy"):
-    """Predictions against true values, with the identity line and R^2.
+    """True values against predictions (scikit-learn's ``PredictionErrorDisplay``),
+    with the predictions' error bars and R^2.
 
     Parameters
     ----------
     y_true, y_pred : array-like of shape (n_networks,)
     y_err : array-like of shape (n_networks,), default=None
         Error bars on the predictions, e.g. the spread of an ensemble
-        (``AeLLERegressor.predict(X, return_std=True)``).
+        (``AeLLERegressor.predict(X, return_std=True)``), drawn horizontally.
     ax : matplotlib Axes, default=None
     label : str, default="accuracy"
 
@@ -118,7 +119,7 @@ def plot_predicted_vs_true(y_true, y_pred, *, y_err=None, ax=None, label="accura
     -------
     ax : matplotlib Axes
     """
-    from sklearn.metrics import r2_score
+    from sklearn.metrics import PredictionErrorDisplay, r2_score
 
     ax = _axes(ax)
     y_true = np.asarray(y_true, dtype=float)
@@ -129,19 +130,29 @@ def plot_predicted_vs_true(y_true, y_pred, *, y_err=None, ax=None, label="accura
             raise ValueError(
                 f"y_err must have the shape of y_pred {y_pred.shape}, got {y_err.shape}"
             )
-        ax.errorbar(y_true, y_pred, yerr=y_err, fmt="none", ecolor="0.6", lw=0.8, zorder=1)
-    ax.scatter(y_true, y_pred, s=20, edgecolor="k", lw=0.3, zorder=2)
-    low = min(y_true.min(), y_pred.min())
-    high = max(y_true.max(), y_pred.max())
-    ax.plot([low, high], [low, high], color="0.4", lw=0.8, ls="--")
-    ax.set_xlabel(f"true {label}")
-    ax.set_ylabel(f"predicted {label}")
+        ax.errorbar(y_pred, y_true, xerr=y_err, fmt="none", ecolor="0.6", lw=0.8, zorder=1)
+    PredictionErrorDisplay.from_predictions(
+        y_true,
+        y_pred,
+        kind="actual_vs_predicted",
+        subsample=None,
+        ax=ax,
+        scatter_kwargs={"s": 20, "edgecolor": "k", "lw": 0.3, "alpha": 1.0, "zorder": 2},
+    )
+    # The display places five ticks at the data's own values; plain ticks read better.
+    from matplotlib.ticker import AutoLocator
+
+    ax.xaxis.set_major_locator(AutoLocator())
+    ax.yaxis.set_major_locator(AutoLocator())
+    ax.set_xlabel(f"predicted {label}")
+    ax.set_ylabel(f"true {label}")
     ax.set_title(f"$R^2$ = {r2_score(y_true, y_pred):.2f}")
     return ax
 
 
 def plot_roc(y_true, scores, *, ax=None):
-    """ROC curves of one or more scores against binary labels, with their AUC.
+    """ROC curves of one or more scores against binary labels, with their AUC
+    (scikit-learn's ``RocCurveDisplay``) and the chance level.
 
     Parameters
     ----------
@@ -156,14 +167,19 @@ def plot_roc(y_true, scores, *, ax=None):
     -------
     ax : matplotlib Axes
     """
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import RocCurveDisplay
 
     ax = _axes(ax)
     y_true = np.asarray(y_true)
-    for name, score in scores.items():
-        fpr, tpr, _ = roc_curve(y_true, score)
-        ax.plot(fpr, tpr, lw=1.2, label=f"{name} (AUC {roc_auc_score(y_true, score):.2f})")
-    ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
+    for i, (name, score) in enumerate(scores.items()):
+        RocCurveDisplay.from_predictions(
+            y_true,
+            score,
+            name=name,
+            ax=ax,
+            curve_kwargs={"lw": 1.2},
+            plot_chance_level=i == len(scores) - 1,
+        )
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.legend(fontsize=7, loc="lower right")

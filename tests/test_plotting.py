@@ -44,13 +44,16 @@ def test_plot_predicted_vs_true_reports_r2():
     assert ax.get_title() == "$R^2$ = 1.00"
     ax = plot_predicted_vs_true(y, np.full(4, y.mean()))
     assert ax.get_title() == "$R^2$ = 0.00"
+    # One point per network: its prediction across, its true value up.
+    assert_allclose(ax.collections[0].get_offsets(), np.column_stack([np.full(4, y.mean()), y]))
 
 
 def test_plot_predicted_vs_true_draws_error_bars():
     y = np.array([0.1, 0.5, 0.9, 0.7])
     ax = plot_predicted_vs_true(y, y, y_err=np.array([0.0, 0.1, 0.2, 0.3]))
-    segments = ax.collections[0].get_segments()  # one vertical bar per network
-    assert_allclose([s[1, 1] - s[0, 1] for s in segments], [0.0, 0.2, 0.4, 0.6])
+    segments = ax.collections[0].get_segments()  # one bar per network, along the predictions
+    assert_allclose([s[1, 0] - s[0, 0] for s in segments], [0.0, 0.2, 0.4, 0.6])
+    assert_allclose([s[1, 1] - s[0, 1] for s in segments], 0.0)
     with pytest.raises(ValueError, match=r"shape of y_pred \(4,\), got \(3,\)"):
         plot_predicted_vs_true(y, y, y_err=np.zeros(3))
 
@@ -59,8 +62,9 @@ def test_plot_roc_labels_each_curve_with_its_auc():
     y = np.array([0, 0, 1, 1])
     ax = plot_roc(y, {"perfect": np.array([0.1, 0.2, 0.8, 0.9]), "wrong": -np.arange(4.0)})
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "perfect (AUC 1.00)",
-        "wrong (AUC 0.00)",
+        "perfect (AUC = 1.00)",
+        "wrong (AUC = 0.00)",
+        "Chance level (AUC = 0.5)",
     ]
     assert_allclose(ax.get_lines()[0].get_ydata()[-1], 1.0)  # every curve ends at (1, 1)
 
