@@ -522,3 +522,16 @@ def test_results_record_the_installed_versions():
     assert versions["sklyap"] == sklyap.__version__ and versions["torch"] == torch.__version__
     assert versions["scikit-learn"] == sklearn.__version__ and versions["numpy"] == np.__version__
     assert versions["scipy"] == scipy.__version__ and versions["skorch"] == skorch.__version__
+
+
+def test_the_markdown_table_writer():
+    from sklyap.study._tables import markdown_table
+
+    assert markdown_table(["a", "b"], [[1, "x"], [2.5, None]]) == [
+        "| a | b |",
+        "|---|---|",
+        "| 1 | x |",
+        "| 2.5 | None |",
+    ]
+    with pytest.raises(ValueError, match="a row of 1 cells under a header of 2"):
+        markdown_table(["a", "b"], [[1]])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._tables import markdown_table
+
 __all__ = ["StudyResult"]
 
 # AeLLE "leads" when no other spectrum-only predictor's mean Spearman is
@@ -392,8 +394,7 @@ class StudyResult:
             seeds = " / ".join(str(v) for v in self.settings["random_state"])
             head.append(f"Spearman per population ({seeds})")
         head += ["R²", "top-25%", "AUC top half"]
-        lines = [self._header() + ".", "", "| " + " | ".join(head) + " |"]
-        lines.append("|" + "---|" * len(head))
+        body = []
         for r in self.rows:
             cells, per_population = self._cells(r)
             name, first = r["predictor"], cells[0]
@@ -402,8 +403,8 @@ class StudyResult:
             row = [self._label(r["spectra"]), name, first]
             if pooled:
                 row.append(per_population)
-            row += cells[1:]
-            lines.append("| " + " | ".join(row) + " |")
+            body.append(row + cells[1:])
+        lines = [self._header() + ".", "", *markdown_table(head, body)]
         lines += ["", "Paired comparisons of Spearman on the same splits:", ""]
         lines += [f"* {line}" for line in self._comparison_lines()]
         return "\n".join(lines)

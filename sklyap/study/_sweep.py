@@ -30,6 +30,7 @@ from ..transformer import LyapunovSpectrumTransformer
 from ._replay import BUDGETS, REPLAY_METRICS, import_optuna, outcome, pilot_policy, replay_study
 from ._result import json_ready, summarise
 from ._run import library_versions, population_features, task_spec
+from ._tables import markdown_table
 
 __all__ = ["POLICIES", "SweepResult", "plot_anytime", "pooled_markdown", "run_sweep"]
 
@@ -436,16 +437,12 @@ class SweepResult:
 
     def markdown(self):
         """The rows as a Markdown table."""
+        body = [[r["policy"], r["workers"], *self._cells(r)] for r in self.rows]
         lines = [
             self._header() + ".",
             "",
-            "| policy | workers | " + " | ".join(self._COLUMNS) + " |",
-            "|---" * (2 + len(self._COLUMNS)) + "|",
+            *markdown_table(["policy", "workers", *self._COLUMNS], body),
         ]
-        for r in self.rows:
-            lines.append(
-                "| " + " | ".join([r["policy"], str(r["workers"]), *self._cells(r)]) + " |"
-            )
         lines += ["", "Paired over the same orders, against the best of Optuna's pruners:", ""]
         lines += [f"* {line}" for line in self._comparison_lines()]
         return "\n".join(lines)
@@ -668,10 +665,7 @@ def pooled_markdown(results, *, workers=1, keys=None):
     columns += [f"top10_recall_at_{int(100 * b)}" for b in BUDGETS[1:]]
     heads = [f"regret at {int(100 * b)}%" for b in BUDGETS]
     heads += [f"top-10% recall at {int(100 * b)}%" for b in BUDGETS[1:]]
-    lines = [
-        "| task | policy | " + " | ".join(heads) + " | epochs |",
-        "|---" * (3 + len(heads)) + "|",
-    ]
+    body = []
     tasks = list(dict.fromkeys(r.settings["task"] for r in results))
     for task in tasks:
         mine = [r for r in results if r.settings["task"] == task]
@@ -685,8 +679,8 @@ def pooled_markdown(results, *, workers=1, keys=None):
                 cells.append(f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}")
             epochs = np.concatenate([row["epochs_fraction_per_repeat"] for row in rows])
             cells.append(f"{100 * epochs.mean():.0f}%")
-            lines.append(f"| {title} ({seeds}) | {POLICIES[key]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            body.append([f"{title} ({seeds})", POLICIES[key], *cells])
+    return "\n".join(markdown_table(["task", "policy", *heads, "epochs"], body))
 
 
 def plot_anytime(results, *, workers=1, axes=None, ymax=0.06):

@@ -21,6 +21,7 @@ from .._early import StartupPrior, prior_features
 from .._early import within_ranks as ranks
 from ._result import json_ready
 from ._run import library_versions, population_features
+from ._tables import markdown_table
 
 __all__ = ["TRANSFER_RULES", "TransferResult", "fit_prior", "transfer_study"]
 
@@ -181,10 +182,8 @@ class TransferResult:
             "Without any finished trial: Spearman's correlation with the final accuracy, "
             "each task left out of the fit.",
             "",
-            "| " + " | ".join(head) + " |",
-            "|---" * len(head) + "|",
+            *markdown_table(head, body),
         ]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join([*lines, "", self._verdict() + "."])
 
 
