@@ -7,7 +7,7 @@ sizes 16 and 64), this times one training epoch (the study's trainer) and
 one spectrum with the study's driving inputs and settings, as the sweep
 measures them (:func:`sklyap.study._sweep.measure_spectrum_cost`: the best
 of 2 after a warm-up), and one decision of ``LyapunovPruner`` at its defaults on a study of 100 finished
-trials (a refit of its forest), and prints the spectrum's and the decision's
+trials (a refit of its regressor), and prints the spectrum's and the decision's
 cost as a fraction of the epoch.
 
     python benchmarks/bench_pruning_cost.py [--quick] [--out PATH]
@@ -26,7 +26,7 @@ from sklyap.study._sweep import measure_spectrum_cost
 
 
 def decision_seconds(n_finished=100, n_features=33, repeats=3):
-    """Seconds of one decision that refits the forest on ``n_finished`` trials."""
+    """Seconds of one decision that refits the regressor on ``n_finished`` trials."""
     rng = np.random.default_rng(0)
     best = np.inf
     for _ in range(repeats):
