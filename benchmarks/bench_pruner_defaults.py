@@ -20,22 +20,10 @@ import itertools
 import numpy as np
 import optuna
 from _common import parse_args, write_report
+from _replays import METRICS, TASKS, recorded_populations, replay_order
 from joblib import Parallel, delayed
 
 from sklyap.selection import LyapunovPruner
-from sklyap.study import population_features
-from sklyap.study._replay import outcome, replay_study
-
-TASKS = ("digits", "digits_pixel", "char_text")
-METRICS = (
-    "regret_at_20",
-    "regret_at_35",
-    "regret_at_50",
-    "top10_recall_at_20",
-    "top10_recall_at_35",
-    "top10_recall_at_50",
-    "epochs_fraction",
-)
 
 
 def settings(quick):
@@ -70,19 +58,7 @@ BASELINES = {
 
 def replay(name, params, data, k):
     pruner = BASELINES[name]() if params is None else LyapunovPruner(**params)
-    order = np.random.default_rng([0, k]).permutation(len(data["curves"]))
-    run = replay_study(
-        pruner,
-        order,
-        data["curves"],
-        spectra=data["spectra"],
-        early_epoch=data["early_epoch"],
-        architectures=data["architectures"],
-        sizes=data["sizes"],
-        seed=k,
-    )
-    got = outcome(run, data["curves"][:, -1], data["curves"].shape[1])
-    return {m: got[m] for m in METRICS}
+    return replay_order(pruner, data, k)
 
 
 def main(argv=None):
@@ -92,16 +68,7 @@ def main(argv=None):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tasks = TASKS[:1] if args.quick else TASKS
     n_orders = 2 if args.quick else 4
-    populations = {}
-    for task in tasks:
-        spec, features, population = population_features(task, random_state=0, verbose=0)
-        populations[task] = {
-            "curves": population.val_accuracy,
-            "spectra": features["early"],
-            "early_epoch": spec.early_epoch,
-            "architectures": [(hp["cell"],) for hp in population.hyperparameters],
-            "sizes": [int(hp["hidden_size"]) for hp in population.hyperparameters],
-        }
+    populations = recorded_populations(tasks)
     candidates = [(name, None) for name in BASELINES] + list(settings(args.quick))
     jobs = [(c, task, k) for c in candidates for task in tasks for k in range(n_orders)]
     results = Parallel(n_jobs=-1)(

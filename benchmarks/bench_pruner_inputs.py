@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 import optuna
 from _common import parse_args, write_report
+from _replays import METRICS, TASKS, recorded_populations, replay_order
 from joblib import Parallel, delayed
 from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -34,19 +35,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklyap import AeLLERegressor
 from sklyap.selection import LyapunovPruner
-from sklyap.study import population_features
-from sklyap.study._replay import outcome, replay_study
 
-TASKS = ("digits", "digits_pixel", "char_text")
-METRICS = (
-    "regret_at_20",
-    "regret_at_35",
-    "regret_at_50",
-    "top10_recall_at_20",
-    "top10_recall_at_35",
-    "top10_recall_at_50",
-    "epochs_fraction",
-)
 INPUTS = ("spectra + score", "spectra + score + weights")
 REGRESSORS = {
     "random forest": lambda: RandomForestRegressor(
@@ -74,21 +63,9 @@ def replay(name, data, inputs, k):
     features = data["spectra"]
     if inputs == INPUTS[1]:
         features = np.column_stack([features, data["weights"]])
-    order = np.random.default_rng([0, k]).permutation(len(data["curves"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mixed populations warn at their start
-        run = replay_study(
-            pruner,
-            order,
-            data["curves"],
-            spectra=features,
-            early_epoch=data["early_epoch"],
-            architectures=data["architectures"],
-            sizes=data["sizes"],
-            seed=k,
-        )
-    got = outcome(run, data["curves"][:, -1], data["curves"].shape[1])
-    return {m: got[m] for m in METRICS}
+        return replay_order(pruner, data, k, spectra=features)
 
 
 def fit_seconds(make, X, y):
@@ -102,17 +79,7 @@ def main(argv=None):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tasks = TASKS[:1] if args.quick else TASKS
     n_orders = 2 if args.quick else 4
-    populations = {}
-    for task in tasks:
-        spec, features, population = population_features(task, random_state=0, verbose=0)
-        populations[task] = {
-            "curves": population.val_accuracy,
-            "spectra": features["early"],
-            "weights": features["weights_early"],
-            "early_epoch": spec.early_epoch,
-            "architectures": [(hp["cell"],) for hp in population.hyperparameters],
-            "sizes": [int(hp["hidden_size"]) for hp in population.hyperparameters],
-        }
+    populations = recorded_populations(tasks)
     candidates = [(name, INPUTS[0]) for name in BASELINES]
     candidates += [(name, inputs) for name in REGRESSORS for inputs in INPUTS]
     jobs = [(c, task, k) for c in candidates for task in tasks for k in range(n_orders)]
