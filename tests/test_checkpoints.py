@@ -348,7 +348,29 @@ def test_random_networks_of_one_unit(capsys):
         == 0
     )
     printed = capsys.readouterr().out
-    assert "RNN x1" in printed and "LSTM x4" in printed
+    rows = {
+        " ".join(line.split()[:2]): line.split()
+        for line in printed.splitlines()
+        if line.split()[:1] in (["RNN"], ["GRU"], ["LSTM"])
+    }
+    assert list(rows) == [f"{k} x{g}" for g in (1, 4) for k in ("RNN", "GRU", "LSTM")]
+    # Each row is the spectrum of the network the command says it built: PyTorch's
+    # initialisation for seed 0, the recurrent weights times the gain, driven by
+    # the transformer's Gaussian inputs for the same seed.
+    from sklyap import LyapunovSpectrumTransformer
+
+    torch.manual_seed(0)
+    for gain in (1, 4):
+        for kind in ("RNN", "GRU", "LSTM"):
+            model = getattr(nn, kind)(4, 1)
+            with torch.no_grad():
+                model.weight_hh_l0.mul_(gain)
+            expected = LyapunovSpectrumTransformer(
+                n_trajectories=2, n_steps=20, warmup=5, random_state=0, device="cpu"
+            ).fit_transform([model])[0]
+            state, lambda_1 = rows[f"{kind} x{gain}"][2:4]
+            assert int(state) == len(expected) == (2 if kind == "LSTM" else 1)
+            assert float(lambda_1) == pytest.approx(expected[0], abs=5e-5)  # printed to 4 places
 
 
 def test_the_console_script_names_itself_and_the_command(tmp_path):
