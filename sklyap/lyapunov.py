@@ -56,6 +56,7 @@ __all__ = [
     "SMALL_FRAME",
     "LyapunovResult",
     "SpectrumSettings",
+    "SystemSource",
     "choose_device",
     "initial_frame",
     "lyapunov_spectrum",
@@ -280,14 +281,44 @@ def lyapunov_spectrum(
 # -- the compute path --------------------------------------------------------------------
 
 
+class SystemSource:
+    """One system as :func:`run_spectra` reads it: planned from its :attr:`shell`,
+    read once, by :meth:`read`, when its batch is sent.
+
+    This one holds a system ready to run, with driving inputs of its own or
+    none (the shared ones); a subclass may read them from elsewhere (a model,
+    an input encoder) when its batch is sent.
+
+    Parameters
+    ----------
+    system : Dynamics
+    inputs : Tensor of shape (B, T, d), default=None
+        The system's own checked inputs; ``None`` for the shared ones.
+    refused : str, default=None
+        Why the system is not to be computed; it then gets a failed result.
+
+    Attributes
+    ----------
+    shell : Dynamics
+        What planning needs of the system (:meth:`~sklyap.dynamics.Dynamics.shell`).
+    refused : str or None
+    """
+
+    def __init__(self, system, inputs=None, *, refused=None):
+        self.shell = system.shell()
+        self.refused = refused
+        self._system, self._inputs = system, inputs
+
+    def read(self):
+        """The system and its own inputs (``None``: the shared ones)."""
+        return self._system, self._inputs
+
+
 def run_spectra(
     systems,
     inputs,
     settings,
     *,
-    load=None,
-    encode=None,
-    refused=None,
     initial_state=None,
     indexed=True,
     n_jobs=None,
@@ -303,21 +334,13 @@ def run_spectra(
 
     Parameters
     ----------
-    systems : list of Dynamics
-        The systems, or their :meth:`~sklyap.dynamics.Dynamics.shell` (enough
-        to plan).
-    inputs : Tensor of shape (B, T, d)
-        Checked driving inputs shared by all systems; with ``encode``, only
-        their ``(B, T)`` is read.
+    systems : list of Dynamics or SystemSource
+        The systems; each is planned from its shell and read once, when its
+        batch is sent.
+    inputs : Tensor of shape (B, T, d), or tuple (B, T)
+        Checked driving inputs shared by all systems; or, when every source
+        reads inputs of its own, their number of trajectories and time steps.
     settings : SpectrumSettings
-    load : callable, default=None
-        ``load(index)``: the full system to compute, read when its batch is
-        sent; ``systems[index]`` by default.
-    encode : callable, default=None
-        ``encode(index)``: the system's own checked inputs ``(B, T, d_index)``
-        instead of ``inputs``, read when its batch is sent.
-    refused : dict, default=None
-        ``{index: reason}`` of systems not to compute; they get failed results.
     initial_state : Tensor of shape (B, n), default=None
         Shared by all systems; zeros by default.
     indexed : bool, default=True
@@ -329,23 +352,25 @@ def run_spectra(
     warn_failed : bool, default=False
         Warn, once, with the indices and reasons of the systems that failed.
     """
-    B, T = inputs.shape[:2]
-    settings = settings.for_systems(systems)
-    load = systems.__getitem__ if load is None else load
-    failed = dict(refused or {})
-    for index, dyn in enumerate(systems):
-        if index in failed or not dyn.nonfinite_parameters:
+    sources = [s if isinstance(s, SystemSource) else SystemSource(s) for s in systems]
+    shells = [source.shell for source in sources]
+    shared = isinstance(inputs, torch.Tensor)
+    B, T = inputs.shape[:2] if shared else inputs
+    settings = settings.for_systems(shells)
+    failed = {i: s.refused for i, s in enumerate(sources) if s.refused is not None}
+    for index, shell in enumerate(shells):
+        if index in failed or not shell.nonfinite_parameters:
             continue
-        error = f"parameters {list(dyn.nonfinite_parameters)} hold NaN or infinite values"
+        error = f"parameters {list(shell.nonfinite_parameters)} hold NaN or infinite values"
         if settings.on_error == "raise":
             raise NonFiniteParameterError((f"model {index}: " if indexed else "") + error)
         failed[index] = error
-    todo = [i for i in range(len(systems)) if i not in failed]
+    todo = [i for i in range(len(shells)) if i not in failed]
     input_numbers = 0
-    if encode is not None and todo:  # every system has inputs of its own
-        input_numbers = B * T * max(systems[i].input_size or 1 for i in todo)
+    if not shared and todo:  # every system has inputs of its own
+        input_numbers = B * T * max(shells[i].input_size or 1 for i in todo)
     batches = plan_batches(
-        [systems[i] for i in todo],
+        [shells[i] for i in todo],
         B,
         n_exponents=settings.n_exponents,
         dtype=settings.dtype,
@@ -358,18 +383,18 @@ def run_spectra(
     alone = len(batches) == 1
     workers = 1
     if not alone:
-        numbers = [batch_numbers(systems, batch, B, settings) for batch in batches]
+        numbers = [batch_numbers(shells, batch, B, settings) for batch in batches]
         workers = workers_for(n_jobs, numbers, T)
     batches = split_for_workers(batches, workers)
 
     def task(batch):
-        members = [load(i) for i in batch]
+        members, own = zip(*(sources[i].read() for i in batch))
         frame = sum(B * settings.frame_size(m.state_size) * m.state_size for m in members)
         return delayed(_run_batch)(
-            members,
-            inputs if encode is None else torch.cat([encode(i) for i in batch]),
+            list(members),
+            inputs if shared else torch.cat(own),
             settings,
-            shared=encode is None,
+            shared=shared,
             threads=batch_threads(settings, frame, alone),
             initial_state=initial_state,
             names=batch if indexed else None,
@@ -382,7 +407,7 @@ def run_spectra(
     spans, settled = [], []
     try:
         for index in sorted(failed):
-            yield index, settings.failed(failed[index], systems[index].state_size, B, T)
+            yield index, settings.failed(failed[index], shells[index].state_size, B, T)
         if bar is not None:
             bar.update(len(failed))
         tasks = (task(batch) for batch in batches)

@@ -16,6 +16,7 @@ from ._layout import (
     input_layout,
     resolve_batch_first,
 )
+from ._planning import auto_budget
 from ._validation import (
     SPECTRUM_CONSTRAINTS,
     Interval,
@@ -27,7 +28,7 @@ from ._validation import (
 )
 from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
-from .lyapunov import SpectrumSettings, run_spectra
+from .lyapunov import SpectrumSettings, SystemSource, run_spectra
 
 __all__ = ["LyapunovSpectrumTransformer"]
 
@@ -45,6 +46,55 @@ class _NonFiniteInputs(ValueError):
     """An input encoder returned NaN or infinite values."""
 
     reason = "input_encoder returned NaN or infinite values"
+
+
+class _ModelSource(SystemSource):
+    """One model as ``transform`` reads it: its dynamics and, with an input
+    encoder, its encoded and checked inputs, read once and held until its
+    batch is sent; after :meth:`release` only the shell is kept, and the
+    model is read again then."""
+
+    def __init__(self, estimator, model, index):
+        try:
+            system = estimator._dynamics(model)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"model {index}: {exc}") from None
+        super().__init__(system)
+        self._estimator, self._model, self._index = estimator, model, index
+
+    @property
+    def nbytes(self):
+        """Bytes held of the model: its copied weights and its encoded inputs."""
+        system_bytes = 0 if self._system is None else self._system.nbytes
+        return system_bytes + (0 if self._inputs is None else self._inputs.nbytes)
+
+    def encode(self):
+        """Encode and check the model's inputs; refuse the model if they are
+        not finite and ``on_error="nan"``."""
+        try:
+            inputs = self._estimator._core_inputs(self._model, self.shell, self._index)
+        except _NonFiniteInputs:
+            if self._estimator.on_error == "raise":
+                raise
+            self.refused = _NonFiniteInputs.reason
+            self.release()
+            return
+        if self._system is not None:
+            self._inputs = inputs
+
+    def release(self):
+        """Keep only the shell; :meth:`read` reads the model again."""
+        self._system = self._inputs = None
+
+    def read(self):
+        if self._system is None:
+            system = self._estimator._dynamics(self._model)
+            if self._estimator.input_encoder is None:
+                return system, None
+            return system, self._estimator._core_inputs(self._model, system, self._index)
+        held = self._system, self._inputs
+        self.release()  # the batch owns them now
+        return held
 
 
 class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -124,7 +174,11 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         Bytes of working memory per batch of models. Models of one
         signature (kind, layers, sizes, bias) are stacked and advanced
         together, in batches that fit this budget; ``"auto"`` is half the
-        free memory of a CUDA device, and 8 MiB on the CPU.
+        free memory of a CUDA device, and 8 MiB on the CPU. ``transform``
+        reads each model (and encodes its inputs) once, and holds what it
+        read until the model's batch is computed, up to this budget (8 MiB
+        for ``"auto"``); past it, a model is read again when its batch is
+        computed, so that memory does not grow with the number of models.
     on_error : {"raise", "nan"}, default="raise"
         What a network that misbehaves does: weights holding NaN or inf (or
         an ``input_encoder`` returning them), a trajectory that diverges, a
@@ -285,19 +339,41 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             **{name: params[name] for name in SPECTRUM_CONSTRAINTS},
         )
 
-    def _check_models(self, X):
+    def _sources(self, X, *, encode=True, hold_bytes=0):
+        """One source per model, read and checked once, before any spectrum.
+
+        Each model is read into its dynamics (refused with its index if it
+        cannot be), ``n_exponents`` is checked against every state size, then
+        (with an input encoder and ``encode``) each model's inputs are encoded
+        and checked. Sources keep what they read while the total stays within
+        ``hold_bytes``; the others keep only their shell and read the model
+        again when its batch is sent, so memory does not grow with the
+        number of models.
+        """
         X = check_model_list(X, "RNN modules or sklyap Dynamics")
-        # Every model is read once to check it; only its description is kept
-        # (no weights), so memory does not grow with the number of models.
-        dynamics = []
+        sources, held = [], 0
+
+        def keep(source):
+            nonlocal held
+            if held + source.nbytes > hold_bytes:
+                source.release()
+            held += source.nbytes
+
         for index, model in enumerate(X):
-            try:
-                dyn = self._dynamics(model)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"model {index}: {exc}") from None
-            dynamics.append(dyn.shell())
-        check_n_exponents(self.n_exponents, [d.state_size for d in dynamics])
-        return list(X), dynamics
+            sources.append(_ModelSource(self, model, index))
+            keep(sources[-1])
+        check_n_exponents(self.n_exponents, [s.shell.state_size for s in sources])
+        if not encode:
+            return sources
+        if self.input_encoder is None:
+            for index, source in enumerate(sources):
+                self._check_width(self.inputs_.shape[-1], source.shell, index)
+            return sources
+        held = 0
+        for source in sources:
+            source.encode()
+            keep(source)
+        return sources
 
     def _dynamics(self, model):
         return as_dynamics(model, rnn=self.rnn, check_finite=self.on_error == "raise")
@@ -378,12 +454,16 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             )
         if not bool(torch.isfinite(inputs).all()):
             raise _NonFiniteInputs(f"model {index}: {_NonFiniteInputs.reason}")
-        if dynamics.input_size is not None and inputs.shape[-1] != dynamics.input_size:
+        self._check_width(inputs.shape[-1], dynamics, index)
+        return inputs
+
+    @staticmethod
+    def _check_width(width, dynamics, index):
+        if dynamics.input_size is not None and width != dynamics.input_size:
             raise ValueError(
-                f"model {index}: the inputs have {inputs.shape[-1]} features per step "
+                f"model {index}: the inputs have {width} features per step "
                 f"but the network expects input_size={dynamics.input_size}"
             )
-        return inputs
 
     # -- estimator API -----------------------------------------------------------------
 
@@ -405,7 +485,7 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         self : LyapunovSpectrumTransformer
         """
         self._check_params()
-        _models, dynamics = self._check_models(X)
+        dynamics = [source.shell for source in self._sources(X, encode=False)]
         if self.inputs is None:
             sizes = sorted({d.input_size for d in dynamics}, key=str)
             if len(sizes) != 1 or sizes[0] is None:
@@ -442,41 +522,23 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "n_features_out_")
         settings = self._check_params()
-        models, dynamics = self._check_models(X)
+        budget = settings.memory_budget
+        sources = self._sources(X, hold_bytes=auto_budget("cpu") if budget == "auto" else budget)
         if self.inputs is not None:
-            layout = resolve_batch_first(dynamics, self.batch_first)
+            layout = resolve_batch_first([s.shell for s in sources], self.batch_first)
             if layout is not None and layout != self.batch_first_:
                 raise ValueError(
                     f"the models take batch_first={layout} inputs, but fit read the inputs "
                     f"as batch_first={self.batch_first_} (from the models it was given); "
                     "pass batch_first= to fix the layout of the inputs"
                 )
-        # Check every model's encoded inputs before any spectrum is computed;
-        # they are encoded again, one batch at a time, when computed, so that
-        # memory does not grow with the number of models.
-        refused = {}
-        for index, dyn in enumerate(dynamics):
-            try:
-                self._core_inputs(models[index], dyn, index)
-            except _NonFiniteInputs:
-                if self.on_error == "raise":
-                    raise
-                refused[index] = _NonFiniteInputs.reason
-        if self.input_encoder is None:
-            inputs, encode = self._encode(None, None), None
-        else:  # each model's own inputs; run_spectra reads (B, T) off the shared shape
-
-            def encode(index):
-                return self._core_inputs(models[index], dynamics[index], index)
-
-            inputs = torch.empty(*self.inputs_.shape[:2], 0, dtype=torch.float64)
+        # Without an encoder every model is driven by the fitted inputs; with
+        # one, each source reads inputs of its own, of the fitted (B, T).
+        shared = self.input_encoder is None
         yield from run_spectra(
-            dynamics,
-            inputs,
+            sources,
+            self._encode(None, None) if shared else tuple(self.inputs_.shape[:2]),
             settings,
-            load=lambda index: self._dynamics(models[index]),
-            encode=encode,
-            refused=refused,
             n_jobs=self.n_jobs,
             progress="models" if self.verbose else None,
             warn_failed=True,

@@ -360,18 +360,26 @@ def test_batches_are_split_for_the_workers_without_changing_a_bit(workers):
     _assert_parallel_equals_serial(lst, models)
 
 
-def test_checked_models_are_described_without_their_weights():
-    # transform holds a few numbers per model, not a copy of every model's
-    # weights (benchmarks/bench_memory.py measures the memory).
+def test_transform_holds_what_it_read_only_within_its_budget():
+    # transform reads each model once and holds it until its batch runs, up to
+    # its budget; past it, a model is described by a few numbers (an RNNShell)
+    # and read again then (benchmarks/bench_memory.py measures the memory).
     from sklyap.dynamics._torch_rnn import RNNShell
 
     models = [nn.LSTM(2, 64, batch_first=True), nn.GRU(2, 8, batch_first=True)]
-    _, described = LyapunovSpectrumTransformer(**FAST)._check_models(models)
-    assert all(isinstance(d, RNNShell) for d in described)
+    lst = LyapunovSpectrumTransformer(**FAST).fit(models)
+    weights = [sum(p.nbytes for p in m.parameters()) for m in models]
+    # Budgets: nothing; the LSTM alone (then the GRU would pass it); both.
+    for budget, held in [(0, [0, 0]), (weights[0], [weights[0], 0]), (sum(weights), weights)]:
+        sources = lst._sources(models, hold_bytes=budget)
+        assert [s.nbytes for s in sources] == held
+        assert all(isinstance(s.shell, RNNShell) for s in sources)
+        assert [s.shell.state_size for s in sources] == [128, 8]
     assert not any(
-        isinstance(getattr(d, slot), torch.Tensor) for d in described for slot in RNNShell.__slots__
+        isinstance(getattr(s.shell, slot), torch.Tensor)
+        for s in sources
+        for slot in RNNShell.__slots__
     )
-    assert [d.state_size for d in described] == [128, 8]
 
 
 def test_a_stacked_system_is_refused_as_one_model():

@@ -167,6 +167,31 @@ def test_input_encoder_by_submodule_path_and_callable():
     np.testing.assert_allclose(one_hot.fit_transform(models), out, atol=1e-10)
 
 
+def test_transform_encodes_each_model_once_within_its_budget():
+    # Read once and held until its batch runs; past the budget (1 byte here)
+    # read again then, with the same result.
+    torch.manual_seed(0)
+    models = [_TokenModel() for _ in range(3)]
+    tokens = np.random.RandomState(1).randint(0, 7, size=(2, 40))
+    calls = []
+
+    def embed(model, x):
+        calls.append(model.embedding.weight[0, 0].item())
+        return model.embedding(x).double()
+
+    weight = [m.embedding.weight[0, 0].item() for m in models]
+    out = {}
+    for budget, times in [("auto", 1), (1, 2)]:
+        lst = LyapunovSpectrumTransformer(
+            tokens, input_encoder=embed, warmup=10, memory_budget=budget, device="cpu"
+        ).fit(models)
+        calls.clear()
+        out[budget] = lst.transform(models)
+        assert sorted(calls) == sorted(weight * times)
+    # The budget also cuts the batches (stacked against one by one): rounding only.
+    np.testing.assert_allclose(out["auto"], out[1], rtol=0, atol=1e-12)
+
+
 def test_an_in_place_encoder_cannot_change_the_fitted_inputs():
     tokens = np.random.RandomState(1).randint(0, 7, size=(2, 30)).astype(float)
 

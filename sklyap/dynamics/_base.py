@@ -28,6 +28,9 @@ class Dynamics:
     nonfinite_parameters : tuple of str
         Parameters holding NaN or inf, for systems built to report rather than
         refuse them.
+    nbytes : int
+        Bytes of the tensors the system holds of its own (copies of weights);
+        0 for a system that holds only what its caller holds.
     batch_first : bool or None
         How the model lays out a batch of sequences: ``True`` for
         ``(B, T, input_size)``, ``False`` for ``(T, B, input_size)`` (PyTorch's
@@ -53,6 +56,7 @@ class Dynamics:
     signature = None
     nonfinite_parameters = ()
     n_models = 1
+    nbytes = 0
 
     def step(self, state, x):
         """Advance a batch of states one step: ``(B, n), (B, d) -> (B, n)``."""

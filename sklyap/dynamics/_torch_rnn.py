@@ -207,6 +207,10 @@ class TorchRNNDynamics(Dynamics):
     def working_numbers(self, k):
         return working_numbers(self.state_size, self.cell, self.hidden_size, k)
 
+    @property
+    def nbytes(self):
+        return sum(w.nbytes for layer in self.layers for w in layer.values() if w is not None)
+
     # -- conversion -----------------------------------------------------------------
 
     def _with_layers(self, layers, n_models):
