@@ -22,6 +22,7 @@ __all__ = [
     "gaussian_inputs",
     "input_layout",
     "resolve_batch_first",
+    "spell_argument",
 ]
 
 DEFAULT_WARMUP = 100
@@ -69,24 +70,31 @@ def input_layout(dynamics, batch_first=None):
     return resolved, "model"
 
 
-def describe_layout(shape, batch_first, source):
+def spell_argument(name, value):
+    """A setting as a Python call spells it: ``batch_first=True``."""
+    return f"{name}={value}"
+
+
+def describe_layout(shape, batch_first, source, spell=spell_argument):
     """How inputs of ``shape`` were read, and how to read them the other way.
 
     ``source`` says where the layout came from: ``"argument"`` (batch_first=
     given), ``"model"`` (the models' own) or ``"default"`` (models without one).
+    ``spell(name, value)`` writes a setting as the caller's user gives it (an
+    argument by default, an option on the command line).
     """
     if len(shape) != 3:
         return f"inputs of shape {tuple(shape)} read as one trajectory (T, input_size)"
     read = "(B, T, input_size)" if batch_first else "(T, B, input_size)"
     other = "(T, B, input_size)" if batch_first else "(B, T, input_size)"
     why = {
-        "argument": f"as batch_first={batch_first} says",
+        "argument": f"as {spell('batch_first', batch_first)} says",
         "model": f"as the model's batch_first={batch_first} says",
         "default": "the layout for models without one of their own",
     }[source]
     return (
         f"inputs of shape {tuple(shape)} read as {read}, {why}; pass "
-        f"batch_first={not batch_first} if they are {other}"
+        f"{spell('batch_first', not batch_first)} if they are {other}"
     )
 
 
@@ -122,18 +130,21 @@ def check_initial_state(initial_state, n_trajectories, state_size, dtype, device
     return state.contiguous()
 
 
-def check_warmup(warmup, n_time_steps, shape, batch_first, source, *, encoded=False):
+def check_warmup(
+    warmup, n_time_steps, shape, batch_first, source, *, encoded=False, spell=spell_argument
+):
     """Refuse a warm-up that leaves no measured step in inputs of ``n_time_steps``,
     saying how inputs of ``shape`` were read (``encoded``: the trailing axis is
-    an input encoder's, not ``input_size``)."""
+    an input encoder's, not ``input_size``), with settings written by ``spell``
+    (see :func:`describe_layout`)."""
     if warmup < n_time_steps:
         return
-    layout = describe_layout(shape, batch_first, source)
+    layout = describe_layout(shape, batch_first, source, spell)
     if encoded:
         layout = layout.replace(", input_size)", ", ...)")
     raise ValueError(
-        f"warmup={warmup} leaves no measured step in inputs of {n_time_steps} time steps; "
-        f"expected 0 <= warmup < {n_time_steps} ({layout})"
+        f"{spell('warmup', warmup)} leaves no measured step in inputs of {n_time_steps} "
+        f"time steps; expected 0 <= warmup < {n_time_steps} ({layout})"
     )
 
 

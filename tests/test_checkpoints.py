@@ -315,8 +315,9 @@ def test_command_line_with_inputs_json_npz_plot_and_a_bad_file(checkpoints, tmp_
     [
         (["spectra"], "give checkpoint files or folders"),
         (["spectra", "x.pt", "--random"], "--random measures fresh networks"),
+        (["spectra", "--random", "--inputs", "x.npy"], "--inputs drives checkpoints"),
         (["spectra", "x.pt", "--output", "s.txt"], r"s.txt: expected a file ending in .csv"),
-        (["spectra", "--random", "--hidden-size", "0"], "expected an integer >= 1, got 0"),
+        (["spectra", "--random", "--hidden-size", "0"], "expected an int >= 1, got 0"),
     ],
 )
 def test_command_line_usage_errors(argv, message, capsys):
@@ -706,9 +707,10 @@ def test_an_interrupted_run_keeps_what_it_finished(checkpoints, tmp_path, monkey
     [
         (
             ["--warmup", "60"],
-            r"--warmup 60 leaves no measured step in the 50 time steps .*--batch-first",
+            r"--inputs \S+x.npy: --warmup 60 leaves no measured step in inputs of 50 time "
+            r"steps.*read as \(T, B, input_size\).*; pass --batch-first if they are",
         ),
-        (["--warmup", "-1"], "expected an integer >= 0, got -1"),
+        (["--warmup", "-1"], "expected an int >= 0, got -1"),
     ],
 )
 def test_the_command_line_speaks_in_its_own_options(argv, message, checkpoints, tmp_path, capsys):
@@ -721,10 +723,46 @@ def test_the_command_line_speaks_in_its_own_options(argv, message, checkpoints, 
     assert re.search(message, err) and "batch_first=" not in err
 
 
+@pytest.mark.parametrize("name", ["n_exponents", "warmup", "n_jobs", "qr_interval"])
+def test_options_refuse_what_the_library_refuses(name):
+    # The command line reads its spectrum options through the library's own
+    # table: a value passes on the command line exactly when the library takes it.
+    import argparse
+
+    from sklyap._validation import SPECTRUM_CONSTRAINTS, validate_params
+    from sklyap.cli._options import constrained
+
+    parse = constrained(*SPECTRUM_CONSTRAINTS[name])
+    for text in ["-3", "-1", "0", "1", "7", "2.5", "auto", "none", "x"]:
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            value, refused = None, str(exc)
+        else:
+            refused = None
+        if refused is None:
+            validate_params({name: value}, {name: SPECTRUM_CONSTRAINTS[name]})
+            assert str(value) == text
+        else:
+            assert refused.endswith(f"got {text!r}" if not text.lstrip("-").isdigit() else text)
+            if text.lstrip("-").isdigit():
+                with pytest.raises(ValueError, match=f"{name} must be .*, got {text}"):
+                    validate_params({name: int(text)}, {name: SPECTRUM_CONSTRAINTS[name]})
+
+
+def test_max_memory_is_read_in_gib():
+    from sklyap.cli.spectra import _max_memory
+
+    assert _max_memory("1.5") == 3 * 2**29 and _max_memory("auto") == "auto"
+    for bad in ["0", "-1", "inf", "nan", "lots"]:
+        with pytest.raises(Exception, match="expected 'auto' or a float > 0"):
+            _max_memory(bad)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["study", "--n-jobs", "0"], "--n-jobs: expected a non-zero integer"),
+        (["study", "--n-jobs", "0"], "--n-jobs: expected an int <= -1 or an int >= 1, got 0"),
         (["spectra", "--random", "--hidden-size", "100000"],
          r"--hidden-size 100000 --input-size 4: the 6 networks' weights need [\d.]+e\+03 GiB"),
     ],
@@ -805,7 +843,8 @@ def test_a_single_trajectory_is_described_as_one(checkpoints, tmp_path, capsys):
                 ]
             )
         err = capsys.readouterr().err
-        assert "shape (50, 3), read as (T, input_size))" in err and "--batch-first if" not in err
+        assert "shape (50, 3) read as one trajectory (T, input_size))" in err
+        assert "--batch-first" not in err.splitlines()[-1]
 
 
 def test_the_safety_section_says_what_must_be_trusted():

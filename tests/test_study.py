@@ -447,10 +447,10 @@ def test_command_line_errors(capsys):
         main(["study", "--seed", "3", "3"])
     assert "--seed 3 3: each population needs its own seed" in capsys.readouterr().err
     for option, value, expected in [
-        ("--seed", "-1", "expected an integer >= 0, got -1"),
-        ("--seed", "one", "expected an integer, got 'one'"),
-        ("--n-splits", "1", "expected an integer >= 2, got 1"),
-        ("--n-repeats", "0", "expected an integer >= 1, got 0"),
+        ("--seed", "-1", "expected an int >= 0, got -1"),
+        ("--seed", "one", "expected an int >= 0, got 'one'"),
+        ("--n-splits", "1", "expected an int >= 2, got 1"),
+        ("--n-repeats", "0", "expected an int >= 1, got 0"),
     ]:
         with pytest.raises(SystemExit):
             main(["study", option, value])

@@ -203,13 +203,13 @@ def test_sweep_is_deterministic_for_a_seed_and_its_json_reads_back(sweep):
 
 def test_sweep_command_refuses_bad_options(capsys):
     for option, value, expected in [
-        ("--keep", "2", "expected a fraction in (0, 1], got 2"),
-        ("--keep", "some", "expected a fraction in (0, 1], got 'some'"),
-        ("--n-orders", "1", "expected an integer >= 2, got 1"),
-        ("--spectrum-cost", "-1", "expected 'auto' or a number of epochs >= 0, got -1"),
-        ("--spectrum-cost", "slow", "expected 'auto' or a number of epochs >= 0, got 'slow'"),
-        ("--workers", "0", "expected an integer >= 1, got 0"),
-        ("--factor", "1", "expected an integer >= 2, got 1"),
+        ("--keep", "2", "expected a float in (0, 1], got 2"),
+        ("--keep", "some", "expected a float in (0, 1], got 'some'"),
+        ("--n-orders", "1", "expected an int >= 2, got 1"),
+        ("--spectrum-cost", "-1", "expected 'auto' or a float >= 0, got -1"),
+        ("--spectrum-cost", "slow", "expected 'auto' or a float >= 0, got 'slow'"),
+        ("--workers", "0", "expected an int >= 1, got 0"),
+        ("--factor", "1", "expected an int >= 2, got 1"),
         ("--task", "mnist", "invalid choice: 'mnist'"),
     ]:
         with pytest.raises(SystemExit):

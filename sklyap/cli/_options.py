@@ -4,15 +4,19 @@ options of the commands that train populations, and the usage error."""
 import argparse
 import dataclasses
 
-from .._validation import check_device
+from .._validation import SPECTRUM_CONSTRAINTS, Interval, Options, check_device
 
 __all__ = [
     "UsageError",
+    "add_options",
     "add_population_options",
+    "constrained",
     "device",
     "fraction",
     "int_at_least",
     "n_jobs",
+    "option",
+    "population_settings",
     "positive_int",
     "spectrum_cost",
     "task_with_overrides",
@@ -24,58 +28,47 @@ class UsageError(ValueError):
     command's usage, exit status 2. Every other error keeps its traceback."""
 
 
-def int_at_least(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text}")
-        return value
+def constrained(*alternatives, then=None):
+    """An argparse type that reads a value against constraints of the library's kind.
 
-    parse.__name__ = f"integer >= {low}"
+    ``alternatives`` are :class:`~sklyap._validation.Interval` and
+    :class:`~sklyap._validation.Options`, as in the library's parameter tables:
+    a word one of the options names is taken as it is, any other text as a
+    number (a float if an interval is of floats, else an int) that one of the
+    intervals must hold; ``then`` converts what passed. A bad value is refused
+    with what was expected, in the library's words.
+    """
+    words = [
+        v for c in alternatives if isinstance(c, Options) for v in c.values if isinstance(v, str)
+    ]
+    intervals = [c for c in alternatives if isinstance(c, Interval)]
+    number = float if any(c.kind is float for c in intervals) else int
+    expected = " or ".join([repr(w) for w in words] + [str(c) for c in intervals])
+
+    def parse(text):
+        if text in words:
+            return text
+        try:
+            value = number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not any(c.holds(value) for c in intervals):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value if then is None else then(value)
+
+    parse.__name__ = expected
     return parse
 
 
+def int_at_least(low):
+    """An int >= ``low``."""
+    return constrained(Interval(int, low, None))
+
+
 positive_int = int_at_least(1)
-
-
-def spectrum_cost(text):
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a number of epochs >= 0, got {text!r}"
-        ) from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of epochs >= 0, got {text}")
-    return value
-
-
-def n_jobs(text):
-    """joblib's n_jobs: a positive count, or -1 (all cores), -2 (all but one), ..."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-zero integer, got {text!r}") from None
-    if value == 0:
-        raise argparse.ArgumentTypeError(
-            "expected a non-zero integer (1: one worker, -1: all cores), got 0"
-        )
-    return value
-
-
-def fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text}")
-    return value
+spectrum_cost = constrained(Options("auto"), Interval(float, 0, None))
+n_jobs = constrained(*SPECTRUM_CONSTRAINTS["n_jobs"])
+fraction = constrained(Interval(float, 0, 1, closed="right"))
 
 
 def device(text):
@@ -87,6 +80,20 @@ def device(text):
     return text
 
 
+def option(flag, kind, default, help, *, shown=None, **kwargs):
+    """One row of :func:`add_options`: ``flag`` read by ``kind`` (an argparse
+    type), its help ending in "(default ...)", ``shown`` or the default itself."""
+    if shown is None:
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+    return flag, {"type": kind, "default": default, "help": f"{help} (default {shown})", **kwargs}
+
+
+def add_options(parser, *rows):
+    """Add the :func:`option` rows to ``parser``."""
+    for flag, kwargs in rows:
+        parser.add_argument(flag, **kwargs)
+
+
 def task_with_overrides(task, args):
     """``task`` with the population's epochs and training set as the command line asks."""
     overrides = {"n_epochs": args.epochs, "max_train": args.max_train}
@@ -96,24 +103,27 @@ def task_with_overrides(task, args):
     return task
 
 
+def population_settings(args):
+    """What the population options of :func:`add_population_options` ask of
+    ``run_study``, ``run_sweep`` and ``transfer_study``."""
+    return {
+        "device": args.device,
+        "n_jobs": args.n_jobs,
+        "cache_dir": False if args.no_cache else args.cache_dir,
+        "verbose": int(not args.quiet),
+    }
+
+
 def add_population_options(d, output):
     """The options of the commands that train (or load) populations: study, demo, sweep."""
-    d.add_argument(
-        "--epochs", type=positive_int, default=None, help="training epochs (default: the task's)"
-    )
-    d.add_argument(
-        "--max-train",
-        type=positive_int,
-        default=None,
-        help="train on fewer sequences, for quick runs",
-    )
-    d.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda (default auto)")
-    d.add_argument(
-        "--n-jobs",
-        type=n_jobs,
-        default=-1,
-        help="parallel workers (default -1: all cores; -2: all but one)",
-    )
+    add_options(
+        d,
+        option("--epochs", positive_int, None, "training epochs", shown="the task's"),
+        option("--max-train", positive_int, None, "train on fewer sequences, for quick runs",
+               shown="all"),
+        option("--device", device, "auto", "auto, cpu or cuda"),
+        option("--n-jobs", n_jobs, -1, "parallel workers", shown="-1: all cores; -2: all but one"),
+    )  # fmt: skip
     d.add_argument("--output", default=output, help=f"folder for results and figures ({output})")
     d.add_argument("--cache-dir", default=None, help="cache of trained networks and spectra")
     d.add_argument("--no-cache", action="store_true", help="always retrain")

@@ -4,7 +4,6 @@ Each checkpoint is one row: a file that cannot be read or measured is a failed
 row with its reason, and the others are measured.
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -13,9 +12,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._layout import DEFAULT_WARMUP, gaussian_inputs
+from .._layout import DEFAULT_WARMUP, check_warmup, gaussian_inputs
+from .._validation import SPECTRUM_CONSTRAINTS, Interval, Options
 from ..transformer import LyapunovSpectrumTransformer
-from ._options import UsageError, device, int_at_least, positive_int
+from ._options import (
+    UsageError,
+    add_options,
+    constrained,
+    device,
+    int_at_least,
+    option,
+    positive_int,
+)
 from ._output import check_writable, plot_spectra, print_table, write_spectra
 
 
@@ -62,12 +70,11 @@ def register(commands):
         choices=["tanh", "relu"],
         help="of nn.RNN networks, which a state_dict does not record (default tanh)",
     )
-    d.add_argument(
-        "--n-exponents",
-        type=positive_int,
-        default=None,
-        help="leading exponents per network (default: all)",
-    )
+    add_options(
+        d,
+        option("--n-exponents", constrained(*SPECTRUM_CONSTRAINTS["n_exponents"]), None,
+               "leading exponents per network", shown="all"),
+    )  # fmt: skip
     d.add_argument(
         "--output",
         default=None,
@@ -95,45 +102,19 @@ def register(commands):
         action="store_true",
         help="measure freshly initialised RNN/GRU/LSTM networks instead",
     )
-    d.add_argument(
-        "--hidden-size",
-        type=positive_int,
-        default=16,
-        help="with --random: hidden units (default 16)",
-    )
-    d.add_argument(
-        "--input-size",
-        type=positive_int,
-        default=4,
-        help="with --random: input features (default 4)",
-    )
-    d.add_argument(
-        "--gains",
-        type=float,
-        nargs="+",
-        default=[1.0, 4.0],
-        help="with --random: scales of the recurrent weights (default 1 4)",
-    )
-    d.add_argument(
-        "--n-trajectories",
-        type=positive_int,
-        default=8,
-        help="Gaussian input trajectories (default 8)",
-    )
-    d.add_argument(
-        "--n-steps",
-        type=positive_int,
-        default=300,
-        help="measured steps of Gaussian inputs (default 300)",
-    )
-    d.add_argument(
-        "--warmup",
-        type=int_at_least(0),
-        default=DEFAULT_WARMUP,
-        help=f"warm-up steps (default {DEFAULT_WARMUP})",
-    )
-    d.add_argument("--device", type=device, default="auto", help="auto, cpu or cuda (default auto)")
-    d.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
+    add_options(
+        d,
+        option("--hidden-size", positive_int, 16, "with --random: hidden units"),
+        option("--input-size", positive_int, 4, "with --random: input features"),
+        option("--gains", float, [1.0, 4.0], "with --random: scales of the recurrent weights",
+               nargs="+", shown="1 4"),
+        option("--n-trajectories", positive_int, 8, "Gaussian input trajectories"),
+        option("--n-steps", positive_int, 300, "measured steps of Gaussian inputs"),
+        option("--warmup", constrained(*SPECTRUM_CONSTRAINTS["warmup"]), DEFAULT_WARMUP,
+               "warm-up steps"),
+        option("--device", device, "auto", "auto, cpu or cuda"),
+        option("--seed", int_at_least(0), 0, "random seed"),
+    )  # fmt: skip
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=spectra, command_parser=d)
 
@@ -227,6 +208,14 @@ def _describe(dyn):
     return f"{dyn.cell.label} {dyn.num_layers}x{dyn.hidden_size}"
 
 
+def _spell(name, value):
+    """A setting as this command's options spell it: ``--batch-first``, ``--warmup 5``."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"no {flag}"
+    return f"{flag} {value}"
+
+
 def _read_inputs(args):
     """The --inputs array, checked against --warmup before any checkpoint is read."""
     if args.inputs is None:
@@ -241,33 +230,18 @@ def _read_inputs(args):
             "(T, B, input_size), or (B, T, input_size) with --batch-first, or (T, input_size)"
         )
     steps = inputs.shape[1] if inputs.ndim == 3 and args.batch_first else inputs.shape[0]
-    if args.warmup >= steps:
-        if inputs.ndim == 2:  # one trajectory, whatever --batch-first says
-            layout, other = "(T, input_size)", ""
-        elif args.batch_first:
-            layout, other = "(B, T, input_size)", ""
-        else:
-            layout, other = "(T, B, input_size)", "; pass --batch-first if it is (B, T, input_size)"
-        raise UsageError(
-            f"--warmup {args.warmup} leaves no measured step in the {steps} time steps of "
-            f"--inputs {args.inputs} (shape {inputs.shape}, read as {layout}{other})"
-        )
+    source = "argument" if args.batch_first else "default"
+    try:
+        check_warmup(args.warmup, steps, inputs.shape, args.batch_first, source, spell=_spell)
+    except ValueError as exc:
+        raise UsageError(f"--inputs {args.inputs}: {exc}") from None
     return inputs
 
 
-def _max_memory(text):
-    """``--max-memory``: GiB, or "auto" (half the memory available now)."""
-    if text == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected GiB (a number > 0) or auto, got {text!r}"
-        ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected GiB (a number > 0) or auto, got {text}")
-    return int(value * 2**30)
+# --max-memory: GiB, or "auto" (half the memory available now).
+_max_memory = constrained(
+    Options("auto"), Interval(float, 0, None, closed="neither"), then=lambda gib: int(gib * 2**30)
+)
 
 
 def _failure(exc):
@@ -320,6 +294,11 @@ def spectra(args):
     if args.random:
         if args.checkpoints:
             raise UsageError("--random measures fresh networks; give no checkpoints with it")
+        if args.inputs is not None:
+            raise UsageError(
+                "--random drives fresh networks with Gaussian inputs (--n-trajectories, "
+                "--n-steps); --inputs drives checkpoints"
+            )
         return _random_spectra(args)
     if not args.checkpoints:
         raise UsageError(

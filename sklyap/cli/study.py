@@ -4,8 +4,11 @@ from pathlib import Path
 
 from ._options import (
     UsageError,
+    add_options,
     add_population_options,
     int_at_least,
+    option,
+    population_settings,
     positive_int,
     task_with_overrides,
 )
@@ -15,32 +18,16 @@ def register(commands):
     """Add the demo and study commands to ``commands`` (argparse subparsers)."""
 
     def add_study_arguments(d, output, n_repeats):
-        d.add_argument(
-            "--n-models",
-            type=int_at_least(2),
-            default=None,
-            help="networks in the population (default: the task's, 200)",
-        )
-        d.add_argument(
-            "--n-repeats",
-            type=positive_int,
-            default=n_repeats,
-            help=f"repeats of the cross-validation (default {n_repeats})",
-        )
-        d.add_argument(
-            "--n-splits",
-            type=int_at_least(2),
-            default=5,
-            help="cross-validation folds (default 5)",
-        )
-        d.add_argument(
-            "--seed",
-            type=int_at_least(0),
-            nargs="+",
-            default=[0],
-            help="random seed of the population (default 0); several seeds study as many "
-            "independent populations and pool them",
-        )
+        add_options(
+            d,
+            option("--n-models", int_at_least(2), None, "networks in the population",
+                   shown="the task's, 200"),
+            option("--n-repeats", positive_int, n_repeats, "repeats of the cross-validation"),
+            option("--n-splits", int_at_least(2), 5, "cross-validation folds"),
+            option("--seed", int_at_least(0), [0], "random seed of the population", nargs="+",
+                   shown="0; several seeds study as many independent populations and pool "
+                   "them"),
+        )  # fmt: skip
         add_population_options(d, output)
         d.set_defaults(func=study, command_parser=d)
 
@@ -92,11 +79,8 @@ def study(args):
                 n_models=args.n_models,
                 n_repeats=args.n_repeats,
                 n_splits=args.n_splits,
-                device=args.device,
                 random_state=seed,
-                n_jobs=args.n_jobs,
-                cache_dir=False if args.no_cache else args.cache_dir,
-                verbose=int(not args.quiet),
+                **population_settings(args),
             )
             folder = out if len(seeds) == 1 else out / f"random_state_{seed}"
             _write_study(result, folder)

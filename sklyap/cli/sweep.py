@@ -4,9 +4,12 @@ import sys
 from pathlib import Path
 
 from ._options import (
+    add_options,
     add_population_options,
     fraction,
     int_at_least,
+    option,
+    population_settings,
     positive_int,
     spectrum_cost,
     task_with_overrides,
@@ -35,51 +38,22 @@ def register(commands):
         choices=["digits", "digits_pixel", "char_text"],
         help="tasks (default: all three)",
     )
-    d.add_argument(
-        "--seed",
-        type=int_at_least(0),
-        nargs="+",
-        default=[0, 2],
-        help="random states of the populations (default 0 2: two independent ones)",
-    )
-    d.add_argument(
-        "--n-orders", type=int_at_least(2), default=10, help="random orders per population (10)"
-    )
-    d.add_argument(
-        "--workers",
-        type=positive_int,
-        nargs="+",
-        default=[1, 4],
-        help="trials in flight (default 1 4)",
-    )
-    d.add_argument(
-        "--n-pilot",
-        type=int_at_least(4),
-        default=50,
-        help="pilot of the pilot-based selection (default 50)",
-    )
-    d.add_argument(
-        "--keep",
-        type=fraction,
-        default=0.1,
-        help="fraction of the candidates the pilot-based selection keeps (default 0.1)",
-    )
-    d.add_argument(
-        "--factor", type=int_at_least(2), default=3, help="HalvingGridSearchCV's factor (3)"
-    )
-    d.add_argument(
-        "--n-models",
-        type=int_at_least(8),
-        default=None,
-        help="networks per population (default: the task's, 200)",
-    )
-    d.add_argument(
-        "--spectrum-cost",
-        type=spectrum_cost,
-        default="auto",
-        help="what a trial pays for its spectrum, in epochs: auto (measured per kind of "
-        "network) or a number >= 0",
-    )
+    add_options(
+        d,
+        option("--seed", int_at_least(0), [0, 2], "random states of the populations", nargs="+",
+               shown="0 2: two independent ones"),
+        option("--n-orders", int_at_least(2), 10, "random orders per population"),
+        option("--workers", positive_int, [1, 4], "trials in flight", nargs="+"),
+        option("--n-pilot", int_at_least(4), 50, "pilot of the pilot-based selection"),
+        option("--keep", fraction, 0.1,
+               "fraction of the candidates the pilot-based selection keeps"),
+        option("--factor", int_at_least(2), 3, "HalvingGridSearchCV's factor"),
+        option("--n-models", int_at_least(8), None, "networks per population",
+               shown="the task's, 200"),
+        option("--spectrum-cost", spectrum_cost, "auto",
+               "what a trial pays for its spectrum, in epochs: auto (measured per kind of "
+               "network) or a number >= 0"),
+    )  # fmt: skip
     add_population_options(d, "sklyap_sweep")
     d.set_defaults(func=sweep, command_parser=d)
 
@@ -133,11 +107,8 @@ def sweep(args):
                 n_models=args.n_models,
                 spectrum_cost=args.spectrum_cost,
                 prior=None if transfer is None else transfer.priors[task.name],
-                device=args.device,
                 random_state=seed,
-                n_jobs=args.n_jobs,
-                cache_dir=False if args.no_cache else args.cache_dir,
-                verbose=int(not args.quiet),
+                **population_settings(args),
             )
             print()
             print(result.table(), end="\n\n")
