@@ -327,51 +327,44 @@ def test_command_line_usage_errors(argv, message, capsys):
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_random_networks_of_one_unit(capsys):
-    assert (
-        main(
-            [
-                "spectra",
-                "--random",
-                "--hidden-size",
-                "1",
-                "--n-steps",
-                "20",
-                "--warmup",
-                "5",
-                "--n-trajectories",
-                "2",
-                "--device",
-                "cpu",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    printed = capsys.readouterr().out
+@pytest.mark.parametrize("hidden", [1, 4])
+def test_random_networks_print_their_spectra(hidden, capsys):
+    # Every column of the printed table, against the spectra of the networks the
+    # command says it built: PyTorch's initialisation for seed 0, the recurrent
+    # weights times the gain, driven by the transformer's Gaussian inputs for
+    # the same seed. One unit: a spectrum of one exponent has no lambda_2.
+    from sklyap import LyapunovSpectrumTransformer
+
+    argv = ["--hidden-size", str(hidden), "--n-steps", "20", "--warmup", "5"]
+    assert main(["spectra", "--random", *argv, "--n-trajectories", "2", "--device", "cpu",
+                 "--quiet"]) == 0  # fmt: skip
     rows = {
-        " ".join(line.split()[:2]): line.split()
-        for line in printed.splitlines()
+        " ".join(line.split()[:2]): line.split()[2:]
+        for line in capsys.readouterr().out.splitlines()
         if line.split()[:1] in (["RNN"], ["GRU"], ["LSTM"])
     }
     assert list(rows) == [f"{k} x{g}" for g in (1, 4) for k in ("RNN", "GRU", "LSTM")]
-    # Each row is the spectrum of the network the command says it built: PyTorch's
-    # initialisation for seed 0, the recurrent weights times the gain, driven by
-    # the transformer's Gaussian inputs for the same seed.
-    from sklyap import LyapunovSpectrumTransformer
-
     torch.manual_seed(0)
     for gain in (1, 4):
         for kind in ("RNN", "GRU", "LSTM"):
-            model = getattr(nn, kind)(4, 1)
+            model = getattr(nn, kind)(4, hidden)
             with torch.no_grad():
                 model.weight_hh_l0.mul_(gain)
-            expected = LyapunovSpectrumTransformer(
+            lst = LyapunovSpectrumTransformer(
                 n_trajectories=2, n_steps=20, warmup=5, random_state=0, device="cpu"
-            ).fit_transform([model])[0]
-            state, lambda_1 = rows[f"{kind} x{gain}"][2:4]
-            assert int(state) == len(expected) == (2 if kind == "LSTM" else 1)
-            assert float(lambda_1) == pytest.approx(expected[0], abs=5e-5)  # printed to 4 places
+            )
+            (result,) = lst.fit([model]).compute_spectra([model])
+            ex = result.exponents
+            state, first, stderr, second, last, total, positive = rows[f"{kind} x{gain}"]
+            assert int(state) == len(ex) == (2 if kind == "LSTM" else 1) * hidden
+            assert float(first) == pytest.approx(ex[0], abs=5e-5)  # printed to 4 places
+            assert float(stderr.removeprefix("+-")) == pytest.approx(result.stderr[0], abs=5e-5)
+            assert (
+                second == "-" if len(ex) == 1 else float(second) == pytest.approx(ex[1], abs=5e-5)
+            )
+            assert float(last) == pytest.approx(ex[-1], abs=5e-5)
+            assert float(total) == pytest.approx(ex.sum(), abs=5e-4)  # to 3 places
+            assert int(positive) == int((ex > 0).sum())
 
 
 def test_the_console_script_names_itself_and_the_command(tmp_path):

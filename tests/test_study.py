@@ -457,29 +457,6 @@ def test_command_line_errors(capsys):
         assert f"argument {option}: {expected}" in capsys.readouterr().err
 
 
-def test_spectra_command(capsys):
-    assert (
-        main(
-            [
-                "spectra",
-                "--random",
-                "--hidden-size",
-                "4",
-                "--n-steps",
-                "30",
-                "--warmup",
-                "10",
-                "--n-trajectories",
-                "2",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    printed = capsys.readouterr().out
-    assert "LSTM x4" in printed and "lambda_1" in printed
-
-
 def test_an_internal_error_keeps_its_traceback(monkeypatch, tmp_path):
     """Usage errors exit with status 2 and one line; any other error is not
     dressed up as one: it propagates, with its traceback."""
