@@ -1,5 +1,8 @@
 """Real tasks and trained populations."""
 
+import gc
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -89,7 +92,13 @@ def test_population_records_accuracies_that_its_snapshots_reproduce(tmp_path):
 def test_population_is_seeded_cached_and_prefix_stable(tmp_path):
     first = train_rnn_population("digits", 3, cache_dir=tmp_path, random_state=2, **SMALL)
     assert len(list(tmp_path.rglob("*.pt"))) == 3, "nothing was cached"
-    again = train_rnn_population("digits", 3, cache_dir=tmp_path, random_state=2, **SMALL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = train_rnn_population(
+            "digits", 3, cache_dir=tmp_path, random_state=2, n_jobs=2, **SMALL
+        )
+        gc.collect()
+    assert not caught, "all cached: no workers, nothing cancelled"
     np.testing.assert_array_equal(again.val_accuracy, first.val_accuracy)
     uncached = train_rnn_population("digits", 2, cache_dir=False, random_state=2, **SMALL)
     assert uncached.hyperparameters == first.hyperparameters[:2]

@@ -410,23 +410,25 @@ def train_rnn_population(
     if cache is not None:
         results = [cache.get("network", f, code=_TRAINING_CODE) for f in fields]
     todo = [i for i, result in enumerate(results) if result is None]
-    tasks = (
-        delayed(_train_and_store)(
-            cache, fields[i], task, hyperparameters[i], n_epochs, snaps, batch_size, max_train
+    if todo:  # no workers, and no generator left unread, when every network is cached
+        tasks = (
+            delayed(_train_and_store)(
+                cache, fields[i], task, hyperparameters[i], n_epochs, snaps, batch_size, max_train
+            )
+            for i in todo
         )
-        for i in todo
-    )
-    trained = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-    if verbose:
-        trained = tqdm(
-            trained,
-            total=n_models,
-            initial=n_models - len(todo),
-            desc=f"training on {task}",
-            unit="network",
-        )
-    for i, result in zip(todo, trained):
-        results[i] = result
+        trained = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        if verbose:
+            trained = tqdm(
+                trained,
+                total=n_models,
+                initial=n_models - len(todo),
+                desc=f"training on {task}",
+                unit="network",
+            )
+        # The generator first, so that it is read to its end and closes.
+        for result, i in zip(trained, todo):
+            results[i] = result
     return RNNPopulation(
         task=task,
         hyperparameters=hyperparameters,
