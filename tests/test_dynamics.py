@@ -282,6 +282,25 @@ def test_from_step_tangent_equals_jacrev():
         )
 
 
+def test_from_step_systems_in_threads_equal_serial():
+    # torch.func.jvp's forward-AD levels are global to the process: threads
+    # differentiating at once used to fail ("invalid index") or abort the process.
+    from joblib import parallel_config
+
+    gen = torch.Generator().manual_seed(4)
+    systems = []
+    for _ in range(6):
+        params = [torch.randn(5, *shape, generator=gen, dtype=torch.float64) for shape in
+                  [(5,), (2,), (5,)]]  # fmt: skip
+        systems.append(from_step(_custom_cell_step(params), 5, input_size=2))
+    x = torch.randn(3, 120, 2, generator=gen, dtype=torch.float64)
+    serial = lyapunov_spectrum(systems, x, warmup=10, n_jobs=1)
+    with parallel_config(backend="threading", n_jobs=3):
+        threaded = lyapunov_spectrum(systems, x, warmup=10, memory_budget=1, n_jobs=3)
+    for one, other in zip(serial, threaded):
+        np.testing.assert_array_equal(other.exponents, one.exponents)
+
+
 def test_from_step_module_is_cast_on_a_copy():
     class Cell(nn.Module):
         def __init__(self):

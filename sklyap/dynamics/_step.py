@@ -1,12 +1,18 @@
 """Any batched step function as a dynamical system, differentiated by torch.func."""
 
 import copy
+import threading
 
 import torch
 from torch import nn
 
 from .._validation import check_int
 from ._base import Dynamics
+
+# torch.func.jvp enters and leaves forward-mode AD levels, which are global to
+# the process: two threads differentiating at once invalidate each other's
+# level. Tangent steps are therefore taken one thread at a time.
+_FORWARD_AD = threading.Lock()
 
 
 class StepDynamics(Dynamics):
@@ -52,7 +58,8 @@ class StepDynamics(Dynamics):
             return torch.func.jvp(lambda s: self.step_fn(s, x), (state,), (vector,))[1]
 
         # One forward-mode product per frame vector, vectorised over the k rows.
-        return new_state, torch.func.vmap(push, in_dims=1, out_dims=1)(frames)
+        with _FORWARD_AD:
+            return new_state, torch.func.vmap(push, in_dims=1, out_dims=1)(frames)
 
     def __repr__(self):
         return (
