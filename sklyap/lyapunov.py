@@ -8,7 +8,9 @@ in this process or in joblib's workers, and the results and warnings are
 collected. :func:`lyapunov_spectrum` and
 :class:`sklyap.LyapunovSpectrumTransformer` are thin adapters over it. The
 settings and result types are in :mod:`sklyap._settings`, the input layout
-and its checks in :mod:`sklyap._layout`, the planning in :mod:`sklyap._planning`.
+and its checks in :mod:`sklyap._layout`, the planning in :mod:`sklyap._planning`,
+the transformer's reading of models (one :class:`SystemSource` each) in
+:mod:`sklyap._model_source`.
 
 At about 600 lines this module is over the ~500 the package keeps to:
 :func:`lyapunov_spectrum`'s docstring, the contract of every setting, is a

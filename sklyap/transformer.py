@@ -1,6 +1,5 @@
 """LyapunovSpectrumTransformer: trained RNNs in, Lyapunov-spectrum features out."""
 
-import copy
 from typing import ClassVar
 
 import numpy as np
@@ -16,6 +15,7 @@ from ._layout import (
     input_layout,
     resolve_batch_first,
 )
+from ._model_source import ModelSource, check_width
 from ._planning import auto_budget
 from ._validation import (
     SPECTRUM_CONSTRAINTS,
@@ -26,75 +26,10 @@ from ._validation import (
     check_model_list,
     validate_params,
 )
-from .dynamics import as_dynamics, torch_module_of
 from .features import resample_spectra
-from .lyapunov import SpectrumSettings, SystemSource, run_spectra
+from .lyapunov import SpectrumSettings, run_spectra
 
 __all__ = ["LyapunovSpectrumTransformer"]
-
-
-def _eval_copy(model):
-    """A deep copy of a model (or fitted skorch net) with its module in evaluation mode."""
-    model = copy.deepcopy(model)
-    module = torch_module_of(model)
-    if isinstance(module, torch.nn.Module):
-        module.eval()
-    return model
-
-
-class _NonFiniteInputs(ValueError):
-    """An input encoder returned NaN or infinite values."""
-
-    reason = "input_encoder returned NaN or infinite values"
-
-
-class _ModelSource(SystemSource):
-    """One model as ``transform`` reads it: its dynamics and, with an input
-    encoder, its encoded and checked inputs, read once and held until its
-    batch is sent; after :meth:`release` only the shell is kept, and the
-    model is read again then."""
-
-    def __init__(self, estimator, model, index):
-        try:
-            system = estimator._dynamics(model)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"model {index}: {exc}") from None
-        super().__init__(system)
-        self._estimator, self._model, self._index = estimator, model, index
-
-    @property
-    def nbytes(self):
-        """Bytes held of the model: its copied weights and its encoded inputs."""
-        system_bytes = 0 if self._system is None else self._system.nbytes
-        return system_bytes + (0 if self._inputs is None else self._inputs.nbytes)
-
-    def encode(self):
-        """Encode and check the model's inputs; refuse the model if they are
-        not finite and ``on_error="nan"``."""
-        try:
-            inputs = self._estimator._core_inputs(self._model, self.shell, self._index)
-        except _NonFiniteInputs:
-            if self._estimator.on_error == "raise":
-                raise
-            self.refused = _NonFiniteInputs.reason
-            self.release()
-            return
-        if self._system is not None:
-            self._inputs = inputs
-
-    def release(self):
-        """Keep only the shell; :meth:`read` reads the model again."""
-        self._system = self._inputs = None
-
-    def read(self):
-        if self._system is None:
-            system = self._estimator._dynamics(self._model)
-            if self._estimator.input_encoder is None:
-                return system, None
-            return system, self._estimator._core_inputs(self._model, system, self._index)
-        held = self._system, self._inputs
-        self.release()  # the batch owns them now
-        return held
 
 
 class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
@@ -359,24 +294,27 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
                 source.release()
             held += source.nbytes
 
+        inputs = getattr(self, "inputs_", None) if encode else None
         for index, model in enumerate(X):
-            sources.append(_ModelSource(self, model, index))
+            sources.append(
+                ModelSource(
+                    model, index, rnn=self.rnn, on_error=self.on_error,
+                    encoder=self.input_encoder, inputs=inputs,
+                )
+            )  # fmt: skip
             keep(sources[-1])
         check_n_exponents(self.n_exponents, [s.shell.state_size for s in sources])
         if not encode:
             return sources
         if self.input_encoder is None:
             for index, source in enumerate(sources):
-                self._check_width(self.inputs_.shape[-1], source.shell, index)
+                check_width(self.inputs_.shape[-1], source.shell, index)
             return sources
         held = 0
         for source in sources:
             source.encode()
             keep(source)
         return sources
-
-    def _dynamics(self, model):
-        return as_dynamics(model, rnn=self.rnn, check_finite=self.on_error == "raise")
 
     def _raw_inputs(self, batch_first, source):
         raw = self.inputs
@@ -406,64 +344,6 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             encoded=self.input_encoder is not None,
         )  # fmt: skip
         return raw
-
-    def _encode(self, model, index):
-        """The recurrent core's inputs for one model (float64 tensor)."""
-        # A copy: an encoder that works in place must not change inputs_.
-        raw = torch.tensor(self.inputs_)
-        if raw.is_floating_point():
-            raw = raw.to(torch.float64)
-        encoder = self.input_encoder
-        if encoder is None:
-            return raw
-        with torch.no_grad():
-            if isinstance(encoder, str):
-                model = torch_module_of(model)
-                if not isinstance(model, torch.nn.Module):
-                    raise TypeError(
-                        f"model {index}: input_encoder={encoder!r} names a submodule, "
-                        f"but the model is a {type(model).__name__}"
-                    )
-                try:
-                    module = model.get_submodule(encoder)
-                except AttributeError:
-                    raise ValueError(
-                        f"model {index} ({type(model).__name__}) has no submodule {encoder!r}"
-                    ) from None
-                module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64).eval()
-                encoded = module(raw)
-            else:
-                # An evaluation-mode copy: no dropout, and the user's model is
-                # untouched whatever the encoder does.
-                encoded = encoder(_eval_copy(model), raw)
-        if not isinstance(encoded, torch.Tensor) or encoded.ndim != 3:
-            shape = tuple(encoded.shape) if hasattr(encoded, "shape") else type(encoded).__name__
-            raise ValueError(
-                f"model {index}: input_encoder returned {shape}; expected a tensor of "
-                "shape (n_trajectories, n_time_steps, input_size)"
-            )
-        return encoded.detach().to(device="cpu", dtype=torch.float64)
-
-    def _core_inputs(self, model, dynamics, index):
-        inputs = self._encode(model, index)
-        expected = tuple(self.inputs_.shape[:2])
-        if tuple(inputs.shape[:2]) != expected:
-            raise ValueError(
-                f"model {index}: input_encoder returned inputs of shape {tuple(inputs.shape)}; "
-                f"it must keep the trajectories and time steps of the inputs, {expected}"
-            )
-        if not bool(torch.isfinite(inputs).all()):
-            raise _NonFiniteInputs(f"model {index}: {_NonFiniteInputs.reason}")
-        self._check_width(inputs.shape[-1], dynamics, index)
-        return inputs
-
-    @staticmethod
-    def _check_width(width, dynamics, index):
-        if dynamics.input_size is not None and width != dynamics.input_size:
-            raise ValueError(
-                f"model {index}: the inputs have {width} features per step "
-                f"but the network expects input_size={dynamics.input_size}"
-            )
 
     # -- estimator API -----------------------------------------------------------------
 
@@ -537,7 +417,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         shared = self.input_encoder is None
         yield from run_spectra(
             sources,
-            self._encode(None, None) if shared else tuple(self.inputs_.shape[:2]),
+            torch.tensor(self.inputs_, dtype=torch.float64)
+            if shared
+            else tuple(self.inputs_.shape[:2]),
             settings,
             n_jobs=self.n_jobs,
             progress="models" if self.verbose else None,
