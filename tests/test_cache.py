@@ -313,5 +313,6 @@ def test_the_spectra_key_covers_what_computes_them_and_not_the_pruner():
         "sklyap.selection",
         "sklyap.callbacks",
         "sklyap.study._sweep",
+        "sklyap.study._sweep_result",
     ):
         assert name not in code, name

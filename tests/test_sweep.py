@@ -266,7 +266,7 @@ def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
 
 def test_pooled_table_pools_the_orders_of_every_population(sweep):
     result, _ = sweep
-    from sklyap.study._sweep import pooled_markdown
+    from sklyap.study._sweep_result import pooled_markdown
 
     twice = pooled_markdown([result, result], workers=4, keys=["median", "lyapunov"])
     lines = twice.splitlines()
@@ -302,7 +302,7 @@ def test_anytime_figure_pools_populations_whose_curves_end_apart(sweep):
     import matplotlib
 
     matplotlib.use("Agg")
-    from sklyap.study._sweep import plot_anytime
+    from sklyap.study._sweep_result import plot_anytime
 
     result, _ = sweep
     longer = copy.deepcopy(result)

@@ -61,7 +61,7 @@ def register(commands):
 def sweep(args):
     """Replayed Optuna studies on each task and population; see :func:`sklyap.study.run_sweep`."""
     from ..study import TASKS, run_sweep, transfer_study
-    from ..study._sweep import plot_anytime, pooled_markdown
+    from ..study._sweep_result import plot_anytime, pooled_markdown
 
     try:
         import optuna  # noqa: F401
