@@ -395,7 +395,26 @@ def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
+@pytest.fixture
+def brief_aelle(monkeypatch):
+    """The study's rows with their AeLLE estimators trained briefly (20 epochs,
+    one member): the command-line tests check what the commands run and write,
+    test_study_reports_every_predictor_with_consistent_scores the estimators."""
+    from sklyap.aelle import AeLLEClassifier, AeLLERegressor
+    from sklyap.study import _run
+
+    def brief(**kwargs):
+        rows = make_predictors(**kwargs)
+        for row in rows:
+            if isinstance(row.estimator, (AeLLERegressor, AeLLEClassifier)):
+                row.estimator.set_params(max_epochs=20, n_estimators=1)
+        return rows
+
+    monkeypatch.setattr(_run, "make_predictors", brief)
+
+
 @pytest.mark.slow  # the whole study, on 8 networks: CI runs it with the slow tests
+@pytest.mark.usefixtures("brief_aelle")
 def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["demo", *SMALL, "--output", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
@@ -410,29 +429,31 @@ def test_command_line_demo_writes_table_json_and_figures(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("brief_aelle")
 def test_command_line_pools_several_seeds(tmp_path, capsys):
     out, cache = tmp_path / "out", str(tmp_path / "c")
+    # A single population's run first: its figures must not stay beside the pool.
+    assert main(["study", *SMALL, "--seed", "0", "--output", str(out), "--cache-dir", cache]) == 0
+    assert (out / "roc.png").exists()
+    single = json.loads((out / "results.json").read_text())
+    capsys.readouterr()
     args = ["study", *SMALL, "--seed", "0", "5", "--output", str(out), "--cache-dir", cache]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "2 populations of 8 trained networks" in printed
     assert "Pooled over the 2 populations" in printed
+    assert "Removed 5 figures of an earlier single-population run" in printed
+    assert not any((out / name).exists() for name in StudyResult.FIGURES)
     pooled = json.loads((out / "results.json").read_text())
     runs = [json.loads((out / f"random_state_{s}" / "results.json").read_text()) for s in (0, 5)]
     assert pooled["settings"]["random_state"] == [0, 5]
     assert [r["settings"]["random_state"] for r in runs] == [0, 5]
+    assert runs[0]["rows"] == single["rows"]  # the same population, from the cache, studied alike
     # The pooled file is the pool of the two populations' files.
     again = StudyResult.pool([StudyResult.from_json(json.dumps(r)) for r in runs])
     assert json.loads(again.to_json())["rows"] == pooled["rows"]
     assert (out / "random_state_5" / "roc.png").stat().st_size > 100
     assert "Spearman per population (0 / 5)" in (out / "results.md").read_text()
-    # A single population's figures in the folder do not stay beside a pool.
-    assert main(["study", *SMALL, "--seed", "0", "--output", str(out), "--cache-dir", cache]) == 0
-    assert (out / "roc.png").exists()
-    assert main(args) == 0
-    assert not any((out / name).exists() for name in StudyResult.FIGURES)
-    assert "Removed 5 figures of an earlier single-population run" in capsys.readouterr().out
-    assert json.loads((out / "results.json").read_text())["rows"] == pooled["rows"]
 
 
 def test_command_line_errors(capsys):
