@@ -3,8 +3,9 @@
 The claim under test: peak memory during ``transform`` does not grow with the
 number of models beyond the output array and what ``transform`` holds of the
 models it has read until their batch runs (the models themselves being
-already in memory). Both working memory (a batch of stacked models) and what
-is held of models read ahead are bounded by ``memory_budget``, by design.
+already in memory). Working memory (a batch of stacked models) is bounded by
+``memory_budget``, and what is held of models read ahead by 8 MiB of tensor
+data (or ``memory_budget``, if smaller), by design.
 
 Each run is a fresh Python process (one torch thread, CPU), so that its peak
 resident memory is its own. Two series:
@@ -33,7 +34,7 @@ parameter bytes; ``rss_before_kib`` (resident memory just before
 batch sizes the transformer plans); and two diagnostics of what ``transform``
 avoids holding for its whole duration: ``dynamics_kib``, the resident memory
 of ``as_dynamics`` of every model at once (``transform`` reads each model
-once and holds its weight copies only within ``memory_budget``; past it, it
+once and holds its weight copies only within 8 MiB or ``memory_budget``; past it, it
 keeps a few numbers of a model and reads it again when its batch is
 computed), and ``results_kib``, what the per-model ``LyapunovResult`` objects
 of ``compute_spectra`` hold (tracemalloc; ``transform`` keeps only each

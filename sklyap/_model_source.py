@@ -93,8 +93,10 @@ class ModelSource(SystemSource):
     rnn : str or None
         The recurrent module's path in the model.
     on_error : {"raise", "nan"}
-        ``"nan"``: weights or encoded inputs that hold NaN or inf refuse the
-        model (its spectrum a failed result) instead of raising.
+        ``"raise"``: weights or encoded inputs holding NaN or inf raise.
+        ``"nan"``: such weights are listed in the shell's
+        ``nonfinite_parameters`` (:func:`~sklyap.lyapunov.run_spectra` then
+        refuses the model), and such inputs refuse it (:attr:`refused`).
     encoder : str or callable, default=None
         The input encoder; ``None`` for models driven by shared inputs.
     inputs : ndarray of shape (B, T, ...), default=None
@@ -129,13 +131,17 @@ class ModelSource(SystemSource):
 
     @property
     def nbytes(self):
-        """Bytes held of the model: its copied weights and its encoded inputs."""
+        """Bytes of tensor data held of the model: its copied weights and its
+        encoded inputs (resident memory adds each tensor's overhead)."""
         system_bytes = 0 if self._system is None else self._system.nbytes
         return system_bytes + (0 if self._inputs is None else self._inputs.nbytes)
 
     def encode(self):
         """Encode and check the model's inputs; with ``on_error="nan"``, refuse
-        the model if they are not finite."""
+        the model if they are not finite. A model refused for its weights is
+        not encoded."""
+        if self.shell.nonfinite_parameters:
+            return
         try:
             inputs = self._inputs_of(self.shell)
         except NonFiniteInputs:

@@ -391,6 +391,11 @@ def run_spectra(
 
     def task(batch):
         members, own = zip(*(sources[i].read() for i in batch))
+        if any((x is None) != shared for x in own):
+            raise ValueError(
+                "every source reads inputs of its own when run_spectra is given their "
+                "(B, T), and none when it is given shared inputs"
+            )
         frame = sum(B * settings.frame_size(m.state_size) * m.state_size for m in members)
         return delayed(_run_batch)(
             list(members),

@@ -111,9 +111,10 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         together, in batches that fit this budget; ``"auto"`` is half the
         free memory of a CUDA device, and 8 MiB on the CPU. ``transform``
         reads each model (and encodes its inputs) once, and holds what it
-        read until the model's batch is computed, up to this budget (8 MiB
-        for ``"auto"``); past it, a model is read again when its batch is
-        computed, so that memory does not grow with the number of models.
+        read until the model's batch is computed, up to 8 MiB of tensor data
+        (or this budget, if smaller); past it, a model is read again when its
+        batch is computed, so that memory does not grow with the number of
+        models.
     on_error : {"raise", "nan"}, default="raise"
         What a network that misbehaves does: weights holding NaN or inf (or
         an ``input_encoder`` returning them), a trajectory that diverges, a
@@ -289,8 +290,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         sources, held = [], 0
 
         def keep(source):
+            # A model refused for its weights is never computed: nothing of it is held.
             nonlocal held
-            if held + source.nbytes > hold_bytes:
+            if source.shell.nonfinite_parameters or held + source.nbytes > hold_bytes:
                 source.release()
             held += source.nbytes
 
@@ -310,8 +312,8 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
             for index, source in enumerate(sources):
                 check_width(self.inputs_.shape[-1], source.shell, index)
             return sources
-        held = 0
-        for source in sources:
+        for source in sources:  # each in turn adds its inputs to what it holds
+            held -= source.nbytes
             source.encode()
             keep(source)
         return sources
@@ -403,7 +405,9 @@ class LyapunovSpectrumTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         settings = self._check_params()
         budget = settings.memory_budget
-        sources = self._sources(X, hold_bytes=auto_budget("cpu") if budget == "auto" else budget)
+        # What is held of models read ahead: the CPU's budget, or less.
+        hold = auto_budget("cpu")
+        sources = self._sources(X, hold_bytes=hold if budget == "auto" else min(budget, hold))
         if self.inputs is not None:
             layout = resolve_batch_first([s.shell for s in sources], self.batch_first)
             if layout is not None and layout != self.batch_first_:

@@ -382,6 +382,32 @@ def test_transform_holds_what_it_read_only_within_its_budget():
     )
 
 
+def test_held_inputs_count_against_the_budget_and_refused_models_hold_nothing():
+    class Embedded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(5, 2)
+            self.gru = nn.GRU(2, 3, batch_first=True)
+
+    models = [Embedded() for _ in range(3)]
+    with torch.no_grad():
+        models[1].gru.weight_hh_l0[0, 0] = float("nan")  # refused for its weights
+    tokens = np.arange(40).reshape(2, 20) % 5
+    lst = LyapunovSpectrumTransformer(
+        tokens, input_encoder="embedding", warmup=5, on_error="nan", device="cpu"
+    ).fit(models)
+    weights = sum(p.nbytes for p in models[0].gru.parameters())
+    inputs = 2 * 20 * 2 * 8  # float64 encoded inputs
+    # Room for one model's weights and inputs: one of the two computed holds
+    # both, the other nothing, and the refused one nothing whatever the room.
+    sources = lst._sources(models, hold_bytes=weights + inputs)
+    assert sorted(s.nbytes for s in sources) == [0, 0, weights + inputs]
+    assert sources[1].nbytes == 0
+    sources = lst._sources(models, hold_bytes=10**9)
+    assert [s.nbytes for s in sources] == [weights + inputs, 0, weights + inputs]
+    assert sources[1].shell.nonfinite_parameters and sources[1].read()[0] is not None
+
+
 def test_a_stacked_system_is_refused_as_one_model():
     from sklyap.dynamics import TorchRNNDynamics, as_dynamics
 
