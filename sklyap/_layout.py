@@ -144,7 +144,7 @@ def check_warmup(
         layout = layout.replace(", input_size)", ", ...)")
     raise ValueError(
         f"{spell('warmup', warmup)} leaves no measured step in inputs of {n_time_steps} "
-        f"time steps; expected 0 <= warmup < {n_time_steps} ({layout})"
+        f"time steps; expected fewer than {n_time_steps} warm-up steps ({layout})"
     )
 
 

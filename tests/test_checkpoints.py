@@ -748,14 +748,15 @@ def test_max_memory_is_read_in_gib():
 
     assert _max_memory("1.5") == 3 * 2**29 and _max_memory("auto") == "auto"
     for bad in ["0", "-1", "inf", "nan", "lots"]:
-        with pytest.raises(Exception, match="expected 'auto' or a float > 0"):
+        with pytest.raises(Exception, match=r"expected 'auto' or a float > 0 \(GiB\)"):
             _max_memory(bad)
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["study", "--n-jobs", "0"], "--n-jobs: expected an int <= -1 or an int >= 1, got 0"),
+        (["study", "--n-jobs", "0"],
+         r"--n-jobs: expected an int <= -1 or an int >= 1 \(1: one worker, -1: all cores"),
         (["spectra", "--random", "--hidden-size", "100000"],
          r"--hidden-size 100000 --input-size 4: the 6 networks' weights need [\d.]+e\+03 GiB"),
     ],

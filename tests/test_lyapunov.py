@@ -375,7 +375,7 @@ RNN = nn.RNN(3, 4, batch_first=True)
         (
             {"warmup": 10},
             ValueError,
-            r"warmup=10 leaves no measured step .* expected 0 <= warmup < 10",
+            r"warmup=10 leaves no measured step .* expected fewer than 10 warm-up steps",
         ),
         ({"qr_interval": 0}, ValueError, "qr_interval must be an int >= 1 or 'auto', got 0"),
         (

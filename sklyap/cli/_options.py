@@ -28,7 +28,7 @@ class UsageError(ValueError):
     command's usage, exit status 2. Every other error keeps its traceback."""
 
 
-def constrained(*alternatives, then=None):
+def constrained(*alternatives, then=None, hint=""):
     """An argparse type that reads a value against constraints of the library's kind.
 
     ``alternatives`` are :class:`~sklyap._validation.Interval` and
@@ -36,14 +36,15 @@ def constrained(*alternatives, then=None):
     a word one of the options names is taken as it is, any other text as a
     number (a float if an interval is of floats, else an int) that one of the
     intervals must hold; ``then`` converts what passed. A bad value is refused
-    with what was expected, in the library's words.
+    with what was expected, in the library's words, and ``hint`` (the unit, or
+    what special values mean).
     """
     words = [
         v for c in alternatives if isinstance(c, Options) for v in c.values if isinstance(v, str)
     ]
     intervals = [c for c in alternatives if isinstance(c, Interval)]
     number = float if any(c.kind is float for c in intervals) else int
-    expected = " or ".join([repr(w) for w in words] + [str(c) for c in intervals])
+    expected = " or ".join([repr(w) for w in words] + [str(c) for c in intervals]) + hint
 
     def parse(text):
         if text in words:
@@ -66,8 +67,10 @@ def int_at_least(low):
 
 
 positive_int = int_at_least(1)
-spectrum_cost = constrained(Options("auto"), Interval(float, 0, None))
-n_jobs = constrained(*SPECTRUM_CONSTRAINTS["n_jobs"])
+spectrum_cost = constrained(Options("auto"), Interval(float, 0, None), hint=" (epochs)")
+n_jobs = constrained(
+    *SPECTRUM_CONSTRAINTS["n_jobs"], hint=" (1: one worker, -1: all cores, -2: all but one)"
+)
 fraction = constrained(Interval(float, 0, 1, closed="right"))
 
 
@@ -105,7 +108,7 @@ def task_with_overrides(task, args):
 
 def population_settings(args):
     """What the population options of :func:`add_population_options` ask of
-    ``run_study``, ``run_sweep`` and ``transfer_study``."""
+    ``run_study`` and ``run_sweep``."""
     return {
         "device": args.device,
         "n_jobs": args.n_jobs,

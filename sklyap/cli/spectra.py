@@ -230,9 +230,8 @@ def _read_inputs(args):
             "(T, B, input_size), or (B, T, input_size) with --batch-first, or (T, input_size)"
         )
     steps = inputs.shape[1] if inputs.ndim == 3 and args.batch_first else inputs.shape[0]
-    source = "argument" if args.batch_first else "default"
-    try:
-        check_warmup(args.warmup, steps, inputs.shape, args.batch_first, source, spell=_spell)
+    try:  # the layout is the option's, given or left out
+        check_warmup(args.warmup, steps, inputs.shape, args.batch_first, "argument", spell=_spell)
     except ValueError as exc:
         raise UsageError(f"--inputs {args.inputs}: {exc}") from None
     return inputs
@@ -240,7 +239,10 @@ def _read_inputs(args):
 
 # --max-memory: GiB, or "auto" (half the memory available now).
 _max_memory = constrained(
-    Options("auto"), Interval(float, 0, None, closed="neither"), then=lambda gib: int(gib * 2**30)
+    Options("auto"),
+    Interval(float, 0, None, closed="neither"),
+    then=lambda gib: int(gib * 2**30),
+    hint=" (GiB)",
 )
 
 
