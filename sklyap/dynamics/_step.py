@@ -11,8 +11,10 @@ from ._base import Dynamics
 
 # torch.func.jvp enters and leaves forward-mode AD levels, which are global to
 # the process: two threads differentiating at once invalidate each other's
-# level. Tangent steps are therefore taken one thread at a time.
-_FORWARD_AD = threading.Lock()
+# level. Tangent steps are therefore taken one thread at a time (re-entrant: a
+# step function may advance another system). Forward-mode AD that other code
+# runs in other threads at the same time is not covered.
+_FORWARD_AD = threading.RLock()
 
 
 class StepDynamics(Dynamics):
