@@ -12,6 +12,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """Every test starts from one state of torch's global generator, so that the
+    networks a test builds without a seed of its own do not depend on which
+    tests ran before it (in this process, under pytest-xdist's workers)."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture
 def workers(monkeypatch):
     """Send work to joblib's worker processes however small it is (n_jobs > 1).
