@@ -88,12 +88,12 @@ def write_spectra(path, rows):
 
 
 def plot_spectra(path, rows):
-    import matplotlib
+    # A figure of its own, not pyplot's: the caller's backend and open figures
+    # stay as they were when the command runs inside a Python session.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.subplots()
     for r in rows:
         ex = np.asarray(r["exponents"])
         if len(ex) and r["error"] is None:
@@ -103,9 +103,7 @@ def plot_spectra(path, rows):
     ax.set_ylabel("Lyapunov exponent (nats / step)")
     if len(rows) <= 12:
         ax.legend(fontsize=7)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def check_writable(option, out, suffixes):

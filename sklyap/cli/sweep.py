@@ -130,22 +130,16 @@ def sweep(args):
         written.append(out / "transfer.json")
     (out / "results.md").write_text(text + "\n")
     try:
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         print("(matplotlib is not installed: no figure; pip install 'sklyap[plot]')")
     else:
         n_tasks = len(names)
-        fig, axes = plt.subplots(
-            len(args.workers),
-            n_tasks,
-            figsize=(4.6 * n_tasks, 3.6 * len(args.workers)),
-            layout="constrained",
-            squeeze=False,
-        )
+        fig = Figure(figsize=(4.6 * n_tasks, 3.6 * len(args.workers)), layout="constrained")
+        axes = fig.subplots(len(args.workers), n_tasks, squeeze=False)
         for row, workers in zip(axes, args.workers):
             plot_anytime(results, workers=workers, axes=row)
         fig.savefig(out / "anytime.png", dpi=110)
-        plt.close(fig)
         written.append(out / "anytime.png")
     print("Wrote " + ", ".join(str(p) for p in written))
     return 0
