@@ -30,3 +30,19 @@ def workers(monkeypatch):
     import sklyap._planning
 
     monkeypatch.setattr(sklyap._planning, "WORKER_START_SECONDS", 0.0)
+
+
+@pytest.fixture
+def session_matplotlib():
+    """matplotlib as a user's session may have it: the svg backend, chosen by the
+    user. Yields a function that is True while the backend and pyplot's open
+    figures are as they were; the backend is restored afterwards, whatever the
+    test did."""
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("svg")
+    before = plt.get_fignums()
+    yield lambda: (matplotlib.get_backend(), plt.get_fignums()) == ("svg", before)
+    matplotlib.use(backend)

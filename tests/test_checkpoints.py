@@ -270,18 +270,14 @@ def test_command_line_measures_a_folder_of_checkpoints(checkpoints, tmp_path, ca
         assert int(row["state_size"]) == expected.state_size
 
 
-def test_command_line_with_inputs_json_npz_plot_and_a_bad_file(checkpoints, tmp_path, capsys):
-    matplotlib = pytest.importorskip("matplotlib")
-    import matplotlib.pyplot as plt
-
+def test_command_line_with_inputs_json_npz_plot_and_a_bad_file(
+    checkpoints, tmp_path, capsys, session_matplotlib
+):
     folder, models = checkpoints
     (folder / "c_rnn.pth").unlink()  # input size 2; the inputs below have 3
     (folder / "broken.pt").write_bytes(b"\x00\x01 not a checkpoint")
     x = np.random.RandomState(1).randn(50, 2, 3)  # (T, B, input_size): PyTorch's layout
     np.save(tmp_path / "inputs.npy", x)
-    backend = matplotlib.get_backend()
-    matplotlib.use("svg")  # the command, run in a session, leaves the session's matplotlib alone
-    before = plt.get_fignums()
     for suffix in ("json", "npz"):
         out = tmp_path / f"spectra.{suffix}"
         code = main(
@@ -305,9 +301,7 @@ def test_command_line_with_inputs_json_npz_plot_and_a_bad_file(checkpoints, tmp_
         )
         assert code == 1  # broken.pt
         assert "broken.pt: not a PyTorch checkpoint" in capsys.readouterr().err
-    after = matplotlib.get_backend(), plt.get_fignums()
-    matplotlib.use(backend)
-    assert after == ("svg", before)
+    assert session_matplotlib()  # the command, run in a session, leaves its matplotlib alone
     expected = lyapunov_spectrum(models["a_gru.pt"], x, warmup=10, n_exponents=2, device="cpu")
     rows = json.loads((tmp_path / "spectra.json").read_text())
     by_name = {r["checkpoint"].rsplit("/", 1)[-1]: r for r in rows}

@@ -349,7 +349,7 @@ def test_population_features_rejects_bad_arguments():
 
 
 @pytest.mark.slow  # the whole study, on 8 networks: CI runs it with the slow tests
-def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
+def test_study_reports_every_predictor_with_consistent_scores(tmp_path, session_matplotlib):
     result = run_study(
         tiny_task(),
         n_models=8,
@@ -380,17 +380,8 @@ def test_study_reports_every_predictor_with_consistent_scores(tmp_path):
     versions = payload["settings"]["versions"]
     assert versions["sklyap"] == sklyap.__version__ and versions["torch"] == torch.__version__
     # The figures leave the caller's matplotlib as it was: backend, open figures.
-    matplotlib = pytest.importorskip("matplotlib")
-    import matplotlib.pyplot as plt
-
-    backend = matplotlib.get_backend()
-    try:
-        matplotlib.use("svg")
-        before = plt.get_fignums()
-        paths = result.save_figures(tmp_path / "figures")
-        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == before
-    finally:
-        matplotlib.use(backend)
+    paths = result.save_figures(tmp_path / "figures")
+    assert session_matplotlib()
     assert [p.name for p in paths] == list(StudyResult.FIGURES)
     assert all(p.stat().st_size > 10_000 for p in paths)
 

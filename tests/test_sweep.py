@@ -249,7 +249,7 @@ def test_sweep_refuses_bad_settings_before_training():
 
 
 @pytest.mark.slow
-def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
+def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys, session_matplotlib):
     out = tmp_path / "out"
     args = ["sweep", "--task", "digits", "--n-models", "16", "--n-pilot", "6"]
     args += ["--n-orders", "2", "--epochs", "3", "--max-train", "200", "--seed", "0"]
@@ -261,6 +261,7 @@ def test_sweep_command_writes_table_json_and_figure(tmp_path, capsys):
     assert payload["settings"]["task"] == "digits"
     assert len(payload["rows"]) == 2 * len(POLICIES)
     assert (out / "anytime.png").stat().st_size > 10_000
+    assert session_matplotlib()  # the figure is the command's own, not pyplot's
     assert "| policy | workers | regret at 20% |" in (out / "results.md").read_text()
 
 
